@@ -1,0 +1,78 @@
+/* config: the configuration file (Postfix main.cf-like "name = value" lines) and its table. */
+#ifndef MQ_CONFIG_H
+#define MQ_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "address.h"
+#include "log.h"
+#include "reply.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/mailquota/mailquota.conf"
+#define CONFIG_ERROR_MAX    512
+
+struct config {
+	/* raw values, owned; every key of the table has a slot here */
+	char *database_url;
+	uint64_t database_pool_size;
+	char *policy_socket;
+	char *policy_socket_owner;
+	char *policy_socket_group;
+	uint64_t policy_socket_mode;
+	char *policy_tcp_listen;
+	uint64_t policy_idle_timeout;
+	uint64_t policy_max_connections;
+	char *http_listen;
+	uint64_t http_max_connections;
+	uint64_t http_timeout;
+	uint64_t http_threads;
+	char *recipient_delimiter;
+	bool fold_local_part;
+	uint64_t message_size_limit;
+	uint64_t grace_percent;
+	char *reply_profile;
+	char *reply_over_quota;
+	char *reply_too_big_mailbox;
+	char *reply_too_big_system;
+	char *reply_tempfail;
+	char *unknown_recipient_action;
+	char *log_level;
+
+	/* derived by config_finish() */
+	struct address_rules address_rules;
+	struct reply_set replies;
+	enum reply_profile profile;
+	enum log_level level;
+};
+
+/* Fill *cfg with every default. Free with config_free(). */
+void config_init(struct config *cfg);
+void config_free(struct config *cfg);
+
+/*
+ * Parse configuration text over the current values of *cfg (later lines win, as in main.cf),
+ * then validate every value and derive the typed fields. Returns 0, or -1 with a message such as
+ * "line 7: unknown parameter \"polcy_socket\"" in err[CONFIG_ERROR_MAX]. Pure except for the
+ * allocation of strings.
+ */
+int config_parse_string(struct config *cfg, const char *text, char *err)
+	__attribute__((warn_unused_result));
+/* The same for a file; a missing file is an error. */
+int config_load_file(struct config *cfg, const char *path, char *err)
+	__attribute__((warn_unused_result));
+/* Set one parameter by name (as from the file); 0 or -1 with err. Call config_finish() after. */
+int config_set(struct config *cfg, const char *name, const char *value, char *err)
+	__attribute__((warn_unused_result));
+/* Validate and derive typed fields; 0 or -1 with err. */
+int config_finish(struct config *cfg, char *err) __attribute__((warn_unused_result));
+
+/* Print "name = value" for every parameter (all, or only non-default ones), like postconf -n. */
+void config_print(const struct config *cfg, FILE *out, bool only_changed);
+
+/* Split "host:port" or "[v6]:port"; 0 or -1. host_r gets an allocated string. */
+int config_split_hostport(const char *s, char **host_r, char **port_r)
+	__attribute__((warn_unused_result));
+
+#endif

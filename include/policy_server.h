@@ -1,0 +1,26 @@
+/* policy_server: the Postfix policy protocol front end on a Unix socket and optionally TCP. */
+#ifndef MQ_POLICY_SERVER_H
+#define MQ_POLICY_SERVER_H
+
+#include "config.h"
+#include "service.h"
+
+struct policy_server;
+
+/*
+ * Open the listeners the config names (policy_socket with its owner, group and mode;
+ * policy_tcp_listen). Returns the server, or NULL with a message in err[errsize] (start-up only).
+ */
+struct policy_server *policy_server_new(const struct config *cfg, const struct service *svc,
+					char *err, size_t errsize);
+
+/*
+ * Serve until a signal arrives on signal_fd (a signalfd for SIGTERM, SIGINT and SIGHUP). SIGHUP
+ * is logged and ignored; the return value is the terminating signal number.
+ */
+int policy_server_run(struct policy_server *srv, int signal_fd);
+
+/* Close every connection and listener, unlink the socket, free, NULL the pointer. */
+void policy_server_destroy(struct policy_server **srv);
+
+#endif

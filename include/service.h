@@ -1,0 +1,50 @@
+/* service: one recipient check, from raw address to verdict and reply; the only module that sees
+   the store, the decision and the reply profile together. */
+#ifndef MQ_SERVICE_H
+#define MQ_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "address.h"
+#include "config.h"
+#include "quota.h"
+#include "store.h"
+
+struct service_target {
+	struct store_mailbox mailbox;
+	struct quota_result result;
+};
+
+struct check_result {
+	enum quota_verdict verdict;
+	enum quota_reason reason;
+	const char *action; /* policy action: "DUNNO" or a configured reply; static/config-owned */
+	struct address address;
+	enum store_match match;
+	bool truncated;	 /* alias too large to decide: answered as accept */
+	int decider;	 /* index into targets of the mailbox whose verdict was taken; -1 if none */
+	const char *store_error; /* with QUOTA_TEMPFAIL: why */
+	unsigned ntargets;
+	struct service_target targets[STORE_TARGETS_MAX];
+};
+
+struct service {
+	const struct config *cfg; /* borrowed, outlives the service */
+	struct store *store;	  /* borrowed */
+};
+
+/*
+ * Check whether the recipient rcpt[len] can take a message of size bytes (0 → 1 byte).
+ * Returns 0 with *res_r filled (every verdict, including UNKNOWN and TEMPFAIL when the store
+ * cannot answer), or -1 when the address itself is invalid (*error_r: static text).
+ * A multi-target alias is refused only if every enabled target refuses; then with the least
+ * final of their verdicts (over quota before too big). Thread-safe; never logs.
+ */
+int service_check(const struct service *svc, const char *rcpt, size_t len, uint64_t size,
+		  struct check_result *res_r, const char **error_r) __attribute__((warn_unused_result));
+
+/* Name of a store match for logs and JSON: "mailbox", "alias", "catchall", "none". */
+const char *service_match_name(enum store_match m);
+
+#endif

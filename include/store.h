@@ -1,0 +1,85 @@
+/*
+ * store: the one interface through which checks read mailboxes, aliases and limits. Today a
+ * PostgreSQL backend answers each lookup with one query; an in-memory view can take its place
+ * behind the same operations without any front end noticing.
+ */
+#ifndef MQ_STORE_H
+#define MQ_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "address.h"
+#include "quota.h"
+
+/* A multi-target alias is checked against at most this many targets; a larger one is answered
+   as "no opinion" rather than decided on a partial list. */
+#define STORE_TARGETS_MAX 100
+
+enum store_match {
+	STORE_MATCH_NONE,     /* no mailbox, alias or catch-all */
+	STORE_MATCH_MAILBOX,  /* the address is a mailbox */
+	STORE_MATCH_ALIAS,    /* the address is an alias */
+	STORE_MATCH_CATCHALL, /* only the domain's catch-all alias matched */
+};
+
+/* One mailbox with its limits resolved (mailbox value, else domain default, else unlimited). */
+struct store_mailbox {
+	int64_t id;
+	char address[ADDRESS_MAX + 1];
+	struct quota_limit storage;
+	struct quota_limit messages;
+	struct quota_limit max_size;
+	struct quota_limit domain_pool;
+	struct quota_limit domain_max_size;
+	bool has_grace; /* false: use the configured default grace */
+	unsigned grace_percent;
+	uint64_t used_bytes;
+	uint64_t used_messages;
+	uint64_t domain_used_bytes;
+	bool enabled;
+};
+
+struct store_resolution {
+	enum store_match match;
+	bool truncated; /* the alias has more than STORE_TARGETS_MAX targets */
+	unsigned ntargets;
+	struct store_mailbox targets[STORE_TARGETS_MAX];
+};
+
+struct store;
+
+struct store_ops {
+	/* See store_resolve(). */
+	int (*resolve)(struct store *store, const struct address *addr,
+		       struct store_resolution *res_r, const char **error_r);
+	/* 0 when the backend can answer now, -1 with *error_r otherwise. */
+	int (*ping)(struct store *store, const char **error_r);
+	void (*destroy)(struct store *store);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+/*
+ * Resolve a normalised address to the mailboxes a message to it would reach, in this order:
+ * an alias for the whole local part, a mailbox for it, then the same for the local part without
+ * its extension, then the domain's catch-all alias. Returns 0 (res_r->match may be NONE), or -1
+ * when the store cannot answer now (*error_r: static text for logs). Thread-safe.
+ */
+static inline int store_resolve(struct store *store, const struct address *addr,
+				struct store_resolution *res_r, const char **error_r)
+{
+	return store->ops->resolve(store, addr, res_r, error_r);
+}
+
+static inline int store_ping(struct store *store, const char **error_r)
+{
+	return store->ops->ping(store, error_r);
+}
+
+/* Destroy a store and NULL the pointer. */
+void store_destroy(struct store **store);
+
+#endif

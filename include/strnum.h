@@ -1,0 +1,21 @@
+/* strnum: strict number parsing (STYLE.md rule 11). */
+#ifndef MQ_STRNUM_H
+#define MQ_STRNUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Parse s[len] as a decimal uint64: digits only (no sign, no spaces, no empty string), value
+ * <= max. Returns 0 and sets *out_r, or -1 leaving *out_r untouched.
+ */
+int strnum_u64(const char *s, size_t len, uint64_t max, uint64_t *out_r)
+	__attribute__((warn_unused_result));
+
+/*
+ * Like strnum_u64 on a NUL-terminated string, also accepting one binary suffix K, M, G or T
+ * (case-insensitive, powers of 1024) as admins write sizes. Overflow is an error.
+ */
+int strnum_size(const char *s, uint64_t max, uint64_t *out_r) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,74 @@
+# Shared by scripts/quickstart and scripts/test: dependency install, build, throwaway PostgreSQL.
+# Sourced, not run. Everything it starts is recorded so the caller can stop it by PID.
+
+MQ_DEBS="gcc cmake make pkg-config libpq-dev libmicrohttpd-dev libjansson-dev libinih-dev
+libcmocka-dev postgresql-15 postgresql-client-15 python3 clang-format postfix curl"
+
+mq_log() { printf '==> %s\n' "$*" >&2; }
+
+# Install whatever Debian packages are missing (root, non-interactive). Postfix is preseeded to
+# "No configuration" and its system instance is kept disabled: tests run their own instance.
+mq_install_deps() {
+    local missing=() p
+    for p in $MQ_DEBS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "missing packages: ${missing[*]} (run as root to install them)" >&2
+            return 1
+        fi
+        mq_log "installing: ${missing[*]}"
+        echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    mq_disable_system_postfix
+}
+
+mq_disable_system_postfix() {
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now postfix >/dev/null 2>&1 || true
+    fi
+    if [ -f /etc/postfix/main.cf ] && postfix status >/dev/null 2>&1; then
+        postfix stop >/dev/null 2>&1 || true
+    fi
+}
+
+# mq_build DIR [cmake args...]
+mq_build() {
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake --build "$dir" -j "$(nproc)"
+}
+
+MQ_PG_BIN=/usr/lib/postgresql/15/bin
+
+# mq_pg_start DIR: initdb into DIR/data (owned by postgres), listen only on a Unix socket in
+# DIR (no TCP), trust auth for the local superuser. Sets MQ_PGHOST and MQ_PG_PID.
+mq_pg_start() {
+    local dir=$1
+    mkdir -p "$dir"
+    chmod 755 "$dir"
+    chown postgres:postgres "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        runuser -u postgres -- "$MQ_PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust \
+            -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1
+    fi
+    runuser -u postgres -- "$MQ_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w \
+        -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off \
+            -c max_connections=200" start >/dev/null
+    MQ_PGHOST=$dir
+    MQ_PG_PID=$(head -1 "$dir/data/postmaster.pid")
+    export MQ_PGHOST MQ_PG_PID
+}
+
+mq_pg_stop() {
+    local dir=$1
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        runuser -u postgres -- "$MQ_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+}

@@ -1,0 +1,445 @@
+/*
+ * mailquota: the administrative command line. Commands are rows of one table; each parses its
+ * arguments, talks to PostgreSQL through store_admin / migrate, and prints for humans.
+ * Exit codes: 0 success, 1 the operation failed, 2 usage error; check: see usage().
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "migrate.h"
+#include "service.h"
+#include "store_admin.h"
+#include "store_pg.h"
+#include "strnum.h"
+#include "version.h"
+
+#define EXIT_FAIL    1
+#define EXIT_USAGE   2
+#define EXIT_REFUSED 3
+#define EXIT_UNKNOWN 4
+#define EXIT_TEMP    5
+
+struct ctx {
+	struct config cfg;
+	PGconn *conn;
+};
+
+typedef int (*cmd_fn)(struct ctx *ctx, int argc, char **argv);
+
+struct command {
+	const char *noun;
+	const char *verb; /* NULL: the noun alone is the command */
+	int min_args, max_args;
+	cmd_fn fn;
+	const char *args;
+	const char *help;
+};
+
+static PGconn *conn_of(struct ctx *ctx)
+{
+	char err[512];
+	if (ctx->conn == NULL) {
+		ctx->conn = db_connect(ctx->cfg.database_url, "mailquota", err, sizeof(err));
+		if (ctx->conn == NULL) {
+			fprintf(stderr, "mailquota: cannot connect to the database: %s\n", err);
+			exit(EXIT_FAIL);
+		}
+		PQclear(PQexec(ctx->conn, "SET client_min_messages = warning"));
+	}
+	return ctx->conn;
+}
+
+static int fail(const char *what, const char *err)
+{
+	fprintf(stderr, "mailquota: %s: %s\n", what, err);
+	return EXIT_FAIL;
+}
+
+/* An address as stored: domain lower-cased, local part folded per config, extension kept. */
+static int parse_address(struct ctx *ctx, const char *s, struct address *a)
+{
+	const char *why;
+	struct address_rules rules = ctx->cfg.address_rules;
+	rules.delimiters[0] = '\0';
+	if (address_normalize(s, strlen(s), &rules, a, &why) < 0) {
+		fprintf(stderr, "mailquota: %s: %s\n", s, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_domain(struct ctx *ctx, const char *s, char *out, size_t size)
+{
+	char tmp[ADDRESS_DOMAIN_MAX + 8];
+	struct address a;
+	if (strlen(s) > ADDRESS_DOMAIN_MAX) {
+		fprintf(stderr, "mailquota: %s: domain longer than 255 octets\n", s);
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), "x@%s", s);
+	if (parse_address(ctx, tmp, &a) < 0)
+		return -1;
+	snprintf(out, size, "%s", a.domain);
+	return 0;
+}
+
+static int cmd_migrate(struct ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	char err[512];
+	unsigned n;
+	if (migrate_apply(conn_of(ctx), &n, err, sizeof(err)) < 0)
+		return fail("migrate", err);
+	printf("migrations applied: %u (schema has %u)\n", n, migrations_count);
+	return 0;
+}
+
+static int cmd_domain_add(struct ctx *ctx, int argc, char **argv)
+{
+	char d[ADDRESS_DOMAIN_MAX + 1], err[ADMIN_ERROR_MAX];
+	if (parse_domain(ctx, argv[0], d, sizeof(d)) < 0)
+		return EXIT_USAGE;
+	if (admin_domain_add(conn_of(ctx), d, argv + 1, argc - 1, err) < 0)
+		return fail(d, err);
+	return 0;
+}
+
+static int cmd_domain_set(struct ctx *ctx, int argc, char **argv)
+{
+	char d[ADDRESS_DOMAIN_MAX + 1], err[ADMIN_ERROR_MAX];
+	if (parse_domain(ctx, argv[0], d, sizeof(d)) < 0)
+		return EXIT_USAGE;
+	if (admin_domain_set(conn_of(ctx), d, argv + 1, argc - 1, err) < 0)
+		return fail(d, err);
+	return 0;
+}
+
+static int cmd_domain_del(struct ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	char d[ADDRESS_DOMAIN_MAX + 1], err[ADMIN_ERROR_MAX];
+	if (parse_domain(ctx, argv[0], d, sizeof(d)) < 0)
+		return EXIT_USAGE;
+	if (admin_domain_delete(conn_of(ctx), d, err) < 0)
+		return fail(d, err);
+	return 0;
+}
+
+static int cmd_domain_list(struct ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	char err[ADMIN_ERROR_MAX];
+	if (admin_domain_list(conn_of(ctx), stdout, err) < 0)
+		return fail("domain list", err);
+	return 0;
+}
+
+static int cmd_mailbox_add(struct ctx *ctx, int argc, char **argv)
+{
+	struct address a;
+	char err[ADMIN_ERROR_MAX];
+	if (parse_address(ctx, argv[0], &a) < 0)
+		return EXIT_USAGE;
+	if (admin_mailbox_add(conn_of(ctx), &a, argv + 1, argc - 1, err) < 0)
+		return fail(argv[0], err);
+	return 0;
+}
+
+static int cmd_mailbox_set(struct ctx *ctx, int argc, char **argv)
+{
+	struct address a;
+	char err[ADMIN_ERROR_MAX];
+	if (parse_address(ctx, argv[0], &a) < 0)
+		return EXIT_USAGE;
+	if (admin_mailbox_set(conn_of(ctx), &a, argv + 1, argc - 1, err) < 0)
+		return fail(argv[0], err);
+	return 0;
+}
+
+static int cmd_mailbox_del(struct ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	struct address a;
+	char err[ADMIN_ERROR_MAX];
+	if (parse_address(ctx, argv[0], &a) < 0)
+		return EXIT_USAGE;
+	if (admin_mailbox_delete(conn_of(ctx), &a, err) < 0)
+		return fail(argv[0], err);
+	return 0;
+}
+
+static int cmd_mailbox_list(struct ctx *ctx, int argc, char **argv)
+{
+	char d[ADDRESS_DOMAIN_MAX + 1], err[ADMIN_ERROR_MAX];
+	if (argc == 1 && parse_domain(ctx, argv[0], d, sizeof(d)) < 0)
+		return EXIT_USAGE;
+	if (admin_mailbox_list(conn_of(ctx), argc == 1 ? d : NULL, stdout, err) < 0)
+		return fail("mailbox list", err);
+	return 0;
+}
+
+/* "local@domain" or "@domain" (catch-all: *local_r = NULL). */
+static int parse_alias(struct ctx *ctx, const char *s, struct address *a, const char **local_r)
+{
+	if (s[0] == '@') {
+		if (parse_domain(ctx, s + 1, a->domain, sizeof(a->domain)) < 0)
+			return -1;
+		*local_r = NULL;
+		return 0;
+	}
+	if (parse_address(ctx, s, a) < 0)
+		return -1;
+	*local_r = a->local;
+	return 0;
+}
+
+static int cmd_alias_add(struct ctx *ctx, int argc, char **argv)
+{
+	struct address a;
+	const char *local;
+	char err[ADMIN_ERROR_MAX];
+	if (parse_alias(ctx, argv[0], &a, &local) < 0)
+		return EXIT_USAGE;
+	struct address *targets = calloc((size_t)argc, sizeof(*targets));
+	if (targets == NULL)
+		return fail("alias add", "out of memory");
+	for (int i = 1; i < argc; i++) {
+		if (parse_address(ctx, argv[i], &targets[i - 1]) < 0) {
+			free(targets);
+			return EXIT_USAGE;
+		}
+	}
+	int rc = admin_alias_add(conn_of(ctx), local, a.domain, targets, argc - 1, err);
+	free(targets);
+	return rc < 0 ? fail(argv[0], err) : 0;
+}
+
+static int cmd_alias_del(struct ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	struct address a;
+	const char *local;
+	char err[ADMIN_ERROR_MAX];
+	if (parse_alias(ctx, argv[0], &a, &local) < 0)
+		return EXIT_USAGE;
+	if (admin_alias_delete(conn_of(ctx), local, a.domain, err) < 0)
+		return fail(argv[0], err);
+	return 0;
+}
+
+static int cmd_alias_list(struct ctx *ctx, int argc, char **argv)
+{
+	char d[ADDRESS_DOMAIN_MAX + 1], err[ADMIN_ERROR_MAX];
+	if (argc == 1 && parse_domain(ctx, argv[0], d, sizeof(d)) < 0)
+		return EXIT_USAGE;
+	if (admin_alias_list(conn_of(ctx), argc == 1 ? d : NULL, stdout, err) < 0)
+		return fail("alias list", err);
+	return 0;
+}
+
+static int cmd_usage_set(struct ctx *ctx, int argc, char **argv)
+{
+	struct address a;
+	char err[ADMIN_ERROR_MAX];
+	if (parse_address(ctx, argv[0], &a) < 0)
+		return EXIT_USAGE;
+	if (admin_usage_set(conn_of(ctx), &a, argv[1], argc > 2 ? argv[2] : NULL, err) < 0)
+		return fail(argv[0], err);
+	return 0;
+}
+
+static void print_limit(const char *name, struct quota_limit l, uint64_t used, bool show_used)
+{
+	if (!l.has) {
+		if (show_used)
+			printf("  %-18s %llu used, unlimited\n", name, (unsigned long long)used);
+		else
+			printf("  %-18s unlimited\n", name);
+	} else if (show_used) {
+		printf("  %-18s %llu used of %llu, %llu left\n", name, (unsigned long long)used,
+		       (unsigned long long)l.value,
+		       (unsigned long long)quota_remaining(l, used));
+	} else {
+		printf("  %-18s %llu\n", name, (unsigned long long)l.value);
+	}
+}
+
+static int cmd_check(struct ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	uint64_t size;
+	if (strnum_size(argv[1], INT64_MAX, &size) < 0) {
+		fprintf(stderr, "mailquota: %s is not a size\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	struct store *store = store_pg_new(ctx->cfg.database_url, 1);
+	struct service svc = { &ctx->cfg, store };
+	struct check_result *res = malloc(sizeof(*res));
+	const char *why;
+	if (res == NULL)
+		return fail("check", "out of memory");
+	if (service_check(&svc, argv[0], strlen(argv[0]), size, res, &why) < 0) {
+		free(res);
+		store_destroy(&store);
+		fprintf(stderr, "mailquota: %s: %s\n", argv[0], why);
+		return EXIT_USAGE;
+	}
+	printf("recipient: %s@%s (%s)\n", res->address.local, res->address.domain,
+	       service_match_name(res->match));
+	printf("size:      %llu\n", (unsigned long long)size);
+	printf("verdict:   %s", quota_verdict_name(res->verdict));
+	if (res->reason != QUOTA_REASON_NONE)
+		printf(" (%s)", quota_reason_name(res->reason));
+	printf("\naction:    %s\n", res->action);
+	if (res->store_error != NULL)
+		printf("error:     %s\n", res->store_error);
+	for (unsigned i = 0; i < res->ntargets; i++) {
+		const struct service_target *t = &res->targets[i];
+		const struct store_mailbox *m = &t->mailbox;
+		printf("mailbox %s: %s\n", m->address, quota_verdict_name(t->result.verdict));
+		print_limit("storage", m->storage, m->used_bytes, true);
+		print_limit("messages", m->messages, m->used_messages, true);
+		print_limit("max message size", m->max_size, 0, false);
+		print_limit("domain pool", m->domain_pool, m->domain_used_bytes, true);
+		print_limit("domain max size", m->domain_max_size, 0, false);
+	}
+	int rc = 0;
+	switch (res->verdict) {
+	case QUOTA_ACCEPT:
+		break;
+	case QUOTA_UNKNOWN:
+		rc = EXIT_UNKNOWN;
+		break;
+	case QUOTA_TEMPFAIL:
+		rc = EXIT_TEMP;
+		break;
+	default:
+		rc = EXIT_REFUSED;
+	}
+	free(res);
+	store_destroy(&store);
+	return rc;
+}
+
+static const struct command commands[] = {
+	{ "migrate", NULL, 0, 0, cmd_migrate, "", "apply pending schema migrations" },
+	{ "domain", "add", 1, 64, cmd_domain_add, "DOMAIN [FIELD=VALUE]...", "create a domain" },
+	{ "domain", "set", 2, 64, cmd_domain_set, "DOMAIN FIELD=VALUE...",
+	  "change domain limits (pool, storage, messages, mailbox-max-size, max-size, grace)" },
+	{ "domain", "del", 1, 1, cmd_domain_del, "DOMAIN", "delete a domain and all it holds" },
+	{ "domain", "list", 0, 0, cmd_domain_list, "", "list domains" },
+	{ "mailbox", "add", 1, 64, cmd_mailbox_add, "ADDRESS [FIELD=VALUE]...",
+	  "create a mailbox" },
+	{ "mailbox", "set", 2, 64, cmd_mailbox_set, "ADDRESS FIELD=VALUE...",
+	  "change mailbox limits (storage, messages, max-size, grace, enabled)" },
+	{ "mailbox", "del", 1, 1, cmd_mailbox_del, "ADDRESS", "delete a mailbox" },
+	{ "mailbox", "list", 0, 1, cmd_mailbox_list, "[DOMAIN]", "list mailboxes with usage" },
+	{ "alias", "add", 2, 1001, cmd_alias_add, "ADDRESS|@DOMAIN MAILBOX...",
+	  "create an alias (or catch-all) or add targets to it" },
+	{ "alias", "del", 1, 1, cmd_alias_del, "ADDRESS|@DOMAIN", "delete an alias" },
+	{ "alias", "list", 0, 1, cmd_alias_list, "[DOMAIN]", "list aliases" },
+	{ "usage", "set", 2, 3, cmd_usage_set, "ADDRESS BYTES [MESSAGES]",
+	  "set a mailbox's absolute usage" },
+	{ "check", NULL, 2, 2, cmd_check, "ADDRESS SIZE",
+	  "decide as the daemon would (exit 0 accept, 3 refused, 4 unknown, 5 tempfail)" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: mailquota [-c config] [-d conninfo] COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char head[96];
+		snprintf(head, sizeof(head), "%s%s%s %s", commands[i].noun,
+			 commands[i].verb ? " " : "", commands[i].verb ? commands[i].verb : "",
+			 commands[i].args);
+		fprintf(out, "  %-44s %s\n", head, commands[i].help);
+	}
+	fprintf(out,
+		"\nSizes take K, M, G, T suffixes (powers of 1024); a limit of \"none\" inherits "
+		"the domain default\n(mailbox) or means unlimited (domain).\n"
+		"Exit codes: 0 success, 1 failure, 2 usage error; check: 3 refused, 4 unknown "
+		"recipient, 5 temporary failure.\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct ctx ctx = { .conn = NULL };
+	const char *path = NULL, *conninfo = NULL;
+	char err[CONFIG_ERROR_MAX];
+	int opt;
+	while ((opt = getopt(argc, argv, "+c:d:hV")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'd':
+			conninfo = optarg;
+			break;
+		case 'V':
+			printf("mailquota %s\n", MAILQUOTA_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	config_init(&ctx.cfg);
+	if (path != NULL || access(CONFIG_DEFAULT_PATH, F_OK) == 0) {
+		if (config_load_file(&ctx.cfg, path ? path : CONFIG_DEFAULT_PATH, err) < 0) {
+			fprintf(stderr, "mailquota: %s\n", err);
+			return EXIT_FAIL;
+		}
+	}
+	if (conninfo != NULL && (config_set(&ctx.cfg, "database_url", conninfo, err) < 0 ||
+				 config_finish(&ctx.cfg, err) < 0)) {
+		fprintf(stderr, "mailquota: %s\n", err);
+		return EXIT_FAIL;
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *noun = argv[optind];
+	int rest = argc - optind - 1;
+	char **args = argv + optind + 1;
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const struct command *c = &commands[i];
+		if (strcmp(c->noun, noun) != 0)
+			continue;
+		char **a = args;
+		int n = rest;
+		if (c->verb != NULL) {
+			if (n < 1 || strcmp(c->verb, a[0]) != 0)
+				continue;
+			a++;
+			n--;
+		}
+		if (n < c->min_args || n > c->max_args) {
+			fprintf(stderr, "usage: mailquota %s%s%s %s\n", c->noun, c->verb ? " " : "",
+				c->verb ? c->verb : "", c->args);
+			return EXIT_USAGE;
+		}
+		int rc = c->fn(&ctx, n, a);
+		if (ctx.conn != NULL)
+			PQfinish(ctx.conn);
+		config_free(&ctx.cfg);
+		return rc;
+	}
+	fprintf(stderr, "mailquota: unknown command \"%s%s%s\"\n\n", noun, rest > 0 ? " " : "",
+		rest > 0 ? args[0] : "");
+	usage(stderr);
+	config_free(&ctx.cfg);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,404 @@
+/*
+ * config: one table describes every parameter (name, type, default, range, help), as Postfix's
+ * CONFIG_*_TABLE and PgBouncer's CfKey do; parsing, validation, printing and the man page all
+ * follow from it. Parsing is done by inih; everything here is pure but for allocation.
+ * It must never accept a value it would later have to reinterpret or clamp silently.
+ */
+#include "config.h"
+
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "strnum.h"
+#include "xalloc.h"
+
+enum cfg_type { CFG_STR, CFG_UINT, CFG_SIZE, CFG_BOOL, CFG_MODE };
+
+struct cfg_key {
+	const char *name;
+	enum cfg_type type;
+	size_t offset;
+	const char *def;
+	uint64_t min, max; /* numbers only */
+	const char *help;
+};
+
+#define K(name, type, def, min, max, help) \
+	{ #name, type, offsetof(struct config, name), def, min, max, help }
+
+/* Limits on untrusted-by-nature sizes live in the modules; these are operator-chosen. */
+static const struct cfg_key keys[] = {
+	K(database_url, CFG_STR, "", 0, 0,
+	  "libpq connection string or URI; empty uses the PG* environment variables"),
+	K(database_pool_size, CFG_UINT, "4", 1, 64, "PostgreSQL connections for checks and writes"),
+	K(policy_socket, CFG_STR, "/run/mailquota/policy.sock", 0, 0,
+	  "Unix socket for the Postfix policy protocol; empty disables it"),
+	K(policy_socket_owner, CFG_STR, "", 0, 0, "owner of the policy socket (user name)"),
+	K(policy_socket_group, CFG_STR, "", 0, 0, "group of the policy socket (e.g. postfix)"),
+	K(policy_socket_mode, CFG_MODE, "0660", 0, 0777, "permission bits of the policy socket"),
+	K(policy_tcp_listen, CFG_STR, "", 0, 0,
+	  "host:port for the policy protocol over TCP (e.g. 127.0.0.1:10040); empty disables it"),
+	K(policy_idle_timeout, CFG_UINT, "600", 1, 86400,
+	  "seconds an idle policy connection is kept (longer than Postfix's 300 s max_idle)"),
+	K(policy_max_connections, CFG_UINT, "1024", 1, 100000,
+	  "concurrent policy connections; more are accepted and closed at once"),
+	K(http_listen, CFG_STR, "127.0.0.1:8080", 0, 0, "host:port for the HTTP API; empty disables it"),
+	K(http_max_connections, CFG_UINT, "256", 1, 100000, "concurrent HTTP connections"),
+	K(http_timeout, CFG_UINT, "30", 1, 3600, "seconds an idle HTTP connection is kept"),
+	K(http_threads, CFG_UINT, "1", 1, 64, "HTTP worker threads"),
+	K(recipient_delimiter, CFG_STR, "+", 0, 0,
+	  "characters that start an address extension (user+tag); empty disables stripping"),
+	K(fold_local_part, CFG_BOOL, "yes", 0, 0, "compare local parts case-insensitively"),
+	K(message_size_limit, CFG_SIZE, "0", 0, INT64_MAX,
+	  "global max message size in bytes (K/M/G suffixes); 0 means no global limit"),
+	K(grace_percent, CFG_UINT, "0", 0, QUOTA_GRACE_PERCENT_MAX,
+	  "default grace: a mailbox under its limit may take a last message ending this % above it"),
+	K(reply_profile, CFG_STR, "conventional", 0, 0,
+	  "over-quota reply: conventional (552 5.2.2), strict (452 4.2.2), no452 (450 4.2.2)"),
+	K(reply_over_quota, CFG_STR, "", 0, 0, "over-quota reply; empty uses the profile's"),
+	K(reply_too_big_mailbox, CFG_STR, "552 5.2.3 Message length exceeds administrative limit", 0,
+	  0, "reply when the size exceeds the mailbox's max message size"),
+	K(reply_too_big_system, CFG_STR, "552 5.3.4 Message too big for system", 0, 0,
+	  "reply when the size exceeds the domain's or the global max message size"),
+	K(reply_tempfail, CFG_STR, "451 4.3.0 Quota service temporarily unavailable", 0, 0,
+	  "reply when no usable data is available (4xx or DEFER_IF_PERMIT text)"),
+	K(unknown_recipient_action, CFG_STR, "DUNNO", 0, 0,
+	  "action for a recipient mailquota does not know (DUNNO lets the MTA decide)"),
+	K(log_level, CFG_STR, "info", 0, 0, "debug, info, warn or error"),
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static void *slot(struct config *cfg, const struct cfg_key *k)
+{
+	return (char *)cfg + k->offset;
+}
+
+static const void *cslot(const struct config *cfg, const struct cfg_key *k)
+{
+	return (const char *)cfg + k->offset;
+}
+
+static const struct cfg_key *find_key(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seterr(char *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, CONFIG_ERROR_MAX, fmt, ap); /* truncation of a message is harmless */
+	va_end(ap);
+}
+
+static int parse_value(const struct cfg_key *k, const char *value, void *dst, char *err)
+{
+	uint64_t v;
+	char sane[80];
+	switch (k->type) {
+	case CFG_STR:
+		free(*(char **)dst);
+		*(char **)dst = xstrdup(value);
+		return 0;
+	case CFG_BOOL:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+		    strcmp(value, "1") == 0) {
+			*(bool *)dst = true;
+			return 0;
+		}
+		if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+		    strcmp(value, "0") == 0) {
+			*(bool *)dst = false;
+			return 0;
+		}
+		seterr(err, "%s: \"%s\" is not yes or no", k->name,
+		       str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
+		return -1;
+	case CFG_MODE:
+		if (value[0] == '\0' || strspn(value, "01234567") != strlen(value) ||
+		    strlen(value) > 4) {
+			seterr(err, "%s: \"%s\" is not an octal mode such as 0660", k->name,
+			       str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
+			return -1;
+		}
+		v = strtoull(value, NULL, 8);
+		break;
+	case CFG_UINT:
+		if (strnum_u64(value, strlen(value), UINT64_MAX, &v) < 0) {
+			seterr(err, "%s: \"%s\" is not a whole number", k->name,
+			       str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
+			return -1;
+		}
+		break;
+	case CFG_SIZE:
+		if (strnum_size(value, UINT64_MAX, &v) < 0) {
+			seterr(err, "%s: \"%s\" is not a size (bytes, or with K/M/G/T)", k->name,
+			       str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
+			return -1;
+		}
+		break;
+	default:
+		abort();
+	}
+	if (v < k->min || v > k->max) {
+		seterr(err, "%s: %llu is out of range %llu..%llu", k->name, (unsigned long long)v,
+		       (unsigned long long)k->min, (unsigned long long)k->max);
+		return -1;
+	}
+	*(uint64_t *)dst = v;
+	return 0;
+}
+
+void config_init(struct config *cfg)
+{
+	char err[CONFIG_ERROR_MAX];
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NKEYS; i++)
+		if (parse_value(&keys[i], keys[i].def, slot(cfg, &keys[i]), err) < 0)
+			abort(); /* a default that does not parse is our bug */
+	if (config_finish(cfg, err) < 0)
+		abort();
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].type == CFG_STR) {
+			char **p = slot(cfg, &keys[i]);
+			free(*p);
+			*p = NULL;
+		}
+	}
+}
+
+int config_set(struct config *cfg, const char *name, const char *value, char *err)
+{
+	const struct cfg_key *k = find_key(name);
+	if (k == NULL) {
+		char sane[80];
+		seterr(err, "unknown parameter \"%s\"",
+		       str_sanitize(sane, sizeof(sane), name, strlen(name), 60));
+		return -1;
+	}
+	return parse_value(k, value, slot(cfg, k), err);
+}
+
+struct parse_state {
+	struct config *cfg;
+	char *err;
+	bool failed;
+};
+
+static int ini_cb(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+	if (st->failed)
+		return 0;
+	if (section[0] != '\0') {
+		seterr(st->err, "sections are not used; put \"%s\" outside [%s]", name, section);
+		st->failed = true;
+		return 0;
+	}
+	if (config_set(st->cfg, name, value, st->err) < 0) {
+		st->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+static int finish_parse(struct config *cfg, int rc, struct parse_state *st, char *err)
+{
+	if (rc != 0) {
+		char inner[CONFIG_ERROR_MAX];
+		if (rc < 0) {
+			seterr(err, "cannot read the configuration");
+			return -1;
+		}
+		/* keep our message, prefixed with the line inih reports */
+		memcpy(inner, st->failed ? err : "syntax error (want name = value)", CONFIG_ERROR_MAX);
+		inner[CONFIG_ERROR_MAX - 1] = '\0';
+		seterr(err, "line %d: %s", rc, inner);
+		return -1;
+	}
+	return config_finish(cfg, err);
+}
+
+int config_parse_string(struct config *cfg, const char *text, char *err)
+{
+	struct parse_state st = { cfg, err, false };
+	return finish_parse(cfg, ini_parse_string(text, ini_cb, &st), &st, err);
+}
+
+int config_load_file(struct config *cfg, const char *path, char *err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		seterr(err, "cannot open %s: %m", path);
+		return -1;
+	}
+	struct parse_state st = { cfg, err, false };
+	int rc = ini_parse_file(f, ini_cb, &st);
+	fclose(f);
+	if (finish_parse(cfg, rc, &st, err) < 0) {
+		char inner[CONFIG_ERROR_MAX];
+		memcpy(inner, err, CONFIG_ERROR_MAX);
+		seterr(err, "%s: %s", path, inner);
+		return -1;
+	}
+	return 0;
+}
+
+int config_split_hostport(const char *s, char **host_r, char **port_r)
+{
+	const char *colon;
+	const char *host = s;
+	size_t hlen;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':')
+			return -1;
+		host = s + 1;
+		hlen = (size_t)(close - host);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return -1;
+		hlen = (size_t)(colon - s);
+	}
+	uint64_t port;
+	if (hlen == 0 || strnum_u64(colon + 1, strlen(colon + 1), 65535, &port) < 0 || port == 0)
+		return -1;
+	*host_r = xstrndup(host, hlen);
+	*port_r = xstrdup(colon + 1);
+	return 0;
+}
+
+static int check_listen(const char *name, const char *value, char *err)
+{
+	char *h, *p;
+	if (value[0] == '\0')
+		return 0;
+	if (config_split_hostport(value, &h, &p) < 0) {
+		seterr(err, "%s: \"%s\" is not host:port (e.g. 127.0.0.1:10040 or [::1]:10040)",
+		       name, value);
+		return -1;
+	}
+	free(h);
+	free(p);
+	return 0;
+}
+
+static int check_reply(const char *name, enum reply_kind kind, const char *value, char *dst,
+		       size_t size, char *err)
+{
+	const char *why;
+	if (reply_validate(kind, value, &why) < 0) {
+		char sane[80];
+		seterr(err, "%s: \"%s\": %s", name,
+		       str_sanitize(sane, sizeof(sane), value, strlen(value), 60), why);
+		return -1;
+	}
+	if (str_copy(dst, value, size) < 0)
+		abort(); /* reply_validate bounds the length */
+	return 0;
+}
+
+int config_finish(struct config *cfg, char *err)
+{
+	if (reply_profile_parse(cfg->reply_profile, &cfg->profile) < 0) {
+		seterr(err, "reply_profile: \"%s\" is not conventional, strict or no452",
+		       cfg->reply_profile);
+		return -1;
+	}
+	if (log_level_parse(cfg->log_level, &cfg->level) < 0) {
+		seterr(err, "log_level: \"%s\" is not debug, info, warn or error", cfg->log_level);
+		return -1;
+	}
+	struct reply_set *r = &cfg->replies;
+	const char *oq = cfg->reply_over_quota[0] != '\0' ? cfg->reply_over_quota
+							  : reply_profile_over_quota(cfg->profile);
+	if (check_reply("reply_over_quota", REPLY_KIND_REFUSAL, oq, r->over_quota,
+			sizeof(r->over_quota), err) < 0 ||
+	    check_reply("reply_too_big_mailbox", REPLY_KIND_REFUSAL, cfg->reply_too_big_mailbox,
+			r->too_big_mailbox, sizeof(r->too_big_mailbox), err) < 0 ||
+	    check_reply("reply_too_big_system", REPLY_KIND_REFUSAL, cfg->reply_too_big_system,
+			r->too_big_system, sizeof(r->too_big_system), err) < 0 ||
+	    check_reply("reply_tempfail", REPLY_KIND_TEMPFAIL, cfg->reply_tempfail, r->tempfail,
+			sizeof(r->tempfail), err) < 0 ||
+	    check_reply("unknown_recipient_action", REPLY_KIND_UNKNOWN,
+			cfg->unknown_recipient_action, r->unknown, sizeof(r->unknown), err) < 0)
+		return -1;
+
+	const char *d = cfg->recipient_delimiter;
+	if (strlen(d) > ADDRESS_DELIMITERS_MAX) {
+		seterr(err, "recipient_delimiter: at most %d characters", ADDRESS_DELIMITERS_MAX);
+		return -1;
+	}
+	for (const char *p = d; *p != '\0'; p++) {
+		if (*p == '@' || (unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+			seterr(err, "recipient_delimiter: \"%s\" may hold only printable characters "
+				    "other than @ and space",
+			       d);
+			return -1;
+		}
+	}
+	if (str_copy(cfg->address_rules.delimiters, d, sizeof(cfg->address_rules.delimiters)) < 0)
+		abort();
+	cfg->address_rules.fold_local = cfg->fold_local_part;
+
+	if (check_listen("policy_tcp_listen", cfg->policy_tcp_listen, err) < 0 ||
+	    check_listen("http_listen", cfg->http_listen, err) < 0)
+		return -1;
+	if (cfg->policy_socket[0] != '\0' && cfg->policy_socket[0] != '/') {
+		seterr(err, "policy_socket: \"%s\" must be an absolute path", cfg->policy_socket);
+		return -1;
+	}
+	if (strlen(cfg->policy_socket) >= 108) { /* sizeof(sockaddr_un.sun_path) on Linux */
+		seterr(err, "policy_socket: path longer than 107 bytes");
+		return -1;
+	}
+	return 0;
+}
+
+static void format_value(const struct config *cfg, const struct cfg_key *k, char *out, size_t n)
+{
+	const void *p = cslot(cfg, k);
+	switch (k->type) {
+	case CFG_STR:
+		snprintf(out, n, "%s", *(char *const *)p);
+		break;
+	case CFG_BOOL:
+		snprintf(out, n, "%s", *(const bool *)p ? "yes" : "no");
+		break;
+	case CFG_MODE:
+		snprintf(out, n, "%04llo", (unsigned long long)*(const uint64_t *)p);
+		break;
+	default:
+		snprintf(out, n, "%llu", (unsigned long long)*(const uint64_t *)p);
+		break;
+	}
+}
+
+void config_print(const struct config *cfg, FILE *out, bool only_changed)
+{
+	struct config def;
+	config_init(&def);
+	for (size_t i = 0; i < NKEYS; i++) {
+		char v[1024], dv[1024];
+		format_value(cfg, &keys[i], v, sizeof(v));
+		format_value(&def, &keys[i], dv, sizeof(dv));
+		if (only_changed && strcmp(v, dv) == 0)
+			continue;
+		fprintf(out, "%s = %s\n", keys[i].name, v);
+	}
+	config_free(&def);
+}

@@ -1,0 +1,475 @@
+/*
+ * http: routes HTTP requests to handlers through one table, decodes JSON strictly and answers
+ * JSON. Every error is {"error": code, "message": text} with a 4xx/5xx status. It must never
+ * buffer more than HTTP_BODY_MAX of a body, never crash or hang on malformed input, and never
+ * queue a response on libmicrohttpd's first callback (that would cost keep-alive).
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "log.h"
+#include "strnum.h"
+#include "xalloc.h"
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	const struct config *cfg;
+	const struct service *svc;
+};
+
+struct http_request {
+	struct buf body;
+	bool too_large;
+	bool answered;
+};
+
+/* What a handler produces: a status and a JSON body (owned), plus an optional Allow header. */
+struct http_reply {
+	unsigned status;
+	json_t *body;
+	const char *allow;
+};
+
+typedef struct http_reply (*http_handler)(struct http_server *srv, struct MHD_Connection *conn,
+					  struct http_request *req);
+
+struct route {
+	const char *method;
+	const char *path;
+	http_handler handler;
+};
+
+static struct http_reply handle_check_get(struct http_server *, struct MHD_Connection *,
+					  struct http_request *);
+static struct http_reply handle_check_post(struct http_server *, struct MHD_Connection *,
+					   struct http_request *);
+static struct http_reply handle_health(struct http_server *, struct MHD_Connection *,
+				       struct http_request *);
+
+static const struct route routes[] = {
+	{ "GET", "/v1/check", handle_check_get },
+	{ "POST", "/v1/check", handle_check_post },
+	{ "GET", "/v1/health", handle_health },
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+static struct http_reply error_reply(unsigned status, const char *code, const char *message)
+{
+	struct http_reply r = { status, json_pack("{s:s, s:s}", "error", code, "message", message),
+				NULL };
+	return r;
+}
+
+/* JSON integer for an unsigned quantity; values past INT64_MAX (only sums can get there)
+   saturate. */
+static json_t *json_u64(uint64_t v)
+{
+	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+static json_t *json_limit(struct quota_limit l)
+{
+	return l.has ? json_u64(l.value) : json_null();
+}
+
+static json_t *json_remaining(struct quota_limit l, uint64_t used)
+{
+	return l.has ? json_u64(quota_remaining(l, used)) : json_null();
+}
+
+static json_t *target_json(const struct service_target *t)
+{
+	const struct store_mailbox *m = &t->mailbox;
+	return json_pack(
+		"{s:s, s:s, s:s, s:{s:o, s:o, s:o}, s:{s:I, s:I}, s:{s:o, s:o},"
+		" s:{s:o, s:I, s:o, s:o}}",
+		"address", m->address, "verdict", quota_verdict_name(t->result.verdict), "reason",
+		quota_reason_name(t->result.reason), "limits", "storage_bytes",
+		json_limit(m->storage), "messages", json_limit(m->messages), "max_message_size",
+		json_limit(m->max_size), "usage", "bytes",
+		(json_int_t)(m->used_bytes > INT64_MAX ? INT64_MAX : m->used_bytes), "messages",
+		(json_int_t)(m->used_messages > INT64_MAX ? INT64_MAX : m->used_messages),
+		"remaining", "bytes", json_remaining(m->storage, m->used_bytes), "messages",
+		json_remaining(m->messages, m->used_messages), "domain", "pool_limit_bytes",
+		json_limit(m->domain_pool), "pool_used_bytes",
+		(json_int_t)(m->domain_used_bytes > INT64_MAX ? INT64_MAX : m->domain_used_bytes),
+		"pool_remaining_bytes", json_remaining(m->domain_pool, m->domain_used_bytes),
+		"max_message_size", json_limit(m->domain_max_size));
+}
+
+static json_t *result_json(const char *rcpt, uint64_t size, const struct check_result *res)
+{
+	char line[REPLY_MAX + 32];
+	const char *smtp = reply_smtp_line(res->action, line, sizeof(line));
+	char addr[ADDRESS_LOCAL_MAX + ADDRESS_DOMAIN_MAX + 2];
+	snprintf(addr, sizeof(addr), "%s@%s", res->address.local, res->address.domain);
+	json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:s}", "recipient", rcpt,
+			      "address", addr, "size",
+			      (json_int_t)(size > INT64_MAX ? INT64_MAX : size), "verdict",
+			      quota_verdict_name(res->verdict), "reason",
+			      quota_reason_name(res->reason), "action", res->action, "smtp_reply",
+			      smtp != NULL ? json_string(smtp) : json_null(), "match",
+			      service_match_name(res->match));
+	if (o == NULL) /* inputs are checked UTF-8, so only allocation failure gets here */
+		abort();
+	json_object_set_new(o, "mailbox",
+			    res->decider >= 0 ? target_json(&res->targets[res->decider])
+					      : json_null());
+	if (res->match == STORE_MATCH_ALIAS || res->match == STORE_MATCH_CATCHALL) {
+		json_t *arr = json_array();
+		for (unsigned i = 0; i < res->ntargets; i++)
+			json_array_append_new(arr, target_json(&res->targets[i]));
+		json_object_set_new(o, "targets", arr);
+		json_object_set_new(o, "targets_truncated", json_boolean(res->truncated));
+	}
+	return o;
+}
+
+/* Run one check and build its JSON; *status_r is 400 for an invalid address, 503 when the
+   store cannot answer, else 200. */
+static json_t *check_one(struct http_server *srv, const char *rcpt, uint64_t size,
+			 unsigned *status_r)
+{
+	static _Thread_local struct check_result res;
+	const char *why;
+	if (service_check(srv->svc, rcpt, strlen(rcpt), size, &res, &why) < 0) {
+		*status_r = 400;
+		return json_pack("{s:s, s:s, s:s}", "recipient", rcpt, "error", "invalid_address",
+				 "message", why);
+	}
+	if (res.verdict == QUOTA_TEMPFAIL) {
+		*status_r = 503;
+		return NULL;
+	}
+	*status_r = 200;
+	return result_json(rcpt, size, &res);
+}
+
+static bool valid_utf8_text(const char *s)
+{
+	/* jansson refuses invalid UTF-8 when building strings; check first to answer 400 */
+	json_t *j = json_string(s);
+	if (j == NULL)
+		return false;
+	json_decref(j);
+	return true;
+}
+
+static struct http_reply handle_check_get(struct http_server *srv, struct MHD_Connection *conn,
+					  struct http_request *req)
+{
+	(void)req;
+	const char *rcpt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "recipient");
+	const char *size_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "size");
+	uint64_t size = 0;
+	if (rcpt == NULL || rcpt[0] == '\0')
+		return error_reply(400, "missing_parameter", "recipient is required");
+	if (strlen(rcpt) > HTTP_PARAM_VALUE_MAX || !valid_utf8_text(rcpt))
+		return error_reply(400, "invalid_address", "recipient is too long or not UTF-8");
+	if (size_s != NULL && strnum_u64(size_s, strlen(size_s), INT64_MAX, &size) < 0)
+		return error_reply(400, "invalid_parameter",
+				   "size must be a non-negative integer of at most 2^63-1");
+	unsigned status;
+	json_t *body = check_one(srv, rcpt, size, &status);
+	if (status == 503)
+		return error_reply(503, "store_unavailable",
+				   "quota data is temporarily unavailable; retry later");
+	if (status == 400) /* the per-recipient error object minus the recipient */
+		json_object_del(body, "recipient");
+	struct http_reply r = { status, body, NULL };
+	return r;
+}
+
+static struct http_reply handle_check_post(struct http_server *srv, struct MHD_Connection *conn,
+					   struct http_request *req)
+{
+	const char *ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0)
+		return error_reply(415, "unsupported_media_type",
+				   "the body must be application/json");
+	json_error_t jerr;
+	json_t *doc = json_loadb(req->body.data != NULL ? req->body.data : "", req->body.len,
+				 JSON_REJECT_DUPLICATES, &jerr);
+	if (doc == NULL) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "invalid JSON at line %d column %d: %s", jerr.line,
+			 jerr.column, jerr.text);
+		return error_reply(400, "invalid_json", msg);
+	}
+	struct http_reply r;
+	const char *key;
+	json_t *val;
+	json_t *rcpts = NULL, *size_j = NULL;
+	if (!json_is_object(doc)) {
+		r = error_reply(400, "invalid_body", "the body must be a JSON object");
+		goto out;
+	}
+	json_object_foreach(doc, key, val)
+	{
+		if (strcmp(key, "recipients") == 0)
+			rcpts = val;
+		else if (strcmp(key, "size") == 0)
+			size_j = val;
+		else {
+			r = error_reply(400, "unknown_field",
+					"unknown field; allowed: recipients, size");
+			goto out;
+		}
+	}
+	uint64_t size = 0;
+	if (size_j != NULL) {
+		if (!json_is_integer(size_j) || json_integer_value(size_j) < 0) {
+			r = error_reply(400, "invalid_field", "size must be a non-negative integer");
+			goto out;
+		}
+		size = (uint64_t)json_integer_value(size_j);
+	}
+	if (!json_is_array(rcpts) || json_array_size(rcpts) == 0) {
+		r = error_reply(400, "invalid_field",
+				"recipients must be a non-empty array of strings");
+		goto out;
+	}
+	if (json_array_size(rcpts) > HTTP_BATCH_MAX) {
+		r = error_reply(413, "too_many_recipients",
+				"at most 1000 recipients per request (HTTP_BATCH_MAX)");
+		goto out;
+	}
+	size_t i;
+	json_array_foreach(rcpts, i, val)
+	{
+		if (!json_is_string(val)) {
+			r = error_reply(400, "invalid_field", "every recipient must be a string");
+			goto out;
+		}
+	}
+	json_t *results = json_array();
+	json_array_foreach(rcpts, i, val)
+	{
+		unsigned status;
+		json_t *one = check_one(srv, json_string_value(val), size, &status);
+		if (status == 503) {
+			json_decref(results);
+			r = error_reply(503, "store_unavailable",
+					"quota data is temporarily unavailable; retry later");
+			goto out;
+		}
+		json_array_append_new(results, one);
+	}
+	r.status = 200;
+	r.allow = NULL;
+	r.body = json_pack("{s:I, s:o}", "size", (json_int_t)size, "results", results);
+out:
+	json_decref(doc);
+	return r;
+}
+
+static struct http_reply handle_health(struct http_server *srv, struct MHD_Connection *conn,
+				       struct http_request *req)
+{
+	(void)conn;
+	(void)req;
+	const char *why;
+	bool up = store_ping(srv->svc->store, &why) == 0;
+	struct http_reply r = { up ? 200 : 503,
+				json_pack("{s:s, s:s}", "status", up ? "ok" : "degraded",
+					  "database", up ? "up" : "down"),
+				NULL };
+	return r;
+}
+
+static struct http_reply dispatch(struct http_server *srv, struct MHD_Connection *conn,
+				  const char *method, const char *url, struct http_request *req)
+{
+	static char allow[NROUTES][64];
+	bool path_known = false;
+	char methods[64] = "";
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (strcmp(routes[i].path, url) != 0)
+			continue;
+		path_known = true;
+		if (strcmp(routes[i].method, method) == 0 ||
+		    (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
+			return routes[i].handler(srv, conn, req);
+		size_t ml = strlen(methods);
+		snprintf(methods + ml, sizeof(methods) - ml, "%s%s", ml ? ", " : "",
+			 routes[i].method);
+	}
+	if (!path_known)
+		return error_reply(404, "not_found", "no such endpoint");
+	struct http_reply r = error_reply(405, "method_not_allowed",
+					  "method not allowed for this endpoint");
+	/* the Allow text depends only on the path: cache it per route index, read-only after */
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (strcmp(routes[i].path, url) == 0) {
+			if (allow[i][0] == '\0')
+				(void)!str_copy(allow[i], methods, sizeof(allow[i]));
+			r.allow = allow[i];
+			break;
+		}
+	}
+	return r;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply *r)
+{
+	char *text = r->body != NULL ? json_dumps(r->body, JSON_COMPACT) : NULL;
+	json_decref(r->body);
+	if (text == NULL) {
+		text = xstrdup("{\"error\":\"internal\",\"message\":\"cannot encode response\"}");
+		r->status = 500;
+	}
+	size_t len = strlen(text);
+	/* a trailing newline makes curl output readable; JSON parsers ignore it */
+	text = xrealloc(text, len + 2);
+	text[len++] = '\n';
+	text[len] = '\0';
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (r->allow != NULL)
+		MHD_add_response_header(resp, "Allow", r->allow);
+	enum MHD_Result ret = MHD_queue_response(conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+	struct http_server *srv = cls;
+	struct http_request *req = *req_cls;
+	(void)version;
+	if (req == NULL) {
+		req = xcalloc(1, sizeof(*req));
+		buf_init(&req->body, HTTP_BODY_MAX);
+		*req_cls = req;
+		const char *cl =
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		uint64_t clen;
+		if (cl != NULL && strnum_u64(cl, strlen(cl), UINT64_MAX, &clen) == 0 &&
+		    clen > HTTP_BODY_MAX)
+			req->too_large = true;
+		return MHD_YES; /* never answer on the first call: keep-alive */
+	}
+	if (*upload_data_size != 0) {
+		if (!req->too_large && buf_append(&req->body, upload_data, *upload_data_size) < 0)
+			req->too_large = true;
+		*upload_data_size = 0;
+		if (req->too_large && !req->answered) {
+			/* stop reading a body we will never use; the connection closes after */
+			struct http_reply r = error_reply(413, "body_too_large",
+							  "request body exceeds 512 KiB");
+			req->answered = true;
+			return send_reply(conn, &r);
+		}
+		return MHD_YES;
+	}
+	if (req->answered)
+		return MHD_YES;
+	req->answered = true;
+	struct http_reply r;
+	if (req->too_large)
+		r = error_reply(413, "body_too_large", "request body exceeds 512 KiB");
+	else
+		r = dispatch(srv, conn, method, url, req);
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char u[128];
+		log_debug("http method=%s url=\"%s\" status=%u", method,
+			  str_sanitize(u, sizeof(u), url, strlen(url), 100), r.status);
+	}
+	return send_reply(conn, &r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct http_request *req = *req_cls;
+	if (req == NULL)
+		return;
+	buf_free(&req->body);
+	free(req);
+	*req_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_info("event=http_library_message message=\"%s\"", msg);
+}
+
+struct http_server *http_server_start(const struct config *cfg, const struct service *svc,
+				      char *err, size_t errsize)
+{
+	char *host, *port;
+	struct addrinfo hints, *ai = NULL;
+	if (config_split_hostport(cfg->http_listen, &host, &port) < 0) {
+		snprintf(err, errsize, "http_listen: bad address %s", cfg->http_listen);
+		return NULL;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	int gai = getaddrinfo(host, port, &hints, &ai);
+	free(host);
+	free(port);
+	if (gai != 0) {
+		snprintf(err, errsize, "http_listen %s: %s", cfg->http_listen, gai_strerror(gai));
+		return NULL;
+	}
+	struct http_server *srv = xcalloc(1, sizeof(*srv));
+	srv->cfg = cfg;
+	srv->svc = svc;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* the logger goes first so that even option warnings reach our log; a pool of one
+	   thread is spelled 0 (no pool) */
+	srv->mhd = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)cfg->http_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (srv->mhd == NULL) {
+		snprintf(err, errsize, "cannot start HTTP server on %s (address in use?)",
+			 cfg->http_listen);
+		free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+void http_server_stop(struct http_server **srvp)
+{
+	struct http_server *srv = *srvp;
+	if (srv == NULL)
+		return;
+	MHD_stop_daemon(srv->mhd);
+	free(srv);
+	*srvp = NULL;
+}

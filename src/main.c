@@ -1,0 +1,161 @@
+/*
+ * mailquotad: wires the configuration, the store, the service and the two front ends together,
+ * then serves until SIGTERM or SIGINT. Only start-up failures are fatal.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "policy_server.h"
+#include "service.h"
+#include "store_pg.h"
+#include "version.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: mailquotad [-c config] [-o name=value]... [-n | -p | -P] [-V]\n"
+		"  -c FILE        configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+		"  -o NAME=VALUE  override one parameter (repeatable)\n"
+		"  -n             check the configuration, print \"configuration OK\" and exit\n"
+		"  -p             print every parameter with its effective value and exit\n"
+		"  -P             print only parameters that differ from the defaults and exit\n"
+		"  -V             print the version and exit\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool check_only = false, print_all = false, print_changed = false;
+	char err[CONFIG_ERROR_MAX];
+	struct config cfg;
+	char *overrides[64];
+	int noverrides = 0;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:o:npPVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'o':
+			if (noverrides == 64) {
+				fprintf(stderr, "mailquotad: too many -o options\n");
+				return 2;
+			}
+			overrides[noverrides++] = optarg;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		case 'p':
+			print_all = true;
+			break;
+		case 'P':
+			print_changed = true;
+			break;
+		case 'V':
+			printf("mailquotad %s\n", MAILQUOTA_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	config_init(&cfg);
+	if (path != NULL || access(CONFIG_DEFAULT_PATH, F_OK) == 0) {
+		if (config_load_file(&cfg, path != NULL ? path : CONFIG_DEFAULT_PATH, err) < 0) {
+			fprintf(stderr, "mailquotad: %s\n", err);
+			return 1;
+		}
+	}
+	for (int i = 0; i < noverrides; i++) {
+		char *eq = strchr(overrides[i], '=');
+		if (eq == NULL) {
+			fprintf(stderr, "mailquotad: -o %s: want name=value\n", overrides[i]);
+			return 1;
+		}
+		*eq = '\0';
+		if (config_set(&cfg, overrides[i], eq + 1, err) < 0) {
+			fprintf(stderr, "mailquotad: -o: %s\n", err);
+			return 1;
+		}
+	}
+	if (config_finish(&cfg, err) < 0) {
+		fprintf(stderr, "mailquotad: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("configuration OK\n");
+		config_free(&cfg);
+		return 0;
+	}
+	if (print_all || print_changed) {
+		config_print(&cfg, stdout, print_changed);
+		config_free(&cfg);
+		return 0;
+	}
+
+	log_setup("mailquotad", cfg.level);
+	signal(SIGPIPE, SIG_IGN);
+	/* block before any thread starts, so every thread inherits the mask and only the
+	   signalfd sees these signals */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		log_fatal("event=start_failed error=\"sigprocmask: %m\"");
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		log_fatal("event=start_failed error=\"signalfd: %m\"");
+
+	struct store *store = store_pg_new(cfg.database_url, (unsigned)cfg.database_pool_size);
+	struct service svc = { &cfg, store };
+	const char *why;
+	if (store_ping(store, &why) < 0)
+		log_warn("event=db_unavailable_at_start note=\"checks answer the tempfail reply "
+			 "until the database is reachable\"");
+
+	struct policy_server *ps = policy_server_new(&cfg, &svc, err, sizeof(err));
+	if (ps == NULL)
+		log_fatal("event=start_failed error=\"%s\"", err);
+	struct http_server *hs = NULL;
+	if (cfg.http_listen[0] != '\0') {
+		hs = http_server_start(&cfg, &svc, err, sizeof(err));
+		if (hs == NULL) {
+			policy_server_destroy(&ps);
+			log_fatal("event=start_failed error=\"%s\"", err);
+		}
+	}
+	log_info("event=started version=%s policy_socket=\"%s\" policy_tcp=\"%s\" http=\"%s\" "
+		 "reply_profile=%s",
+		 MAILQUOTA_VERSION, cfg.policy_socket, cfg.policy_tcp_listen, cfg.http_listen,
+		 cfg.reply_profile);
+
+	int sig = policy_server_run(ps, sfd);
+	log_info("event=stopping signal=%s", strsignal(sig));
+	http_server_stop(&hs);
+	policy_server_destroy(&ps);
+	store_destroy(&store);
+	close(sfd);
+	log_info("event=stopped");
+	config_free(&cfg);
+	return 0;
+}

@@ -1,0 +1,140 @@
+/*
+ * policy: parser for the Postfix policy delegation protocol (SMTPD_POLICY_README). Pure: works on
+ * a caller-owned buffer, allocates nothing, keeps no state between calls. It must never read past
+ * len, never accept a line, attribute count or request over its named limit, and never let a
+ * value it cannot parse (size=abc) pass as something else.
+ */
+#include "policy.h"
+
+#include <string.h>
+
+#include "strnum.h"
+
+static bool str_is(struct policy_str s, const char *lit)
+{
+	size_t n = strlen(lit);
+	return s.len == n && memcmp(s.ptr, lit, n) == 0;
+}
+
+static bool name_is(const char *name, size_t nlen, const char *lit)
+{
+	size_t n = strlen(lit);
+	return nlen == n && memcmp(name, lit, n) == 0;
+}
+
+/* Assign only the first occurrence of an attribute. */
+static void first(struct policy_str *dst, bool *seen, const char *v, size_t vlen)
+{
+	if (*seen)
+		return;
+	*seen = true;
+	dst->ptr = v;
+	dst->len = vlen;
+}
+
+int policy_parse(const char *buf, size_t len, struct policy_request *req_r, size_t *consumed_r,
+		 const char **error_r)
+{
+	struct policy_request req;
+	struct policy_str request = { "", 0 }, size = { "", 0 }, count = { "", 0 };
+	bool seen_request = false, seen_state = false, seen_rcpt = false, seen_instance = false,
+	     seen_size = false, seen_count = false, seen_qid = false, seen_sender = false,
+	     seen_client = false;
+	size_t pos = 0;
+
+	memset(&req, 0, sizeof(req));
+	req.protocol_state.ptr = req.recipient.ptr = req.instance.ptr = req.queue_id.ptr =
+		req.sender.ptr = req.client_address.ptr = "";
+
+	for (;;) {
+		if (pos >= POLICY_REQUEST_MAX) {
+			*error_r = "request exceeds POLICY_REQUEST_MAX";
+			return -1;
+		}
+		const char *line = buf + pos;
+		size_t avail = len - pos;
+		const char *nl = memchr(line, '\n', avail);
+		if (nl == NULL) {
+			if (avail > POLICY_LINE_MAX + 1) {
+				*error_r = "line exceeds POLICY_LINE_MAX";
+				return -1;
+			}
+			if (pos + avail > POLICY_REQUEST_MAX) {
+				*error_r = "request exceeds POLICY_REQUEST_MAX";
+				return -1;
+			}
+			return 0;
+		}
+		size_t llen = (size_t)(nl - line);
+		pos += llen + 1;
+		if (llen > 0 && line[llen - 1] == '\r')
+			llen--;
+		if (llen > POLICY_LINE_MAX) {
+			*error_r = "line exceeds POLICY_LINE_MAX";
+			return -1;
+		}
+		if (pos > POLICY_REQUEST_MAX) {
+			*error_r = "request exceeds POLICY_REQUEST_MAX";
+			return -1;
+		}
+		if (llen == 0)
+			break; /* end of request */
+		if (++req.attrs > POLICY_ATTRS_MAX) {
+			*error_r = "request exceeds POLICY_ATTRS_MAX attributes";
+			return -1;
+		}
+		const char *eq = memchr(line, '=', llen);
+		if (eq == NULL || eq == line) {
+			*error_r = "line is not name=value";
+			return -1;
+		}
+		size_t nlen = (size_t)(eq - line);
+		const char *v = eq + 1;
+		size_t vlen = llen - nlen - 1;
+		if (memchr(line, '\0', llen) != NULL) {
+			*error_r = "NUL byte in request";
+			return -1;
+		}
+		if (name_is(line, nlen, "request"))
+			first(&request, &seen_request, v, vlen);
+		else if (name_is(line, nlen, "protocol_state"))
+			first(&req.protocol_state, &seen_state, v, vlen);
+		else if (name_is(line, nlen, "recipient"))
+			first(&req.recipient, &seen_rcpt, v, vlen);
+		else if (name_is(line, nlen, "instance"))
+			first(&req.instance, &seen_instance, v, vlen);
+		else if (name_is(line, nlen, "size"))
+			first(&size, &seen_size, v, vlen);
+		else if (name_is(line, nlen, "recipient_count"))
+			first(&count, &seen_count, v, vlen);
+		else if (name_is(line, nlen, "queue_id"))
+			first(&req.queue_id, &seen_qid, v, vlen);
+		else if (name_is(line, nlen, "sender"))
+			first(&req.sender, &seen_sender, v, vlen);
+		else if (name_is(line, nlen, "client_address"))
+			first(&req.client_address, &seen_client, v, vlen);
+	}
+
+	if (!str_is(request, "smtpd_access_policy")) {
+		*error_r = seen_request ? "request is not smtpd_access_policy" : "request= is missing";
+		return -1;
+	}
+	if (size.len > 0 && strnum_u64(size.ptr, size.len, UINT64_MAX, &req.size) < 0) {
+		*error_r = "size is not a decimal number";
+		return -1;
+	}
+	if (count.len > 0 &&
+	    strnum_u64(count.ptr, count.len, UINT64_MAX, &req.recipient_count) < 0) {
+		*error_r = "recipient_count is not a decimal number";
+		return -1;
+	}
+	if (str_is(req.protocol_state, "RCPT"))
+		req.state = POLICY_STATE_RCPT;
+	else if (str_is(req.protocol_state, "END-OF-MESSAGE"))
+		req.state = POLICY_STATE_END_OF_MESSAGE;
+	else
+		req.state = POLICY_STATE_OTHER;
+	*req_r = req;
+	*consumed_r = pos;
+	return 1;
+}

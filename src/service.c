@@ -1,0 +1,124 @@
+/*
+ * service: composes normalisation, store lookup, the pure decision and the reply profile. Front
+ * ends call only this. It must never refuse a multi-target alias because one member is full (the
+ * bug mailquota exists to prevent), and never answer 5xx because the store is unavailable.
+ */
+#include "service.h"
+
+#include <string.h>
+
+/* Lower rank = less final refusal; an alias refused by all targets reports the lowest. */
+static int refusal_rank(enum quota_verdict v)
+{
+	switch (v) {
+	case QUOTA_OVER_QUOTA:
+		return 1;
+	case QUOTA_TOO_BIG_MAILBOX:
+		return 2;
+	case QUOTA_TOO_BIG_SYSTEM:
+		return 3;
+	default:
+		return 0;
+	}
+}
+
+static struct quota_result decide_one(const struct config *cfg, const struct store_mailbox *m,
+				      uint64_t size)
+{
+	struct quota_input in = {
+		.size = size,
+		.storage = m->storage,
+		.messages = m->messages,
+		.max_size = m->max_size,
+		.domain_pool = m->domain_pool,
+		.domain_max_size = m->domain_max_size,
+		.system_max_size = { cfg->message_size_limit != 0, cfg->message_size_limit },
+		.used_bytes = m->used_bytes,
+		.used_messages = m->used_messages,
+		.domain_used_bytes = m->domain_used_bytes,
+		.grace_percent = m->has_grace ? m->grace_percent : (unsigned)cfg->grace_percent,
+	};
+	return quota_decide(&in);
+}
+
+static void set_verdict(const struct service *svc, struct check_result *res,
+			enum quota_verdict v, enum quota_reason reason)
+{
+	res->verdict = v;
+	res->reason = reason;
+	res->action = reply_for(&svc->cfg->replies, v);
+}
+
+int service_check(const struct service *svc, const char *rcpt, size_t len, uint64_t size,
+		  struct check_result *res_r, const char **error_r)
+{
+	struct store_resolution *rs;
+	res_r->ntargets = 0;
+	res_r->decider = -1;
+	res_r->truncated = false;
+	res_r->store_error = NULL;
+	res_r->match = STORE_MATCH_NONE;
+	if (address_normalize(rcpt, len, &svc->cfg->address_rules, &res_r->address, error_r) < 0)
+		return -1;
+
+	/* a resolution is tens of KiB: keep one per thread instead of on small thread stacks */
+	static _Thread_local struct store_resolution scratch;
+	rs = &scratch;
+	const char *err;
+	if (store_resolve(svc->store, &res_r->address, rs, &err) < 0) {
+		res_r->store_error = err;
+		set_verdict(svc, res_r, QUOTA_TEMPFAIL, QUOTA_REASON_NONE);
+		return 0;
+	}
+	res_r->match = rs->match;
+	res_r->truncated = rs->truncated;
+
+	int best = -1, best_refusal = -1;
+	for (unsigned i = 0; i < rs->ntargets; i++) {
+		const struct store_mailbox *m = &rs->targets[i];
+		if (!m->enabled)
+			continue; /* a disabled mailbox is not ours to decide */
+		struct service_target *t = &res_r->targets[res_r->ntargets];
+		t->mailbox = *m;
+		t->result = decide_one(svc->cfg, m, size);
+		int idx = (int)res_r->ntargets++;
+		if (t->result.verdict == QUOTA_ACCEPT) {
+			if (best < 0)
+				best = idx;
+		} else if (best_refusal < 0 ||
+			   refusal_rank(t->result.verdict) <
+				   refusal_rank(res_r->targets[best_refusal].result.verdict)) {
+			best_refusal = idx;
+		}
+	}
+
+	if (res_r->ntargets == 0) {
+		set_verdict(svc, res_r, QUOTA_UNKNOWN, QUOTA_REASON_NONE);
+	} else if (rs->truncated) {
+		/* we could not see every member: refusing might bounce mail a member could take */
+		set_verdict(svc, res_r, QUOTA_ACCEPT, QUOTA_REASON_NONE);
+	} else if (best >= 0) {
+		res_r->decider = best;
+		set_verdict(svc, res_r, QUOTA_ACCEPT, QUOTA_REASON_NONE);
+	} else {
+		res_r->decider = best_refusal;
+		const struct quota_result *q = &res_r->targets[best_refusal].result;
+		set_verdict(svc, res_r, q->verdict, q->reason);
+	}
+	return 0;
+}
+
+const char *service_match_name(enum store_match m)
+{
+	switch (m) {
+	case STORE_MATCH_MAILBOX:
+		return "mailbox";
+	case STORE_MATCH_ALIAS:
+		return "alias";
+	case STORE_MATCH_CATCHALL:
+		return "catchall";
+	case STORE_MATCH_NONE:
+		break;
+	}
+	return "none";
+}
