@@ -8,20 +8,20 @@
 /* RFC 5321 §4.5.3.1: local part 64 octets, domain 255, path 256 with the angle brackets. */
 #define ADDRESS_LOCAL_MAX  64
 #define ADDRESS_DOMAIN_MAX 255
-#define ADDRESS_MAX	   254
+#define ADDRESS_MAX        254
 /* recipient_delimiter may name several characters, as in Postfix. */
 #define ADDRESS_DELIMITERS_MAX 16
 
 struct address_rules {
-	bool fold_local;			   /* lower-case the local part (ASCII) */
+	bool fold_local;                             /* lower-case the local part (ASCII) */
 	char delimiters[ADDRESS_DELIMITERS_MAX + 1]; /* empty: no extension stripping */
 };
 
 struct address {
-	char local[ADDRESS_LOCAL_MAX + 1];	/* whole local part, folded if the rules say so */
-	char base[ADDRESS_LOCAL_MAX + 1];	/* local part without its extension (== local if none) */
-	char domain[ADDRESS_DOMAIN_MAX + 1];	/* lower case */
-	bool has_extension;			/* base differs from local */
+	char local[ADDRESS_LOCAL_MAX + 1]; /* whole local part, folded if the rules say so */
+	char base[ADDRESS_LOCAL_MAX + 1];  /* local part without its extension (== local if none) */
+	char domain[ADDRESS_DOMAIN_MAX + 1]; /* lower case */
+	bool has_extension;                  /* base differs from local */
 };
 
 /*
@@ -32,6 +32,7 @@ struct address {
  * control characters, malformed domain). Pure.
  */
 int address_normalize(const char *s, size_t len, const struct address_rules *rules,
-		      struct address *addr_r, const char **error_r) __attribute__((warn_unused_result));
+                      struct address *addr_r, const char **error_r)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -23,7 +23,7 @@ PGconn *db_connect(const char *conninfo, const char *application_name, char *err
 
 /* Prepare every statement of a table; 0, or -1 with a message in err. */
 int db_prepare_all(PGconn *conn, const struct db_statement *stmts, size_t n, char *err,
-		   size_t errsize) __attribute__((warn_unused_result));
+                   size_t errsize) __attribute__((warn_unused_result));
 
 /* Column value helpers: a NULL column gives an unset limit / 0; garbage aborts (our bug). */
 struct quota_limit db_get_limit(const PGresult *res, int row, int col);

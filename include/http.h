@@ -8,10 +8,10 @@
 #include "service.h"
 
 /* Named limits on what a client may send (STYLE.md rule 10). */
-#define HTTP_BODY_MAX	     (512 * 1024) /* a POST /v1/check body */
-#define HTTP_BATCH_MAX	     1000	  /* recipients in one POST /v1/check */
+#define HTTP_BODY_MAX        (512 * 1024) /* a POST /v1/check body */
+#define HTTP_BATCH_MAX       1000         /* recipients in one POST /v1/check */
 #define HTTP_MEMORY_LIMIT    (64 * 1024)  /* per-connection memory for headers and URL */
-#define HTTP_PARAM_VALUE_MAX 1024	  /* one query parameter value */
+#define HTTP_PARAM_VALUE_MAX 1024         /* one query parameter value */
 
 struct http_server;
 
@@ -20,7 +20,7 @@ struct http_server;
  * NULL with a message in err[errsize] (start-up only).
  */
 struct http_server *http_server_start(const struct config *cfg, const struct service *svc,
-				      char *err, size_t errsize);
+                                      char *err, size_t errsize);
 
 /* Stop serving, close every connection, free, NULL the pointer. */
 void http_server_stop(struct http_server **srv);

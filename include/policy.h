@@ -9,8 +9,8 @@
 
 /* Named limits on what a peer may send (STYLE.md rule 10). Postfix's longest attributes (ccert
    subjects, policy_context) stay far below the line limit. */
-#define POLICY_LINE_MAX	   4096	 /* one name=value line, without the newline */
-#define POLICY_ATTRS_MAX   256	 /* attribute lines in one request */
+#define POLICY_LINE_MAX    4096  /* one name=value line, without the newline */
+#define POLICY_ATTRS_MAX   256   /* attribute lines in one request */
 #define POLICY_REQUEST_MAX 65536 /* one whole request */
 
 enum policy_state {
@@ -33,9 +33,9 @@ struct policy_request {
 	struct policy_str queue_id;
 	struct policy_str sender;
 	struct policy_str client_address;
-	uint64_t size;		  /* 0 when absent or empty */
+	uint64_t size;            /* 0 when absent or empty */
 	uint64_t recipient_count; /* 0 when absent */
-	unsigned attrs;		  /* attribute lines seen */
+	unsigned attrs;           /* attribute lines seen */
 };
 
 /*
@@ -49,6 +49,6 @@ struct policy_request {
  * attribute the first value counts. Requires request=smtpd_access_policy. Pure.
  */
 int policy_parse(const char *buf, size_t len, struct policy_request *req_r, size_t *consumed_r,
-		 const char **error_r) __attribute__((warn_unused_result));
+                 const char **error_r) __attribute__((warn_unused_result));
 
 #endif

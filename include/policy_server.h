@@ -12,7 +12,7 @@ struct policy_server;
  * policy_tcp_listen). Returns the server, or NULL with a message in err[errsize] (start-up only).
  */
 struct policy_server *policy_server_new(const struct config *cfg, const struct service *svc,
-					char *err, size_t errsize);
+                                        char *err, size_t errsize);
 
 /*
  * Serve until a signal arrives on signal_fd (a signalfd for SIGTERM, SIGINT and SIGHUP). SIGHUP

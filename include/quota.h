@@ -8,11 +8,11 @@
 /* What a check concluded. The order of refusals is the order of their precedence. */
 enum quota_verdict {
 	QUOTA_ACCEPT,
-	QUOTA_OVER_QUOTA,	/* storage, message count or domain pool exhausted: 5.2.2 */
-	QUOTA_TOO_BIG_MAILBOX,	/* declared size over this mailbox's max message size: 5.2.3 */
-	QUOTA_TOO_BIG_SYSTEM,	/* over the domain's or the global max message size: 5.3.4 */
-	QUOTA_UNKNOWN,		/* no such recipient (decided by the service, not here) */
-	QUOTA_TEMPFAIL,		/* no usable data (decided by the service, not here) */
+	QUOTA_OVER_QUOTA,      /* storage, message count or domain pool exhausted: 5.2.2 */
+	QUOTA_TOO_BIG_MAILBOX, /* declared size over this mailbox's max message size: 5.2.3 */
+	QUOTA_TOO_BIG_SYSTEM,  /* over the domain's or the global max message size: 5.3.4 */
+	QUOTA_UNKNOWN,         /* no such recipient (decided by the service, not here) */
+	QUOTA_TEMPFAIL,        /* no usable data (decided by the service, not here) */
 };
 
 /* Which limit caused the verdict. */
@@ -37,10 +37,10 @@ struct quota_limit {
 
 /* Everything the decision needs about one mailbox, already resolved (inheritance applied). */
 struct quota_input {
-	uint64_t size;			/* declared message size; 0 is checked as 1 byte */
-	struct quota_limit storage;	/* bytes */
-	struct quota_limit messages;	/* message count */
-	struct quota_limit max_size;	/* this mailbox's max message size */
+	uint64_t size;                  /* declared message size; 0 is checked as 1 byte */
+	struct quota_limit storage;     /* bytes */
+	struct quota_limit messages;    /* message count */
+	struct quota_limit max_size;    /* this mailbox's max message size */
 	struct quota_limit domain_pool; /* sum of the domain's usage may not exceed this */
 	struct quota_limit domain_max_size;
 	struct quota_limit system_max_size;

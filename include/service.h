@@ -22,8 +22,8 @@ struct check_result {
 	const char *action; /* policy action: "DUNNO" or a configured reply; static/config-owned */
 	struct address address;
 	enum store_match match;
-	bool truncated;	 /* alias too large to decide: answered as accept */
-	int decider;	 /* index into targets of the mailbox whose verdict was taken; -1 if none */
+	bool truncated; /* alias too large to decide: answered as accept */
+	int decider;    /* index into targets of the mailbox whose verdict was taken; -1 if none */
 	const char *store_error; /* with QUOTA_TEMPFAIL: why */
 	unsigned ntargets;
 	struct service_target targets[STORE_TARGETS_MAX];
@@ -31,7 +31,7 @@ struct check_result {
 
 struct service {
 	const struct config *cfg; /* borrowed, outlives the service */
-	struct store *store;	  /* borrowed */
+	struct store *store;      /* borrowed */
 };
 
 /*
@@ -42,7 +42,8 @@ struct service {
  * final of their verdicts (over quota before too big). Thread-safe; never logs.
  */
 int service_check(const struct service *svc, const char *rcpt, size_t len, uint64_t size,
-		  struct check_result *res_r, const char **error_r) __attribute__((warn_unused_result));
+                  struct check_result *res_r, const char **error_r)
+    __attribute__((warn_unused_result));
 
 /* Name of a store match for logs and JSON: "mailbox", "alias", "catchall", "none". */
 const char *service_match_name(enum store_match m);

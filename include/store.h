@@ -52,7 +52,7 @@ struct store;
 struct store_ops {
 	/* See store_resolve(). */
 	int (*resolve)(struct store *store, const struct address *addr,
-		       struct store_resolution *res_r, const char **error_r);
+	               struct store_resolution *res_r, const char **error_r);
 	/* 0 when the backend can answer now, -1 with *error_r otherwise. */
 	int (*ping)(struct store *store, const char **error_r);
 	void (*destroy)(struct store *store);
@@ -69,7 +69,7 @@ struct store {
  * when the store cannot answer now (*error_r: static text for logs). Thread-safe.
  */
 static inline int store_resolve(struct store *store, const struct address *addr,
-				struct store_resolution *res_r, const char **error_r)
+                                struct store_resolution *res_r, const char **error_r)
 {
 	return store->ops->resolve(store, addr, res_r, error_r);
 }

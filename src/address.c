@@ -39,8 +39,8 @@ static int check_domain(const char *d, size_t len, const char **error_r)
 	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)d[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '-' || c == '.' || c == '_' || c >= 0x80;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		          (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c >= 0x80;
 		if (!ok) {
 			*error_r = "invalid character in domain";
 			return -1;
@@ -54,7 +54,7 @@ static int check_domain(const char *d, size_t len, const char **error_r)
 }
 
 int address_normalize(const char *s, size_t len, const struct address_rules *rules,
-		      struct address *addr_r, const char **error_r)
+                      struct address *addr_r, const char **error_r)
 {
 	if (len >= 2 && s[0] == '<' && s[len - 1] == '>') {
 		s++;
@@ -107,7 +107,8 @@ int address_normalize(const char *s, size_t len, const struct address_rules *rul
 		a.domain[i] = lower(at[1 + i]);
 	a.domain[dlen] = '\0';
 
-	/* Postfix never splits at a leading delimiter (so "+x" or "-request" style names survive). */
+	/* Postfix never splits at a leading delimiter (so "+x" or "-request" style names survive).
+	 */
 	size_t base_len = llen;
 	if (rules->delimiters[0] != '\0') {
 		for (size_t i = 1; i < llen; i++) {

@@ -264,8 +264,7 @@ static void print_limit(const char *name, struct quota_limit l, uint64_t used, b
 			printf("  %-18s unlimited\n", name);
 	} else if (show_used) {
 		printf("  %-18s %llu used of %llu, %llu left\n", name, (unsigned long long)used,
-		       (unsigned long long)l.value,
-		       (unsigned long long)quota_remaining(l, used));
+		       (unsigned long long)l.value, (unsigned long long)quota_remaining(l, used));
 	} else {
 		printf("  %-18s %llu\n", name, (unsigned long long)l.value);
 	}
@@ -359,15 +358,15 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		char head[96];
 		snprintf(head, sizeof(head), "%s%s%s %s", commands[i].noun,
-			 commands[i].verb ? " " : "", commands[i].verb ? commands[i].verb : "",
-			 commands[i].args);
+		         commands[i].verb ? " " : "", commands[i].verb ? commands[i].verb : "",
+		         commands[i].args);
 		fprintf(out, "  %-44s %s\n", head, commands[i].help);
 	}
 	fprintf(out,
-		"\nSizes take K, M, G, T suffixes (powers of 1024); a limit of \"none\" inherits "
-		"the domain default\n(mailbox) or means unlimited (domain).\n"
-		"Exit codes: 0 success, 1 failure, 2 usage error; check: 3 refused, 4 unknown "
-		"recipient, 5 temporary failure.\n");
+	        "\nSizes take K, M, G, T suffixes (powers of 1024); a limit of \"none\" inherits "
+	        "the domain default\n(mailbox) or means unlimited (domain).\n"
+	        "Exit codes: 0 success, 1 failure, 2 usage error; check: 3 refused, 4 unknown "
+	        "recipient, 5 temporary failure.\n");
 }
 
 int main(int argc, char **argv)
@@ -403,7 +402,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (conninfo != NULL && (config_set(&ctx.cfg, "database_url", conninfo, err) < 0 ||
-				 config_finish(&ctx.cfg, err) < 0)) {
+	                         config_finish(&ctx.cfg, err) < 0)) {
 		fprintf(stderr, "mailquota: %s\n", err);
 		return EXIT_FAIL;
 	}
@@ -428,7 +427,7 @@ int main(int argc, char **argv)
 		}
 		if (n < c->min_args || n > c->max_args) {
 			fprintf(stderr, "usage: mailquota %s%s%s %s\n", c->noun, c->verb ? " " : "",
-				c->verb ? c->verb : "", c->args);
+			        c->verb ? c->verb : "", c->args);
 			return EXIT_USAGE;
 		}
 		int rc = c->fn(&ctx, n, a);
@@ -438,7 +437,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	fprintf(stderr, "mailquota: unknown command \"%s%s%s\"\n\n", noun, rest > 0 ? " " : "",
-		rest > 0 ? args[0] : "");
+	        rest > 0 ? args[0] : "");
 	usage(stderr);
 	config_free(&ctx.cfg);
 	return EXIT_USAGE;

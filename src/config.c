@@ -26,8 +26,10 @@ struct cfg_key {
 	const char *help;
 };
 
-#define K(name, type, def, min, max, help) \
-	{ #name, type, offsetof(struct config, name), def, min, max, help }
+#define K(name, type, def, min, max, help)                                      \
+	{                                                                       \
+#name, type, offsetof(struct config, name), def, min, max, help \
+	}
 
 /* Limits on untrusted-by-nature sizes live in the modules; these are operator-chosen. */
 static const struct cfg_key keys[] = {
@@ -45,7 +47,8 @@ static const struct cfg_key keys[] = {
 	  "seconds an idle policy connection is kept (longer than Postfix's 300 s max_idle)"),
 	K(policy_max_connections, CFG_UINT, "1024", 1, 100000,
 	  "concurrent policy connections; more are accepted and closed at once"),
-	K(http_listen, CFG_STR, "127.0.0.1:8080", 0, 0, "host:port for the HTTP API; empty disables it"),
+	K(http_listen, CFG_STR, "127.0.0.1:8080", 0, 0,
+	  "host:port for the HTTP API; empty disables it"),
 	K(http_max_connections, CFG_UINT, "256", 1, 100000, "concurrent HTTP connections"),
 	K(http_timeout, CFG_UINT, "30", 1, 3600, "seconds an idle HTTP connection is kept"),
 	K(http_threads, CFG_UINT, "1", 1, 64, "HTTP worker threads"),
@@ -55,12 +58,13 @@ static const struct cfg_key keys[] = {
 	K(message_size_limit, CFG_SIZE, "0", 0, INT64_MAX,
 	  "global max message size in bytes (K/M/G suffixes); 0 means no global limit"),
 	K(grace_percent, CFG_UINT, "0", 0, QUOTA_GRACE_PERCENT_MAX,
-	  "default grace: a mailbox under its limit may take a last message ending this % above it"),
+	  "default grace: a mailbox under its limit may take a last message ending this % above "
+	  "it"),
 	K(reply_profile, CFG_STR, "conventional", 0, 0,
 	  "over-quota reply: conventional (552 5.2.2), strict (452 4.2.2), no452 (450 4.2.2)"),
 	K(reply_over_quota, CFG_STR, "", 0, 0, "over-quota reply; empty uses the profile's"),
-	K(reply_too_big_mailbox, CFG_STR, "552 5.2.3 Message length exceeds administrative limit", 0,
-	  0, "reply when the size exceeds the mailbox's max message size"),
+	K(reply_too_big_mailbox, CFG_STR, "552 5.2.3 Message length exceeds administrative limit",
+	  0, 0, "reply when the size exceeds the mailbox's max message size"),
 	K(reply_too_big_system, CFG_STR, "552 5.3.4 Message too big for system", 0, 0,
 	  "reply when the size exceeds the domain's or the global max message size"),
 	K(reply_tempfail, CFG_STR, "451 4.3.0 Quota service temporarily unavailable", 0, 0,
@@ -223,7 +227,8 @@ static int finish_parse(struct config *cfg, int rc, struct parse_state *st, char
 			return -1;
 		}
 		/* keep our message, prefixed with the line inih reports */
-		memcpy(inner, st->failed ? err : "syntax error (want name = value)", CONFIG_ERROR_MAX);
+		memcpy(inner, st->failed ? err : "syntax error (want name = value)",
+		       CONFIG_ERROR_MAX);
 		inner[CONFIG_ERROR_MAX - 1] = '\0';
 		seterr(err, "line %d: %s", rc, inner);
 		return -1;
@@ -298,7 +303,7 @@ static int check_listen(const char *name, const char *value, char *err)
 }
 
 static int check_reply(const char *name, enum reply_kind kind, const char *value, char *dst,
-		       size_t size, char *err)
+                       size_t size, char *err)
 {
 	const char *why;
 	if (reply_validate(kind, value, &why) < 0) {
@@ -325,17 +330,17 @@ int config_finish(struct config *cfg, char *err)
 	}
 	struct reply_set *r = &cfg->replies;
 	const char *oq = cfg->reply_over_quota[0] != '\0' ? cfg->reply_over_quota
-							  : reply_profile_over_quota(cfg->profile);
+	                                                  : reply_profile_over_quota(cfg->profile);
 	if (check_reply("reply_over_quota", REPLY_KIND_REFUSAL, oq, r->over_quota,
-			sizeof(r->over_quota), err) < 0 ||
+	                sizeof(r->over_quota), err) < 0 ||
 	    check_reply("reply_too_big_mailbox", REPLY_KIND_REFUSAL, cfg->reply_too_big_mailbox,
-			r->too_big_mailbox, sizeof(r->too_big_mailbox), err) < 0 ||
+	                r->too_big_mailbox, sizeof(r->too_big_mailbox), err) < 0 ||
 	    check_reply("reply_too_big_system", REPLY_KIND_REFUSAL, cfg->reply_too_big_system,
-			r->too_big_system, sizeof(r->too_big_system), err) < 0 ||
+	                r->too_big_system, sizeof(r->too_big_system), err) < 0 ||
 	    check_reply("reply_tempfail", REPLY_KIND_TEMPFAIL, cfg->reply_tempfail, r->tempfail,
-			sizeof(r->tempfail), err) < 0 ||
+	                sizeof(r->tempfail), err) < 0 ||
 	    check_reply("unknown_recipient_action", REPLY_KIND_UNKNOWN,
-			cfg->unknown_recipient_action, r->unknown, sizeof(r->unknown), err) < 0)
+	                cfg->unknown_recipient_action, r->unknown, sizeof(r->unknown), err) < 0)
 		return -1;
 
 	const char *d = cfg->recipient_delimiter;
@@ -345,8 +350,9 @@ int config_finish(struct config *cfg, char *err)
 	}
 	for (const char *p = d; *p != '\0'; p++) {
 		if (*p == '@' || (unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
-			seterr(err, "recipient_delimiter: \"%s\" may hold only printable characters "
-				    "other than @ and space",
+			seterr(err,
+			       "recipient_delimiter: \"%s\" may hold only printable characters "
+			       "other than @ and space",
 			       d);
 			return -1;
 		}

@@ -33,13 +33,13 @@ PGconn *db_connect(const char *conninfo, const char *application_name, char *err
 }
 
 int db_prepare_all(PGconn *conn, const struct db_statement *stmts, size_t n, char *err,
-		   size_t errsize)
+                   size_t errsize)
 {
 	for (size_t i = 0; i < n; i++) {
 		PGresult *r = PQprepare(conn, stmts[i].name, stmts[i].text, stmts[i].nparams, NULL);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			snprintf(err, errsize, "prepare %s: %s", stmts[i].name,
-				 PQresultErrorMessage(r));
+			         PQresultErrorMessage(r));
 			PQclear(r);
 			return -1;
 		}

@@ -40,7 +40,7 @@ struct http_reply {
 };
 
 typedef struct http_reply (*http_handler)(struct http_server *srv, struct MHD_Connection *conn,
-					  struct http_request *req);
+                                          struct http_request *req);
 
 struct route {
 	const char *method;
@@ -49,11 +49,11 @@ struct route {
 };
 
 static struct http_reply handle_check_get(struct http_server *, struct MHD_Connection *,
-					  struct http_request *);
+                                          struct http_request *);
 static struct http_reply handle_check_post(struct http_server *, struct MHD_Connection *,
-					   struct http_request *);
+                                           struct http_request *);
 static struct http_reply handle_health(struct http_server *, struct MHD_Connection *,
-				       struct http_request *);
+                                       struct http_request *);
 
 static const struct route routes[] = {
 	{ "GET", "/v1/check", handle_check_get },
@@ -66,7 +66,7 @@ static const struct route routes[] = {
 static struct http_reply error_reply(unsigned status, const char *code, const char *message)
 {
 	struct http_reply r = { status, json_pack("{s:s, s:s}", "error", code, "message", message),
-				NULL };
+		                NULL };
 	return r;
 }
 
@@ -91,20 +91,19 @@ static json_t *target_json(const struct service_target *t)
 {
 	const struct store_mailbox *m = &t->mailbox;
 	return json_pack(
-		"{s:s, s:s, s:s, s:{s:o, s:o, s:o}, s:{s:I, s:I}, s:{s:o, s:o},"
-		" s:{s:o, s:I, s:o, s:o}}",
-		"address", m->address, "verdict", quota_verdict_name(t->result.verdict), "reason",
-		quota_reason_name(t->result.reason), "limits", "storage_bytes",
-		json_limit(m->storage), "messages", json_limit(m->messages), "max_message_size",
-		json_limit(m->max_size), "usage", "bytes",
-		(json_int_t)(m->used_bytes > INT64_MAX ? INT64_MAX : m->used_bytes), "messages",
-		(json_int_t)(m->used_messages > INT64_MAX ? INT64_MAX : m->used_messages),
-		"remaining", "bytes", json_remaining(m->storage, m->used_bytes), "messages",
-		json_remaining(m->messages, m->used_messages), "domain", "pool_limit_bytes",
-		json_limit(m->domain_pool), "pool_used_bytes",
-		(json_int_t)(m->domain_used_bytes > INT64_MAX ? INT64_MAX : m->domain_used_bytes),
-		"pool_remaining_bytes", json_remaining(m->domain_pool, m->domain_used_bytes),
-		"max_message_size", json_limit(m->domain_max_size));
+	    "{s:s, s:s, s:s, s:{s:o, s:o, s:o}, s:{s:I, s:I}, s:{s:o, s:o},"
+	    " s:{s:o, s:I, s:o, s:o}}",
+	    "address", m->address, "verdict", quota_verdict_name(t->result.verdict), "reason",
+	    quota_reason_name(t->result.reason), "limits", "storage_bytes", json_limit(m->storage),
+	    "messages", json_limit(m->messages), "max_message_size", json_limit(m->max_size),
+	    "usage", "bytes", (json_int_t)(m->used_bytes > INT64_MAX ? INT64_MAX : m->used_bytes),
+	    "messages", (json_int_t)(m->used_messages > INT64_MAX ? INT64_MAX : m->used_messages),
+	    "remaining", "bytes", json_remaining(m->storage, m->used_bytes), "messages",
+	    json_remaining(m->messages, m->used_messages), "domain", "pool_limit_bytes",
+	    json_limit(m->domain_pool), "pool_used_bytes",
+	    (json_int_t)(m->domain_used_bytes > INT64_MAX ? INT64_MAX : m->domain_used_bytes),
+	    "pool_remaining_bytes", json_remaining(m->domain_pool, m->domain_used_bytes),
+	    "max_message_size", json_limit(m->domain_max_size));
 }
 
 static json_t *result_json(const char *rcpt, uint64_t size, const struct check_result *res)
@@ -113,18 +112,17 @@ static json_t *result_json(const char *rcpt, uint64_t size, const struct check_r
 	const char *smtp = reply_smtp_line(res->action, line, sizeof(line));
 	char addr[ADDRESS_LOCAL_MAX + ADDRESS_DOMAIN_MAX + 2];
 	snprintf(addr, sizeof(addr), "%s@%s", res->address.local, res->address.domain);
-	json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:s}", "recipient", rcpt,
-			      "address", addr, "size",
-			      (json_int_t)(size > INT64_MAX ? INT64_MAX : size), "verdict",
-			      quota_verdict_name(res->verdict), "reason",
-			      quota_reason_name(res->reason), "action", res->action, "smtp_reply",
-			      smtp != NULL ? json_string(smtp) : json_null(), "match",
-			      service_match_name(res->match));
+	json_t *o = json_pack(
+	    "{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:s}", "recipient", rcpt, "address", addr, "size",
+	    (json_int_t)(size > INT64_MAX ? INT64_MAX : size), "verdict",
+	    quota_verdict_name(res->verdict), "reason", quota_reason_name(res->reason), "action",
+	    res->action, "smtp_reply", smtp != NULL ? json_string(smtp) : json_null(), "match",
+	    service_match_name(res->match));
 	if (o == NULL) /* inputs are checked UTF-8, so only allocation failure gets here */
 		abort();
 	json_object_set_new(o, "mailbox",
-			    res->decider >= 0 ? target_json(&res->targets[res->decider])
-					      : json_null());
+	                    res->decider >= 0 ? target_json(&res->targets[res->decider])
+	                                      : json_null());
 	if (res->match == STORE_MATCH_ALIAS || res->match == STORE_MATCH_CATCHALL) {
 		json_t *arr = json_array();
 		for (unsigned i = 0; i < res->ntargets; i++)
@@ -138,14 +136,14 @@ static json_t *result_json(const char *rcpt, uint64_t size, const struct check_r
 /* Run one check and build its JSON; *status_r is 400 for an invalid address, 503 when the
    store cannot answer, else 200. */
 static json_t *check_one(struct http_server *srv, const char *rcpt, uint64_t size,
-			 unsigned *status_r)
+                         unsigned *status_r)
 {
 	static _Thread_local struct check_result res;
 	const char *why;
 	if (service_check(srv->svc, rcpt, strlen(rcpt), size, &res, &why) < 0) {
 		*status_r = 400;
 		return json_pack("{s:s, s:s, s:s}", "recipient", rcpt, "error", "invalid_address",
-				 "message", why);
+		                 "message", why);
 	}
 	if (res.verdict == QUOTA_TEMPFAIL) {
 		*status_r = 503;
@@ -166,7 +164,7 @@ static bool valid_utf8_text(const char *s)
 }
 
 static struct http_reply handle_check_get(struct http_server *srv, struct MHD_Connection *conn,
-					  struct http_request *req)
+                                          struct http_request *req)
 {
 	(void)req;
 	const char *rcpt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "recipient");
@@ -178,12 +176,12 @@ static struct http_reply handle_check_get(struct http_server *srv, struct MHD_Co
 		return error_reply(400, "invalid_address", "recipient is too long or not UTF-8");
 	if (size_s != NULL && strnum_u64(size_s, strlen(size_s), INT64_MAX, &size) < 0)
 		return error_reply(400, "invalid_parameter",
-				   "size must be a non-negative integer of at most 2^63-1");
+		                   "size must be a non-negative integer of at most 2^63-1");
 	unsigned status;
 	json_t *body = check_one(srv, rcpt, size, &status);
 	if (status == 503)
 		return error_reply(503, "store_unavailable",
-				   "quota data is temporarily unavailable; retry later");
+		                   "quota data is temporarily unavailable; retry later");
 	if (status == 400) /* the per-recipient error object minus the recipient */
 		json_object_del(body, "recipient");
 	struct http_reply r = { status, body, NULL };
@@ -191,19 +189,19 @@ static struct http_reply handle_check_get(struct http_server *srv, struct MHD_Co
 }
 
 static struct http_reply handle_check_post(struct http_server *srv, struct MHD_Connection *conn,
-					   struct http_request *req)
+                                           struct http_request *req)
 {
 	const char *ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
 	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0)
 		return error_reply(415, "unsupported_media_type",
-				   "the body must be application/json");
+		                   "the body must be application/json");
 	json_error_t jerr;
 	json_t *doc = json_loadb(req->body.data != NULL ? req->body.data : "", req->body.len,
-				 JSON_REJECT_DUPLICATES, &jerr);
+	                         JSON_REJECT_DUPLICATES, &jerr);
 	if (doc == NULL) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "invalid JSON at line %d column %d: %s", jerr.line,
-			 jerr.column, jerr.text);
+		         jerr.column, jerr.text);
 		return error_reply(400, "invalid_json", msg);
 	}
 	struct http_reply r;
@@ -222,26 +220,27 @@ static struct http_reply handle_check_post(struct http_server *srv, struct MHD_C
 			size_j = val;
 		else {
 			r = error_reply(400, "unknown_field",
-					"unknown field; allowed: recipients, size");
+			                "unknown field; allowed: recipients, size");
 			goto out;
 		}
 	}
 	uint64_t size = 0;
 	if (size_j != NULL) {
 		if (!json_is_integer(size_j) || json_integer_value(size_j) < 0) {
-			r = error_reply(400, "invalid_field", "size must be a non-negative integer");
+			r = error_reply(400, "invalid_field",
+			                "size must be a non-negative integer");
 			goto out;
 		}
 		size = (uint64_t)json_integer_value(size_j);
 	}
 	if (!json_is_array(rcpts) || json_array_size(rcpts) == 0) {
 		r = error_reply(400, "invalid_field",
-				"recipients must be a non-empty array of strings");
+		                "recipients must be a non-empty array of strings");
 		goto out;
 	}
 	if (json_array_size(rcpts) > HTTP_BATCH_MAX) {
 		r = error_reply(413, "too_many_recipients",
-				"at most 1000 recipients per request (HTTP_BATCH_MAX)");
+		                "at most 1000 recipients per request (HTTP_BATCH_MAX)");
 		goto out;
 	}
 	size_t i;
@@ -260,7 +259,7 @@ static struct http_reply handle_check_post(struct http_server *srv, struct MHD_C
 		if (status == 503) {
 			json_decref(results);
 			r = error_reply(503, "store_unavailable",
-					"quota data is temporarily unavailable; retry later");
+			                "quota data is temporarily unavailable; retry later");
 			goto out;
 		}
 		json_array_append_new(results, one);
@@ -274,21 +273,21 @@ out:
 }
 
 static struct http_reply handle_health(struct http_server *srv, struct MHD_Connection *conn,
-				       struct http_request *req)
+                                       struct http_request *req)
 {
 	(void)conn;
 	(void)req;
 	const char *why;
 	bool up = store_ping(srv->svc->store, &why) == 0;
 	struct http_reply r = { up ? 200 : 503,
-				json_pack("{s:s, s:s}", "status", up ? "ok" : "degraded",
-					  "database", up ? "up" : "down"),
-				NULL };
+		                json_pack("{s:s, s:s}", "status", up ? "ok" : "degraded",
+		                          "database", up ? "up" : "down"),
+		                NULL };
 	return r;
 }
 
 static struct http_reply dispatch(struct http_server *srv, struct MHD_Connection *conn,
-				  const char *method, const char *url, struct http_request *req)
+                                  const char *method, const char *url, struct http_request *req)
 {
 	static char allow[NROUTES][64];
 	bool path_known = false;
@@ -302,12 +301,12 @@ static struct http_reply dispatch(struct http_server *srv, struct MHD_Connection
 			return routes[i].handler(srv, conn, req);
 		size_t ml = strlen(methods);
 		snprintf(methods + ml, sizeof(methods) - ml, "%s%s", ml ? ", " : "",
-			 routes[i].method);
+		         routes[i].method);
 	}
 	if (!path_known)
 		return error_reply(404, "not_found", "no such endpoint");
-	struct http_reply r = error_reply(405, "method_not_allowed",
-					  "method not allowed for this endpoint");
+	struct http_reply r =
+	    error_reply(405, "method_not_allowed", "method not allowed for this endpoint");
 	/* the Allow text depends only on the path: cache it per route index, read-only after */
 	for (size_t i = 0; i < NROUTES; i++) {
 		if (strcmp(routes[i].path, url) == 0) {
@@ -334,7 +333,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply
 	text[len++] = '\n';
 	text[len] = '\0';
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	    MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(text);
 		return MHD_NO;
@@ -349,8 +348,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
 	struct http_server *srv = cls;
 	struct http_request *req = *req_cls;
@@ -360,7 +359,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		buf_init(&req->body, HTTP_BODY_MAX);
 		*req_cls = req;
 		const char *cl =
-			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		uint64_t clen;
 		if (cl != NULL && strnum_u64(cl, strlen(cl), UINT64_MAX, &clen) == 0 &&
 		    clen > HTTP_BODY_MAX)
@@ -373,8 +372,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		if (req->too_large && !req->answered) {
 			/* stop reading a body we will never use; the connection closes after */
-			struct http_reply r = error_reply(413, "body_too_large",
-							  "request body exceeds 512 KiB");
+			struct http_reply r =
+			    error_reply(413, "body_too_large", "request body exceeds 512 KiB");
 			req->answered = true;
 			return send_reply(conn, &r);
 		}
@@ -391,13 +390,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		char u[128];
 		log_debug("http method=%s url=\"%s\" status=%u", method,
-			  str_sanitize(u, sizeof(u), url, strlen(url), 100), r.status);
+		          str_sanitize(u, sizeof(u), url, strlen(url), 100), r.status);
 	}
 	return send_reply(conn, &r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
 	(void)conn;
@@ -420,7 +419,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct http_server *http_server_start(const struct config *cfg, const struct service *svc,
-				      char *err, size_t errsize)
+                                      char *err, size_t errsize)
 {
 	char *host, *port;
 	struct addrinfo hints, *ai = NULL;
@@ -447,17 +446,17 @@ struct http_server *http_server_start(const struct config *cfg, const struct ser
 	/* the logger goes first so that even option warnings reach our log; a pool of one
 	   thread is spelled 0 (no pool) */
 	srv->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)cfg->http_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)cfg->http_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0), MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, srv, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (srv->mhd == NULL) {
 		snprintf(err, errsize, "cannot start HTTP server on %s (address in use?)",
-			 cfg->http_listen);
+		         cfg->http_listen);
 		free(srv);
 		return NULL;
 	}

@@ -21,13 +21,13 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: mailquotad [-c config] [-o name=value]... [-n | -p | -P] [-V]\n"
-		"  -c FILE        configuration file (default " CONFIG_DEFAULT_PATH ")\n"
-		"  -o NAME=VALUE  override one parameter (repeatable)\n"
-		"  -n             check the configuration, print \"configuration OK\" and exit\n"
-		"  -p             print every parameter with its effective value and exit\n"
-		"  -P             print only parameters that differ from the defaults and exit\n"
-		"  -V             print the version and exit\n");
+	        "usage: mailquotad [-c config] [-o name=value]... [-n | -p | -P] [-V]\n"
+	        "  -c FILE        configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+	        "  -o NAME=VALUE  override one parameter (repeatable)\n"
+	        "  -n             check the configuration, print \"configuration OK\" and exit\n"
+	        "  -p             print every parameter with its effective value and exit\n"
+	        "  -P             print only parameters that differ from the defaults and exit\n"
+	        "  -V             print the version and exit\n");
 }
 
 int main(int argc, char **argv)
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 	const char *why;
 	if (store_ping(store, &why) < 0)
 		log_warn("event=db_unavailable_at_start note=\"checks answer the tempfail reply "
-			 "until the database is reachable\"");
+		         "until the database is reachable\"");
 
 	struct policy_server *ps = policy_server_new(&cfg, &svc, err, sizeof(err));
 	if (ps == NULL)
@@ -145,9 +145,9 @@ int main(int argc, char **argv)
 		}
 	}
 	log_info("event=started version=%s policy_socket=\"%s\" policy_tcp=\"%s\" http=\"%s\" "
-		 "reply_profile=%s",
-		 MAILQUOTA_VERSION, cfg.policy_socket, cfg.policy_tcp_listen, cfg.http_listen,
-		 cfg.reply_profile);
+	         "reply_profile=%s",
+	         MAILQUOTA_VERSION, cfg.policy_socket, cfg.policy_tcp_listen, cfg.http_listen,
+	         cfg.reply_profile);
 
 	int sig = policy_server_run(ps, sfd);
 	log_info("event=stopping signal=%s", strsignal(sig));

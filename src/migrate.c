@@ -31,7 +31,7 @@ static int applied_already(PGconn *conn, int version, int *yes_r, char *err, siz
 	snprintf(v, sizeof(v), "%d", version);
 	const char *params[1] = { v };
 	PGresult *r = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
-				   NULL, params, NULL, NULL, 0);
+	                           NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		snprintf(err, errsize, "%s", PQresultErrorMessage(r));
 		PQclear(r);
@@ -49,10 +49,10 @@ int migrate_apply(PGconn *conn, unsigned *applied_r, char *err, size_t errsize)
 		return -1;
 	int ret = -1;
 	if (exec_ok(conn,
-		    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-		    " version integer PRIMARY KEY, name text NOT NULL,"
-		    " applied_at timestamptz NOT NULL DEFAULT now())",
-		    err, errsize) < 0)
+	            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	            " version integer PRIMARY KEY, name text NOT NULL,"
+	            " applied_at timestamptz NOT NULL DEFAULT now())",
+	            err, errsize) < 0)
 		goto out;
 	for (unsigned i = 0; i < migrations_count; i++) {
 		const struct migration *m = &migrations[i];
@@ -74,8 +74,8 @@ int migrate_apply(PGconn *conn, unsigned *applied_r, char *err, size_t errsize)
 			goto out;
 		}
 		PGresult *r = PQexecParams(
-			conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
-			NULL, params, NULL, NULL, 0);
+		    conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL,
+		    params, NULL, NULL, 0);
 		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 		PQclear(r);
 		if (!ok || exec_ok(conn, "COMMIT", err, errsize) < 0) {

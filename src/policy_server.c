@@ -30,10 +30,9 @@
 #include "reply.h"
 #include "xalloc.h"
 
-#define POLICY_REPLY_MAX   (REPLY_MAX + 16) /* "action=" + reply + "\n\n" */
-#define POLICY_OUTPUT_MAX  (64 * 1024)	    /* unsent replies before we stop reading */
-#define READ_CHUNK	   16384
-#define EPOLL_BATCH	   64
+#define POLICY_OUTPUT_MAX  (64 * 1024) /* unsent replies before we stop reading */
+#define READ_CHUNK         16384
+#define EPOLL_BATCH        64
 #define SWEEP_INTERVAL_SEC 1
 
 enum tag_kind { TAG_LISTENER, TAG_CONN, TAG_SIGNAL };
@@ -124,7 +123,7 @@ static int open_unix(const struct config *cfg, char *err, size_t errsize)
 		struct passwd *pw = getpwnam(cfg->policy_socket_owner);
 		if (pw == NULL) {
 			snprintf(err, errsize, "policy_socket_owner: no user %s",
-				 cfg->policy_socket_owner);
+			         cfg->policy_socket_owner);
 			goto fail;
 		}
 		uid = pw->pw_uid;
@@ -133,7 +132,7 @@ static int open_unix(const struct config *cfg, char *err, size_t errsize)
 		struct group *gr = getgrnam(cfg->policy_socket_group);
 		if (gr == NULL) {
 			snprintf(err, errsize, "policy_socket_group: no group %s",
-				 cfg->policy_socket_group);
+			         cfg->policy_socket_group);
 			goto fail;
 		}
 		gid = gr->gr_gid;
@@ -203,7 +202,7 @@ static void ep_add(struct policy_server *srv, int fd, uint32_t events, struct ta
 }
 
 struct policy_server *policy_server_new(const struct config *cfg, const struct service *svc,
-					char *err, size_t errsize)
+                                        char *err, size_t errsize)
 {
 	struct policy_server *srv = xcalloc(1, sizeof(*srv));
 	srv->cfg = cfg;
@@ -264,13 +263,13 @@ static void do_accept(struct policy_server *srv, struct listener *l)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_warn("event=accept_failed via=%s error=\"%s\"", l->what,
-					 strerror(errno));
+				         strerror(errno));
 			return;
 		}
 		if (srv->nconns >= srv->cfg->policy_max_connections) {
 			log_warn("event=connection_refused via=%s reason=policy_max_connections "
-				 "limit=%llu",
-				 l->what, (unsigned long long)srv->cfg->policy_max_connections);
+			         "limit=%llu",
+			         l->what, (unsigned long long)srv->cfg->policy_max_connections);
 			close(fd);
 			continue;
 		}
@@ -294,7 +293,7 @@ static void do_accept(struct policy_server *srv, struct listener *l)
 
 /* Decide the action for one request; also logs the decision. */
 static const char *answer(struct policy_server *srv, struct conn *c,
-			  const struct policy_request *req)
+                          const struct policy_request *req)
 {
 	uint64_t size = req->size;
 	char rcpt[128];
@@ -311,8 +310,8 @@ static const char *answer(struct policy_server *srv, struct conn *c,
 	const char *why;
 	if (service_check(srv->svc, req->recipient.ptr, req->recipient.len, size, res, &why) < 0) {
 		log_info("conn=%lu rcpt=<%s> size=%llu verdict=invalid_address error=\"%s\" "
-			 "action=DUNNO",
-			 c->id, rcpt, (unsigned long long)size, why);
+		         "action=DUNNO",
+		         c->id, rcpt, (unsigned long long)size, why);
 		return "DUNNO";
 	}
 	enum log_level lvl = res->verdict == QUOTA_ACCEPT ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
@@ -322,13 +321,13 @@ static const char *answer(struct policy_server *srv, struct conn *c,
 		char qid[32];
 		str_sanitize(qid, sizeof(qid), req->queue_id.ptr, req->queue_id.len, 20);
 		log_write(lvl,
-			  "conn=%lu queue_id=%s state=%s rcpt=<%s> size=%llu match=%s verdict=%s "
-			  "reason=%s action=\"%s\"",
-			  c->id, qid[0] ? qid : "-",
-			  req->state == POLICY_STATE_RCPT ? "RCPT" : "END-OF-MESSAGE", rcpt,
-			  (unsigned long long)size, service_match_name(res->match),
-			  quota_verdict_name(res->verdict), quota_reason_name(res->reason),
-			  res->action);
+		          "conn=%lu queue_id=%s state=%s rcpt=<%s> size=%llu match=%s verdict=%s "
+		          "reason=%s action=\"%s\"",
+		          c->id, qid[0] ? qid : "-",
+		          req->state == POLICY_STATE_RCPT ? "RCPT" : "END-OF-MESSAGE", rcpt,
+		          (unsigned long long)size, service_match_name(res->match),
+		          quota_verdict_name(res->verdict), quota_reason_name(res->reason),
+		          res->action);
 	}
 	return res->action;
 }
@@ -342,10 +341,9 @@ static int flush_out(struct policy_server *srv, struct conn *c)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				if (!c->writing) {
-					struct epoll_event ev = {
-						.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP,
-						.data.ptr = &c->tag
-					};
+					struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT |
+						                            EPOLLRDHUP,
+						                  .data.ptr = &c->tag };
 					epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 					c->writing = true;
 				}
@@ -375,7 +373,7 @@ static int process_input(struct policy_server *srv, struct conn *c)
 			return 0;
 		if (rc < 0) {
 			log_info("conn=%lu event=protocol_error via=%s error=\"%s\"", c->id, c->via,
-				 why);
+			         why);
 			return -1;
 		}
 		const char *action = answer(srv, c, &req);
@@ -407,8 +405,8 @@ static void on_readable(struct policy_server *srv, struct conn *c)
 		c->last_active = now_sec();
 		if (buf_append(&c->in, chunk, (size_t)n) < 0) {
 			log_info("conn=%lu event=protocol_error via=%s error=\"request exceeds "
-				 "POLICY_REQUEST_MAX\"",
-				 c->id, c->via);
+			         "POLICY_REQUEST_MAX\"",
+			         c->id, c->via);
 			conn_close(srv, c, "request_too_large");
 			return;
 		}
@@ -431,7 +429,7 @@ static void sweep_idle(struct policy_server *srv)
 		struct conn *next = c->next;
 		if ((uint64_t)(now - c->last_active) >= srv->cfg->policy_idle_timeout) {
 			log_info("conn=%lu event=idle_timeout seconds=%llu", c->id,
-				 (unsigned long long)srv->cfg->policy_idle_timeout);
+			         (unsigned long long)srv->cfg->policy_idle_timeout);
 			conn_close(srv, c, "idle_timeout");
 		}
 		c = next;
@@ -458,7 +456,7 @@ int policy_server_run(struct policy_server *srv, int signal_fd)
 					continue;
 				if (si.ssi_signo == SIGHUP) {
 					log_info("event=sighup note=\"configuration reload needs a "
-						 "restart; ignored\"");
+					         "restart; ignored\"");
 					continue;
 				}
 				epoll_ctl(srv->epfd, EPOLL_CTL_DEL, signal_fd, NULL);

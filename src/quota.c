@@ -58,14 +58,14 @@ struct quota_result quota_decide(const struct quota_input *in)
 		r.verdict = QUOTA_TOO_BIG_MAILBOX;
 		r.reason = QUOTA_REASON_MAILBOX_MAX_SIZE;
 	} else if (in->storage.has &&
-		   !fits(in->storage.value, in->used_bytes, size, in->grace_percent)) {
+	           !fits(in->storage.value, in->used_bytes, size, in->grace_percent)) {
 		r.verdict = QUOTA_OVER_QUOTA;
 		r.reason = QUOTA_REASON_STORAGE;
 	} else if (in->messages.has && in->used_messages >= in->messages.value) {
 		r.verdict = QUOTA_OVER_QUOTA;
 		r.reason = QUOTA_REASON_MESSAGES;
 	} else if (in->domain_pool.has &&
-		   !fits(in->domain_pool.value, in->domain_used_bytes, size, in->grace_percent)) {
+	           !fits(in->domain_pool.value, in->domain_used_bytes, size, in->grace_percent)) {
 		r.verdict = QUOTA_OVER_QUOTA;
 		r.reason = QUOTA_REASON_DOMAIN_POOL;
 	}

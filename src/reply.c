@@ -45,13 +45,15 @@ const char *reply_profile_over_quota(enum reply_profile profile)
 void reply_set_defaults(struct reply_set *set, enum reply_profile profile)
 {
 	/* all literals below are shorter than REPLY_MAX */
-	(void)!str_copy(set->over_quota, reply_profile_over_quota(profile), sizeof(set->over_quota));
-	(void)!str_copy(set->too_big_mailbox, "552 5.2.3 Message length exceeds administrative limit",
-			sizeof(set->too_big_mailbox));
+	(void)!str_copy(set->over_quota, reply_profile_over_quota(profile),
+	                sizeof(set->over_quota));
+	(void)!str_copy(set->too_big_mailbox,
+	                "552 5.2.3 Message length exceeds administrative limit",
+	                sizeof(set->too_big_mailbox));
 	(void)!str_copy(set->too_big_system, "552 5.3.4 Message too big for system",
-			sizeof(set->too_big_system));
+	                sizeof(set->too_big_system));
 	(void)!str_copy(set->tempfail, "451 4.3.0 Quota service temporarily unavailable",
-			sizeof(set->tempfail));
+	                sizeof(set->tempfail));
 	(void)!str_copy(set->unknown, "DUNNO", sizeof(set->unknown));
 }
 
@@ -88,7 +90,8 @@ static int validate_smtp(enum reply_kind kind, const char *r, const char **error
 		return -1;
 	}
 	if (strncmp(r, "554", 3) == 0) {
-		*error_r = "554 is not a valid reply to RCPT TO (RFC 5321 section 4.3.2); use 550 or 552";
+		*error_r =
+		    "554 is not a valid reply to RCPT TO (RFC 5321 section 4.3.2); use 550 or 552";
 		return -1;
 	}
 	if (kind == REPLY_KIND_TEMPFAIL && r[0] != '4') {
@@ -112,8 +115,9 @@ static int validate_smtp(enum reply_kind kind, const char *r, const char **error
 			return -1;
 		}
 		if (cls != r[0]) {
-			*error_r = "enhanced status code class differs from the reply code class "
-				   "(Postfix would rewrite it); e.g. 552 goes with 5.x.x, 452 with 4.x.x";
+			*error_r =
+			    "enhanced status code class differs from the reply code class "
+			    "(Postfix would rewrite it); e.g. 552 goes with 5.x.x, 452 with 4.x.x";
 			return -1;
 		}
 	}
@@ -148,7 +152,8 @@ int reply_validate(enum reply_kind kind, const char *reply, const char **error_r
 		return 0;
 	switch (kind) {
 	case REPLY_KIND_REFUSAL:
-		*error_r = "reply must be a 4xx or 5xx SMTP reply such as \"552 5.2.2 Mailbox full\"";
+		*error_r =
+		    "reply must be a 4xx or 5xx SMTP reply such as \"552 5.2.2 Mailbox full\"";
 		break;
 	case REPLY_KIND_TEMPFAIL:
 		*error_r = "reply must be a 4xx SMTP reply or \"DEFER_IF_PERMIT text\"";

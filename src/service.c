@@ -23,7 +23,7 @@ static int refusal_rank(enum quota_verdict v)
 }
 
 static struct quota_result decide_one(const struct config *cfg, const struct store_mailbox *m,
-				      uint64_t size)
+                                      uint64_t size)
 {
 	struct quota_input in = {
 		.size = size,
@@ -41,8 +41,8 @@ static struct quota_result decide_one(const struct config *cfg, const struct sto
 	return quota_decide(&in);
 }
 
-static void set_verdict(const struct service *svc, struct check_result *res,
-			enum quota_verdict v, enum quota_reason reason)
+static void set_verdict(const struct service *svc, struct check_result *res, enum quota_verdict v,
+                        enum quota_reason reason)
 {
 	res->verdict = v;
 	res->reason = reason;
@@ -50,7 +50,7 @@ static void set_verdict(const struct service *svc, struct check_result *res,
 }
 
 int service_check(const struct service *svc, const char *rcpt, size_t len, uint64_t size,
-		  struct check_result *res_r, const char **error_r)
+                  struct check_result *res_r, const char **error_r)
 {
 	struct store_resolution *rs;
 	res_r->ntargets = 0;
@@ -86,8 +86,8 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
 			if (best < 0)
 				best = idx;
 		} else if (best_refusal < 0 ||
-			   refusal_rank(t->result.verdict) <
-				   refusal_rank(res_r->targets[best_refusal].result.verdict)) {
+		           refusal_rank(t->result.verdict) <
+		               refusal_rank(res_r->targets[best_refusal].result.verdict)) {
 			best_refusal = idx;
 		}
 	}

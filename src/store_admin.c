@@ -49,12 +49,12 @@ static void seterr(char *err, const char *fmt, ...)
 const char *admin_field_names(enum admin_object obj)
 {
 	return obj == ADMIN_DOMAIN ? "pool, storage, messages, mailbox-max-size, max-size, grace"
-				   : "storage, messages, max-size, grace, enabled";
+	                           : "storage, messages, max-size, grace, enabled";
 }
 
 /* Run a statement; 0 with *res_r (caller clears) or -1 with err. */
 static int run(PGconn *conn, const char *sql, int n, const char *const *params, PGresult **res_r,
-	       char *err)
+               char *err)
 {
 	PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
@@ -65,8 +65,8 @@ static int run(PGconn *conn, const char *sql, int n, const char *const *params, 
 		else if (state != NULL && strcmp(state, "23514") == 0)
 			seterr(err, "a value breaks a constraint: %s",
 			       PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME)
-				       ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME)
-				       : "check");
+			           ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME)
+			           : "check");
 		else {
 			const char *m = PQresultErrorMessage(r);
 			seterr(err, "%.*s", (int)strcspn(m, "\n"), m);
@@ -96,8 +96,8 @@ static int finish(PGconn *conn, int rc, char *err)
 }
 
 /* Parse "name=value" for obj into a column and a parameter (NULL for "none"). */
-static int parse_field(enum admin_object obj, const char *nv, const struct field **f_r,
-		       char *value, size_t vsize, bool *is_null_r, char *err)
+static int parse_field(enum admin_object obj, const char *nv, const struct field **f_r, char *value,
+                       size_t vsize, bool *is_null_r, char *err)
 {
 	const char *eq = strchr(nv, '=');
 	if (eq == NULL) {
@@ -157,7 +157,7 @@ static int parse_field(enum admin_object obj, const char *nv, const struct field
 
 /* Apply fields to one row; key params are (domain) or (domain, local). Inside a transaction. */
 static int set_fields(PGconn *conn, enum admin_object obj, const char *domain, const char *local,
-		      char **fv, int nfields, char *err)
+                      char **fv, int nfields, char *err)
 {
 	for (int i = 0; i < nfields; i++) {
 		const struct field *f;
@@ -168,12 +168,12 @@ static int set_fields(PGconn *conn, enum admin_object obj, const char *domain, c
 		char sql[256];
 		if (obj == ADMIN_DOMAIN)
 			snprintf(sql, sizeof(sql), "UPDATE domains SET %s = $1 WHERE name = $2",
-				 f->column);
+			         f->column);
 		else
 			snprintf(sql, sizeof(sql),
-				 "UPDATE mailboxes SET %s = $1 WHERE local_part = $3 AND"
-				 " domain_id = (SELECT id FROM domains WHERE name = $2)",
-				 f->column);
+			         "UPDATE mailboxes SET %s = $1 WHERE local_part = $3 AND"
+			         " domain_id = (SELECT id FROM domains WHERE name = $2)",
+			         f->column);
 		const char *params[3] = { is_null ? NULL : value, domain, local };
 		PGresult *r;
 		if (run(conn, sql, obj == ADMIN_DOMAIN ? 2 : 3, params, &r, err) < 0)
@@ -210,7 +210,7 @@ int admin_domain_set(PGconn *conn, const char *domain, char **fv, int nfields, c
 }
 
 static int delete_one(PGconn *conn, const char *sql, int n, const char *const *params,
-		      const char *what, char *err)
+                      const char *what, char *err)
 {
 	PGresult *r;
 	if (run(conn, sql, n, params, &r, err) < 0)
@@ -233,7 +233,7 @@ int admin_domain_delete(PGconn *conn, const char *domain, char *err)
 }
 
 static int print_table(PGconn *conn, const char *sql, int n, const char *const *params, FILE *out,
-		       char *err)
+                       char *err)
 {
 	PGresult *r;
 	if (run(conn, sql, n, params, &r, err) < 0)
@@ -253,7 +253,7 @@ static int print_table(PGconn *conn, const char *sql, int n, const char *const *
 	for (int i = 0; i < rows; i++)
 		for (int c = 0; c < cols; c++)
 			fprintf(out, "%-*s%s", (int)width[c], PQgetvalue(r, i, c),
-				c + 1 < cols ? "  " : "\n");
+			        c + 1 < cols ? "  " : "\n");
 	PQclear(r);
 	return 0;
 }
@@ -263,30 +263,41 @@ static int print_table(PGconn *conn, const char *sql, int n, const char *const *
 int admin_domain_list(PGconn *conn, FILE *out, char *err)
 {
 	return print_table(
-		conn,
-		"SELECT d.name AS domain, " OPT("d.pool_limit_bytes") " AS pool,"
-		" coalesce(sum(m.used_bytes), 0)::text AS pool_used,"
-		" " OPT("d.default_storage_limit_bytes") " AS storage,"
-		" " OPT("d.default_message_limit") " AS messages,"
-		" " OPT("d.default_max_message_size") " AS mailbox_max_size,"
-		" " OPT("d.max_message_size") " AS max_size, " OPT("d.grace_percent") " AS grace,"
-		" count(m.id) AS mailboxes"
-		" FROM domains d LEFT JOIN mailboxes m ON m.domain_id = d.id"
-		" GROUP BY d.id ORDER BY d.name",
-		0, NULL, out, err);
+	    conn,
+	    "SELECT d.name AS domain, " OPT(
+	        "d.pool_limit_bytes") " AS pool,"
+	                              " coalesce(sum(m.used_bytes), 0)::text AS pool_used,"
+	                              " " OPT(
+	                                  "d.default_storage_limit_bytes") " AS storage,"
+	                                                                   " " OPT(
+	                                                                       "d.default_message_"
+	                                                                       "limit") " AS "
+	                                                                                "messages,"
+	                                                                                " " OPT(
+	                                                                                    "d."
+	                                                                                    "defaul"
+	                                                                                    "t_max_"
+	                                                                                    "messag"
+	                                                                                    "e_"
+	                                                                                    "size") " AS mailbox_max_size,"
+	                                                                                            " " OPT("d.max_message_size") " AS max_size, " OPT(
+	                                                                                                "d.grace_percent") " AS grace,"
+	                                                                                                                   " count(m.id) AS mailboxes"
+	                                                                                                                   " FROM domains d LEFT JOIN mailboxes m ON m.domain_id = d.id"
+	                                                                                                                   " GROUP BY d.id ORDER BY d.name",
+	    0, NULL, out, err);
 }
 
-int admin_mailbox_add(PGconn *conn, const struct address *addr, char **fv, int nfields,
-		      char *err)
+int admin_mailbox_add(PGconn *conn, const struct address *addr, char **fv, int nfields, char *err)
 {
 	const char *params[2] = { addr->domain, addr->local };
 	if (begin(conn, err) < 0)
 		return -1;
 	PGresult *r;
 	int rc = run(conn,
-		     "INSERT INTO mailboxes (domain_id, local_part)"
-		     " SELECT id, $2 FROM domains WHERE name = $1",
-		     2, params, &r, err);
+	             "INSERT INTO mailboxes (domain_id, local_part)"
+	             " SELECT id, $2 FROM domains WHERE name = $1",
+	             2, params, &r, err);
 	if (rc == 0) {
 		if (strcmp(PQcmdTuples(r), "1") != 0) {
 			seterr(err, "no domain %s (add it first)", addr->domain);
@@ -304,8 +315,8 @@ int admin_mailbox_set(PGconn *conn, const struct address *addr, char **fv, int n
 	if (begin(conn, err) < 0)
 		return -1;
 	return finish(conn,
-		      set_fields(conn, ADMIN_MAILBOX, addr->domain, addr->local, fv, nfields, err),
-		      err);
+	              set_fields(conn, ADMIN_MAILBOX, addr->domain, addr->local, fv, nfields, err),
+	              err);
 }
 
 int admin_mailbox_delete(PGconn *conn, const struct address *addr, char *err)
@@ -314,28 +325,34 @@ int admin_mailbox_delete(PGconn *conn, const struct address *addr, char *err)
 	char what[400];
 	snprintf(what, sizeof(what), "mailbox %s@%s", addr->local, addr->domain);
 	return delete_one(conn,
-			  "DELETE FROM mailboxes WHERE local_part = $2 AND"
-			  " domain_id = (SELECT id FROM domains WHERE name = $1)",
-			  2, params, what, err);
+	                  "DELETE FROM mailboxes WHERE local_part = $2 AND"
+	                  " domain_id = (SELECT id FROM domains WHERE name = $1)",
+	                  2, params, what, err);
 }
 
 int admin_mailbox_list(PGconn *conn, const char *domain, FILE *out, char *err)
 {
 	const char *params[1] = { domain };
 	return print_table(
-		conn,
-		"SELECT m.local_part || '@' || d.name AS mailbox,"
-		" m.used_bytes AS used, " OPT("m.storage_limit_bytes") " AS storage,"
-		" m.used_messages AS msgs, " OPT("m.message_limit") " AS messages,"
-		" " OPT("m.max_message_size") " AS max_size, " OPT("m.grace_percent") " AS grace,"
-		" CASE WHEN m.enabled THEN 'yes' ELSE 'no' END AS enabled"
-		" FROM mailboxes m JOIN domains d ON d.id = m.domain_id"
-		" WHERE $1::text IS NULL OR d.name = $1 ORDER BY d.name, m.local_part",
-		1, params, out, err);
+	    conn,
+	    "SELECT m.local_part || '@' || d.name AS mailbox,"
+	    " m.used_bytes AS used, " OPT(
+	        "m.storage_limit_bytes") " AS storage,"
+	                                 " m.used_messages AS msgs, " OPT(
+	                                     "m.message_limit") " AS messages,"
+	                                                        " " OPT(
+	                                                            "m.max_message_size") " AS "
+	                                                                                  "max_"
+	                                                                                  "size,"
+	                                                                                  " " OPT("m.grace_percent") " AS grace,"
+	                                                                                                             " CASE WHEN m.enabled THEN 'yes' ELSE 'no' END AS enabled"
+	                                                                                                             " FROM mailboxes m JOIN domains d ON d.id = m.domain_id"
+	                                                                                                             " WHERE $1::text IS NULL OR d.name = $1 ORDER BY d.name, m.local_part",
+	    1, params, out, err);
 }
 
 int admin_usage_set(PGconn *conn, const struct address *addr, const char *bytes,
-		    const char *messages, char *err)
+                    const char *messages, char *err)
 {
 	uint64_t b, m = 0;
 	char bs[24], ms[24];
@@ -352,9 +369,9 @@ int admin_usage_set(PGconn *conn, const struct address *addr, const char *bytes,
 	const char *params[4] = { addr->domain, addr->local, bs, messages != NULL ? ms : NULL };
 	PGresult *r;
 	if (run(conn,
-		"UPDATE mailboxes SET used_bytes = $3, used_messages = coalesce($4, used_messages)"
-		" WHERE local_part = $2 AND domain_id = (SELECT id FROM domains WHERE name = $1)",
-		4, params, &r, err) < 0)
+	        "UPDATE mailboxes SET used_bytes = $3, used_messages = coalesce($4, used_messages)"
+	        " WHERE local_part = $2 AND domain_id = (SELECT id FROM domains WHERE name = $1)",
+	        4, params, &r, err) < 0)
 		return -1;
 	bool found = strcmp(PQcmdTuples(r), "1") == 0;
 	PQclear(r);
@@ -366,18 +383,18 @@ int admin_usage_set(PGconn *conn, const struct address *addr, const char *bytes,
 }
 
 int admin_alias_add(PGconn *conn, const char *local, const char *domain,
-		    const struct address *targets, int ntargets, char *err)
+                    const struct address *targets, int ntargets, char *err)
 {
 	const char *params[2] = { domain, local };
 	PGresult *r;
 	if (begin(conn, err) < 0)
 		return -1;
 	int rc = run(conn,
-		     "INSERT INTO aliases (domain_id, local_part)"
-		     " SELECT id, $2 FROM domains WHERE name = $1"
-		     " ON CONFLICT (domain_id, local_part) DO UPDATE SET updated_at = now()"
-		     " RETURNING id",
-		     2, params, &r, err);
+	             "INSERT INTO aliases (domain_id, local_part)"
+	             " SELECT id, $2 FROM domains WHERE name = $1"
+	             " ON CONFLICT (domain_id, local_part) DO UPDATE SET updated_at = now()"
+	             " RETURNING id",
+	             2, params, &r, err);
 	char id[24] = "";
 	if (rc == 0) {
 		if (PQntuples(r) != 1) {
@@ -392,11 +409,11 @@ int admin_alias_add(PGconn *conn, const char *local, const char *domain,
 		const char *tp[3] = { id, targets[i].domain, targets[i].local };
 		PGresult *t;
 		rc = run(conn,
-			 "INSERT INTO alias_targets (alias_id, mailbox_id)"
-			 " SELECT $1, m.id FROM mailboxes m JOIN domains d ON d.id = m.domain_id"
-			 " WHERE d.name = $2 AND m.local_part = $3"
-			 " ON CONFLICT DO NOTHING",
-			 3, tp, &t, err);
+		         "INSERT INTO alias_targets (alias_id, mailbox_id)"
+		         " SELECT $1, m.id FROM mailboxes m JOIN domains d ON d.id = m.domain_id"
+		         " WHERE d.name = $2 AND m.local_part = $3"
+		         " ON CONFLICT DO NOTHING",
+		         3, tp, &t, err);
 		if (rc == 0) {
 			/* distinguish "already a target" from "no such mailbox" */
 			bool inserted = strcmp(PQcmdTuples(t), "1") == 0;
@@ -404,16 +421,17 @@ int admin_alias_add(PGconn *conn, const char *local, const char *domain,
 			if (!inserted) {
 				PGresult *e;
 				rc = run(conn,
-					 "SELECT 1 FROM mailboxes m JOIN domains d ON"
-					 " d.id = m.domain_id WHERE d.name = $2 AND"
-					 " m.local_part = $3 AND $1::bigint IS NOT NULL",
-					 3, tp, &e, err);
+				         "SELECT 1 FROM mailboxes m JOIN domains d ON"
+				         " d.id = m.domain_id WHERE d.name = $2 AND"
+				         " m.local_part = $3 AND $1::bigint IS NOT NULL",
+				         3, tp, &e, err);
 				if (rc == 0) {
 					if (PQntuples(e) == 0) {
-						seterr(err,
-						       "target %s@%s is not a mailbox (aliases point"
-						       " at mailboxes)",
-						       targets[i].local, targets[i].domain);
+						seterr(
+						    err,
+						    "target %s@%s is not a mailbox (aliases point"
+						    " at mailboxes)",
+						    targets[i].local, targets[i].domain);
 						rc = -1;
 					}
 					PQclear(e);
@@ -430,24 +448,23 @@ int admin_alias_delete(PGconn *conn, const char *local, const char *domain, char
 	char what[400];
 	snprintf(what, sizeof(what), "alias %s@%s", local ? local : "", domain);
 	return delete_one(conn,
-			  "DELETE FROM aliases WHERE local_part IS NOT DISTINCT FROM $2 AND"
-			  " domain_id = (SELECT id FROM domains WHERE name = $1)",
-			  2, params, what, err);
+	                  "DELETE FROM aliases WHERE local_part IS NOT DISTINCT FROM $2 AND"
+	                  " domain_id = (SELECT id FROM domains WHERE name = $1)",
+	                  2, params, what, err);
 }
 
 int admin_alias_list(PGconn *conn, const char *domain, FILE *out, char *err)
 {
 	const char *params[1] = { domain };
-	return print_table(
-		conn,
-		"SELECT coalesce(a.local_part, '') || '@' || d.name AS alias,"
-		" coalesce(string_agg(m.local_part || '@' || md.name, ', '"
-		"  ORDER BY md.name, m.local_part), '-') AS targets"
-		" FROM aliases a JOIN domains d ON d.id = a.domain_id"
-		" LEFT JOIN alias_targets t ON t.alias_id = a.id"
-		" LEFT JOIN mailboxes m ON m.id = t.mailbox_id"
-		" LEFT JOIN domains md ON md.id = m.domain_id"
-		" WHERE $1::text IS NULL OR d.name = $1"
-		" GROUP BY a.id, d.name ORDER BY d.name, a.local_part NULLS FIRST",
-		1, params, out, err);
+	return print_table(conn,
+	                   "SELECT coalesce(a.local_part, '') || '@' || d.name AS alias,"
+	                   " coalesce(string_agg(m.local_part || '@' || md.name, ', '"
+	                   "  ORDER BY md.name, m.local_part), '-') AS targets"
+	                   " FROM aliases a JOIN domains d ON d.id = a.domain_id"
+	                   " LEFT JOIN alias_targets t ON t.alias_id = a.id"
+	                   " LEFT JOIN mailboxes m ON m.id = t.mailbox_id"
+	                   " LEFT JOIN domains md ON md.id = m.domain_id"
+	                   " WHERE $1::text IS NULL OR d.name = $1"
+	                   " GROUP BY a.id, d.name ORDER BY d.name, a.local_part NULLS FIRST",
+	                   1, params, out, err);
 }

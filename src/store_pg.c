@@ -17,7 +17,7 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define STORE_PG_POOL_MAX 64
+#define STORE_PG_POOL_MAX     64
 #define RECONNECT_INTERVAL_MS 1000
 
 /*
@@ -28,7 +28,8 @@ static const struct db_statement statements[] = {
 	{ "resolve",
 	  "WITH d AS (SELECT id FROM domains WHERE name = $1),"
 	  " cand AS ("
-	  "  SELECT 1 AS prio, 'alias' AS kind, t.mailbox_id FROM aliases a JOIN d ON a.domain_id = d.id"
+	  "  SELECT 1 AS prio, 'alias' AS kind, t.mailbox_id FROM aliases a JOIN d ON a.domain_id "
+	  "= d.id"
 	  "   JOIN alias_targets t ON t.alias_id = a.id WHERE a.local_part = $2"
 	  "  UNION ALL SELECT 2, 'mailbox', m.id FROM mailboxes m JOIN d ON m.domain_id = d.id"
 	  "   WHERE m.local_part = $2"
@@ -36,7 +37,8 @@ static const struct db_statement statements[] = {
 	  "   JOIN alias_targets t ON t.alias_id = a.id WHERE a.local_part = $3 AND $3 <> $2"
 	  "  UNION ALL SELECT 4, 'mailbox', m.id FROM mailboxes m JOIN d ON m.domain_id = d.id"
 	  "   WHERE m.local_part = $3 AND $3 <> $2"
-	  "  UNION ALL SELECT 5, 'catchall', t.mailbox_id FROM aliases a JOIN d ON a.domain_id = d.id"
+	  "  UNION ALL SELECT 5, 'catchall', t.mailbox_id FROM aliases a JOIN d ON a.domain_id = "
+	  "d.id"
 	  "   JOIN alias_targets t ON t.alias_id = a.id WHERE a.local_part IS NULL),"
 	  " best AS (SELECT * FROM cand WHERE prio = (SELECT min(prio) FROM cand))"
 	  " SELECT b.kind, m.id, m.local_part || '@' || md.name,"
@@ -47,7 +49,8 @@ static const struct db_statement statements[] = {
 	  "  coalesce(m.grace_percent, md.grace_percent),"
 	  "  m.used_bytes, m.used_messages, m.enabled,"
 	  "  (SELECT sum(x.used_bytes) FROM mailboxes x WHERE x.domain_id = m.domain_id)::text"
-	  " FROM best b JOIN mailboxes m ON m.id = b.mailbox_id JOIN domains md ON md.id = m.domain_id"
+	  " FROM best b JOIN mailboxes m ON m.id = b.mailbox_id JOIN domains md ON md.id = "
+	  "m.domain_id"
 	  " ORDER BY m.id LIMIT 101",
 	  3 },
 	{ "ping", "SELECT 1", 0 },
@@ -110,7 +113,8 @@ static int ensure_conn(struct store_pg *s, struct pg_slot *slot, const char **er
 		PQfinish(slot->conn);
 		slot->conn = NULL;
 	}
-	if (slot->last_attempt.tv_sec != 0 && ms_since(&slot->last_attempt) < RECONNECT_INTERVAL_MS) {
+	if (slot->last_attempt.tv_sec != 0 &&
+	    ms_since(&slot->last_attempt) < RECONNECT_INTERVAL_MS) {
 		*error_r = "database unavailable";
 		return -1;
 	}
@@ -118,7 +122,7 @@ static int ensure_conn(struct store_pg *s, struct pg_slot *slot, const char **er
 	PGconn *conn = db_connect(s->conninfo, "mailquotad", err, sizeof(err));
 	if (conn == NULL ||
 	    db_prepare_all(conn, statements, sizeof(statements) / sizeof(statements[0]), err,
-			   sizeof(err)) < 0) {
+	                   sizeof(err)) < 0) {
 		if (conn != NULL)
 			PQfinish(conn);
 		pthread_mutex_lock(&s->lock);
@@ -159,7 +163,7 @@ static void fill_mailbox(const PGresult *r, int row, struct store_mailbox *m)
 }
 
 static int pg_resolve(struct store *store, const struct address *addr,
-		      struct store_resolution *res_r, const char **error_r)
+                      struct store_resolution *res_r, const char **error_r)
 {
 	struct store_pg *s = (struct store_pg *)store;
 	struct pg_slot *slot = acquire(s);
@@ -183,8 +187,8 @@ static int pg_resolve(struct store *store, const struct address *addr,
 	if (n > 0) {
 		const char *kind = PQgetvalue(r, 0, 0);
 		res_r->match = strcmp(kind, "mailbox") == 0 ? STORE_MATCH_MAILBOX
-			       : strcmp(kind, "alias") == 0 ? STORE_MATCH_ALIAS
-							      : STORE_MATCH_CATCHALL;
+		               : strcmp(kind, "alias") == 0 ? STORE_MATCH_ALIAS
+		                                            : STORE_MATCH_CATCHALL;
 	}
 	for (unsigned i = 0; i < res_r->ntargets; i++)
 		fill_mailbox(r, (int)i, &res_r->targets[i]);
@@ -231,7 +235,9 @@ struct store *store_pg_new(const char *conninfo, unsigned pool_size)
 	struct store_pg *s = xcalloc(1, sizeof(*s));
 	s->store.ops = &pg_ops;
 	s->conninfo = xstrdup(conninfo);
-	s->size = pool_size == 0 ? 1 : pool_size > STORE_PG_POOL_MAX ? STORE_PG_POOL_MAX : pool_size;
+	s->size = pool_size == 0                  ? 1
+	          : pool_size > STORE_PG_POOL_MAX ? STORE_PG_POOL_MAX
+	                                          : pool_size;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	return &s->store;

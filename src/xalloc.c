@@ -48,7 +48,7 @@ char *xstrndup(const char *s, size_t n)
 {
 	size_t len = strnlen(s, n);
 	char *p = xmalloc(len + 1); /* len < n <= SIZE_MAX, so +1 cannot wrap unless n == SIZE_MAX
-				       and the string really is that long, which no object can be */
+	                               and the string really is that long, which no object can be */
 	memcpy(p, s, len);
 	p[len] = '\0';
 	return p;

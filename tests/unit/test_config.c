@@ -1,1 +1,136 @@
-int main(void){return 0;}
+/* Tests for the configuration table: defaults, parsing, validation and error messages. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	struct config c;
+	config_init(&c);
+	assert_string_equal(c.policy_socket, "/run/mailquota/policy.sock");
+	assert_true(c.policy_idle_timeout > 300); /* longer than Postfix's max_idle */
+	assert_true(c.fold_local_part);
+	assert_string_equal(c.address_rules.delimiters, "+");
+	assert_int_equal(c.profile, REPLY_PROFILE_CONVENTIONAL);
+	assert_string_equal(c.replies.over_quota, "552 5.2.2 Mailbox full");
+	assert_string_equal(c.replies.unknown, "DUNNO");
+	assert_true(c.grace_percent == 0);
+	assert_true(c.policy_socket_mode == 0660);
+	config_free(&c);
+}
+
+static void test_parse(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[CONFIG_ERROR_MAX];
+	config_init(&c);
+	int rc = config_parse_string(&c,
+	                             "# comment\n"
+	                             "database_url = host=/tmp dbname=mq\n"
+	                             "reply_profile = no452\n"
+	                             "recipient_delimiter = +-\n"
+	                             "fold_local_part = no\n"
+	                             "message_size_limit = 50M\n"
+	                             "policy_socket_mode = 0666\n"
+	                             "policy_tcp_listen = [::1]:10040\n"
+	                             "grace_percent = 10\n"
+	                             "reply_too_big_mailbox = 552 5.2.3 Too big for this mailbox\n",
+	                             err);
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.database_url, "host=/tmp dbname=mq");
+	assert_string_equal(c.replies.over_quota, "450 4.2.2 Mailbox full");
+	assert_string_equal(c.address_rules.delimiters, "+-");
+	assert_false(c.address_rules.fold_local);
+	assert_true(c.message_size_limit == 50ULL * 1024 * 1024);
+	assert_true(c.policy_socket_mode == 0666);
+	assert_true(c.grace_percent == 10);
+	assert_string_equal(c.replies.too_big_mailbox, "552 5.2.3 Too big for this mailbox");
+	/* an explicit over-quota reply wins over the profile */
+	rc = config_parse_string(&c, "reply_over_quota = 552 5.2.2 Quota exceeded\n", err);
+	assert_int_equal(rc, 0);
+	assert_string_equal(c.replies.over_quota, "552 5.2.2 Quota exceeded");
+	config_free(&c);
+}
+
+struct bad {
+	const char *text;
+	const char *expect; /* substring of the error */
+};
+
+static const struct bad bads[] = {
+	{ "polcy_socket = /x\n", "line 1: unknown parameter \"polcy_socket\"" },
+	{ "\n\nreply_profile = lenient\n", "reply_profile" },
+	{ "reply_over_quota = 552 4.2.2 Mailbox full\n", "class" },
+	{ "reply_over_quota = 554 5.2.2 Mailbox full\n", "554" },
+	{ "reply_tempfail = 550 5.3.0 Down\n", "never 5xx" },
+	{ "unknown_recipient_action = OK\n", "unknown_recipient_action" },
+	{ "policy_idle_timeout = 0\n", "out of range" },
+	{ "policy_idle_timeout = -5\n", "not a whole number" },
+	{ "policy_idle_timeout = 10s\n", "not a whole number" },
+	{ "message_size_limit = 10Q\n", "not a size" },
+	{ "fold_local_part = maybe\n", "not yes or no" },
+	{ "policy_socket_mode = 0999\n", "octal" },
+	{ "policy_socket = relative.sock\n", "absolute" },
+	{ "policy_tcp_listen = 10040\n", "host:port" },
+	{ "http_listen = 127.0.0.1:99999\n", "host:port" },
+	{ "recipient_delimiter = @\n", "recipient_delimiter" },
+	{ "grace_percent = 1001\n", "out of range" },
+	{ "[main]\npolicy_socket = /x\n", "sections" },
+	{ "just words\n", "line 1" },
+	{ "log_level = loud\n", "log_level" },
+};
+
+static void test_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		struct config c;
+		char err[CONFIG_ERROR_MAX] = "";
+		config_init(&c);
+		int rc = config_parse_string(&c, bads[i].text, err);
+		if (rc == 0 || strstr(err, bads[i].expect) == NULL)
+			fail_msg("\"%s\": rc=%d err=\"%s\", want \"%s\"", bads[i].text, rc, err,
+			         bads[i].expect);
+		config_free(&c);
+	}
+}
+
+static void test_hostport(void **state)
+{
+	(void)state;
+	char *h, *p;
+	assert_int_equal(config_split_hostport("127.0.0.1:10040", &h, &p), 0);
+	assert_string_equal(h, "127.0.0.1");
+	assert_string_equal(p, "10040");
+	free(h);
+	free(p);
+	assert_int_equal(config_split_hostport("[::1]:80", &h, &p), 0);
+	assert_string_equal(h, "::1");
+	free(h);
+	free(p);
+	assert_int_equal(config_split_hostport(":80", &h, &p), -1);
+	assert_int_equal(config_split_hostport("host:0", &h, &p), -1);
+	assert_int_equal(config_split_hostport("host:", &h, &p), -1);
+	assert_int_equal(config_split_hostport("[::1]80", &h, &p), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_hostport),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
