@@ -1,0 +1,221 @@
+"""Helpers for integration and end-to-end tests: a fresh database per test class in the
+throwaway PostgreSQL of scripts/test, the real mailquota CLI, and the real mailquotad on
+temporary sockets. Standard library only."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+BIN = os.environ.get("MQ_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+PGHOST = os.environ.get("MQ_TEST_PGHOST", "")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def psql(dbname, sql):
+    out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                          "-h", PGHOST, "-U", "postgres", "-d", dbname, "-c", sql],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+class Database:
+    """A new, migrated database; dropped by close()."""
+
+    def __init__(self):
+        self.name = "mq_" + uuid.uuid4().hex[:12]
+        psql("postgres", f"CREATE DATABASE {self.name}")
+        self.conninfo = f"host={PGHOST} user=postgres dbname={self.name}"
+        self.cli("migrate")
+
+    def cli(self, *args, check=True):
+        p = subprocess.run([os.path.join(BIN, "mailquota"), "-d", self.conninfo, *args],
+                           capture_output=True, text=True)
+        if check and p.returncode != 0:
+            raise AssertionError(f"mailquota {' '.join(args)} exited {p.returncode}: "
+                                 f"{p.stderr}{p.stdout}")
+        return p
+
+    def sql(self, query):
+        return psql(self.name, query)
+
+    def close(self):
+        psql("postgres", f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+
+class Daemon:
+    """The real mailquotad on a Unix socket, a loopback TCP port and a loopback HTTP port."""
+
+    def __init__(self, conninfo, **overrides):
+        self.dir = tempfile.mkdtemp(prefix="mqd-")
+        os.chmod(self.dir, 0o755)
+        self.socket = os.path.join(self.dir, "policy.sock")
+        self.tcp_port = free_port()
+        self.http_port = free_port()
+        opts = {
+            "database_url": conninfo,
+            "policy_socket": self.socket,
+            "policy_tcp_listen": f"127.0.0.1:{self.tcp_port}",
+            "http_listen": f"127.0.0.1:{self.http_port}",
+            "log_level": "debug",
+        }
+        opts.update(overrides)
+        args = [os.path.join(BIN, "mailquotad")]
+        for k, v in opts.items():
+            args += ["-o", f"{k}={v}"]
+        self.log_path = os.path.join(self.dir, "mailquotad.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("mailquotad exited at start:\n" + self.read_log())
+            if self._ready():
+                return
+            time.sleep(0.05)
+        raise AssertionError("mailquotad did not start:\n" + self.read_log())
+
+    def _ready(self):
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(self.socket)
+            with socket.create_connection(("127.0.0.1", self.http_port), timeout=1):
+                pass
+            return True
+        except OSError:
+            return False
+
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self):
+        """SIGTERM; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- policy protocol ---
+    def policy_conn(self, tcp=False):
+        if tcp:
+            s = socket.create_connection(("127.0.0.1", self.tcp_port), timeout=10)
+        else:
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(10)
+            s.connect(self.socket)
+        return PolicyConn(s)
+
+    def policy(self, tcp=False, **attrs):
+        with self.policy_conn(tcp) as c:
+            return c.ask(**attrs)
+
+    # --- HTTP ---
+    def http(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=30)
+        hdrs = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=body, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        try:
+            doc = json.loads(data) if data else None
+        except ValueError:
+            doc = None
+        return r.status, doc, r
+
+
+class PolicyConn:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def read_reply(self):
+        while b"\n\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed by server")
+            self.buf += chunk
+        reply, self.buf = self.buf.split(b"\n\n", 1)
+        return reply.decode()
+
+    def ask(self, **attrs):
+        req = {"request": "smtpd_access_policy", "protocol_state": "RCPT"}
+        req.update(attrs)
+        data = "".join(f"{k}={v}\n" for k, v in req.items()) + "\n"
+        self.send_raw(data.encode())
+        reply = self.read_reply()
+        assert reply.startswith("action="), reply
+        return reply[len("action="):]
+
+    def closed_by_server(self, timeout=10):
+        """True when the server closes the connection (EOF or reset) within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+
+def seed_standard(db):
+    """The fixture most tests share. Returns nothing; see the comments for what each is."""
+    db.cli("domain", "add", "Example.Test", "storage=1M", "max-size=10M")
+    db.cli("mailbox", "add", "user1@example.test")                  # 1M default storage
+    db.cli("mailbox", "add", "full@example.test", "storage=1000")   # full
+    db.cli("usage", "set", "full@example.test", "1000", "5")
+    db.cli("mailbox", "add", "full2@example.test", "storage=10")    # full too
+    db.cli("usage", "set", "full2@example.test", "10")
+    db.cli("mailbox", "add", "small@example.test", "max-size=1000")  # 5.2.3 over 1000 bytes
+    db.cli("mailbox", "add", "counted@example.test", "messages=2")   # message count reached
+    db.cli("usage", "set", "counted@example.test", "0", "2")
+    db.cli("mailbox", "add", "off@example.test", "enabled=no")
+    db.cli("alias", "add", "tofull@example.test", "full@example.test")
+    db.cli("alias", "add", "team@example.test", "user1@example.test", "full@example.test")
+    db.cli("alias", "add", "allfull@example.test", "full@example.test", "full2@example.test")
+    db.cli("alias", "add", "mixedbig@example.test", "full@example.test", "small@example.test")
+    db.cli("domain", "add", "catch.test")
+    db.cli("mailbox", "add", "box@catch.test")
+    db.cli("mailbox", "add", "fullbox@catch.test", "storage=5")
+    db.cli("usage", "set", "fullbox@catch.test", "5")
+    db.cli("alias", "add", "@catch.test", "fullbox@catch.test")
+    db.cli("domain", "add", "pool.test", "pool=1000")
+    db.cli("mailbox", "add", "p1@pool.test")
+    db.cli("mailbox", "add", "p2@pool.test")
+    db.cli("usage", "set", "p1@pool.test", "600")
+    db.cli("usage", "set", "p2@pool.test", "399")
