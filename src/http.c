@@ -30,6 +30,7 @@ struct http_request {
 	struct buf body;
 	bool too_large;
 	bool answered;
+	size_t drained; /* bytes of an oversized body thrown away */
 };
 
 /* What a handler produces: a status and a JSON body (owned), plus an optional Allow header. */
@@ -362,21 +363,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		uint64_t clen;
 		if (cl != NULL && strnum_u64(cl, strlen(cl), UINT64_MAX, &clen) == 0 &&
-		    clen > HTTP_BODY_MAX)
-			req->too_large = true;
-		return MHD_YES; /* never answer on the first call: keep-alive */
-	}
-	if (*upload_data_size != 0) {
-		if (!req->too_large && buf_append(&req->body, upload_data, *upload_data_size) < 0)
-			req->too_large = true;
-		*upload_data_size = 0;
-		if (req->too_large && !req->answered) {
-			/* stop reading a body we will never use; the connection closes after */
+		    clen > HTTP_BODY_MAX) {
+			/* refuse before reading the body; this closes the connection, as it
+			   should for a body we will not read */
 			struct http_reply r =
 			    error_reply(413, "body_too_large", "request body exceeds 512 KiB");
 			req->answered = true;
 			return send_reply(conn, &r);
 		}
+		return MHD_YES; /* otherwise never answer on the first call: keep-alive */
+	}
+	if (*upload_data_size != 0) {
+		if (!req->too_large && buf_append(&req->body, upload_data, *upload_data_size) < 0) {
+			req->too_large = true;
+			buf_free(&req->body);
+		}
+		if (req->too_large) {
+			/* a chunked body with no announced length: discard it to answer 413 at its
+			   end, but close the connection outright past HTTP_DRAIN_MAX */
+			req->drained += *upload_data_size;
+			if (req->drained > HTTP_DRAIN_MAX)
+				return MHD_NO;
+		}
+		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (req->answered)
@@ -443,16 +452,21 @@ struct http_server *http_server_start(const struct config *cfg, const struct ser
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	/* the logger goes first so that even option warnings reach our log; a pool of one
-	   thread is spelled 0 (no pool) */
+	/* the pool option is given only for more than one thread: MHD warns about 0 and 1 */
+	struct MHD_OptionItem pool[] = {
+		{ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->http_threads, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	if (cfg->http_threads <= 1)
+		pool[0].option = MHD_OPTION_END;
+	/* the logger goes first so that even option warnings reach our log */
 	srv->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)cfg->http_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0), MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, srv, MHD_OPTION_END);
+	    (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (srv->mhd == NULL) {
 		snprintf(err, errsize, "cannot start HTTP server on %s (address in use?)",
