@@ -33,6 +33,6 @@ struct address {
  */
 int address_normalize(const char *s, size_t len, const struct address_rules *rules,
                       struct address *addr_r, const char **error_r)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 #endif

@@ -58,13 +58,13 @@ void config_free(struct config *cfg);
  * allocation of strings.
  */
 int config_parse_string(struct config *cfg, const char *text, char *err)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* The same for a file; a missing file is an error. */
 int config_load_file(struct config *cfg, const char *path, char *err)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* Set one parameter by name (as from the file); 0 or -1 with err. Call config_finish() after. */
 int config_set(struct config *cfg, const char *name, const char *value, char *err)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* Validate and derive typed fields; 0 or -1 with err. */
 int config_finish(struct config *cfg, char *err) __attribute__((warn_unused_result));
 
@@ -73,6 +73,6 @@ void config_print(const struct config *cfg, FILE *out, bool only_changed);
 
 /* Split "host:port" or "[v6]:port"; 0 or -1. host_r gets an allocated string. */
 int config_split_hostport(const char *s, char **host_r, char **port_r)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 #endif

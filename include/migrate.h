@@ -20,6 +20,6 @@ extern const unsigned migrations_count;
  * Returns 0, or -1 with a message in err[errsize] (nothing of the failed migration remains).
  */
 int migrate_apply(PGconn *conn, unsigned *applied_r, char *err, size_t errsize)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 #endif

@@ -29,7 +29,7 @@ struct reply_set {
 
 /* "conventional", "strict", "no452"; 0 or -1. */
 int reply_profile_parse(const char *s, enum reply_profile *profile_r)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* The default over-quota reply of a profile, e.g. "552 5.2.2 Mailbox full". Static string. */
 const char *reply_profile_over_quota(enum reply_profile profile);
 /* Fill *set with the built-in defaults for a profile. */
@@ -42,7 +42,7 @@ void reply_set_defaults(struct reply_set *set, enum reply_profile profile);
  * tempfail. Returns 0, or -1 with a static *error_r. Pure.
  */
 int reply_validate(enum reply_kind kind, const char *reply, const char **error_r)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* The reply (policy action text) for a verdict; "DUNNO" for QUOTA_ACCEPT. */
 const char *reply_for(const struct reply_set *set, enum quota_verdict verdict);

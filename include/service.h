@@ -43,7 +43,7 @@ struct service {
  */
 int service_check(const struct service *svc, const char *rcpt, size_t len, uint64_t size,
                   struct check_result *res_r, const char **error_r)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Name of a store match for logs and JSON: "mailbox", "alias", "catchall", "none". */
 const char *service_match_name(enum store_match m);

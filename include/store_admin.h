@@ -25,11 +25,11 @@ const char *admin_field_names(enum admin_object obj);
  * a field list take "name=value" strings; they run in one transaction, all or nothing.
  */
 int admin_domain_add(PGconn *conn, const char *domain, char **fields, int nfields, char *err)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 int admin_domain_set(PGconn *conn, const char *domain, char **fields, int nfields, char *err)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 int admin_domain_delete(PGconn *conn, const char *domain, char *err)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 int admin_domain_list(PGconn *conn, FILE *out, char *err) __attribute__((warn_unused_result));
 
 int admin_mailbox_add(PGconn *conn, const struct address *addr, char **fields, int nfields,
@@ -37,10 +37,10 @@ int admin_mailbox_add(PGconn *conn, const struct address *addr, char **fields, i
 int admin_mailbox_set(PGconn *conn, const struct address *addr, char **fields, int nfields,
                       char *err) __attribute__((warn_unused_result));
 int admin_mailbox_delete(PGconn *conn, const struct address *addr, char *err)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* domain NULL: every domain. */
 int admin_mailbox_list(PGconn *conn, const char *domain, FILE *out, char *err)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 int admin_usage_set(PGconn *conn, const struct address *addr, const char *bytes,
                     const char *messages, char *err) __attribute__((warn_unused_result));
 
@@ -48,10 +48,10 @@ int admin_usage_set(PGconn *conn, const struct address *addr, const char *bytes,
    existing mailboxes. add creates the alias or adds targets to it. */
 int admin_alias_add(PGconn *conn, const char *local, const char *domain,
                     const struct address *targets, int ntargets, char *err)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 int admin_alias_delete(PGconn *conn, const char *local, const char *domain, char *err)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 int admin_alias_list(PGconn *conn, const char *domain, FILE *out, char *err)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 #endif

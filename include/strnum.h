@@ -10,7 +10,7 @@
  * <= max. Returns 0 and sets *out_r, or -1 leaving *out_r untouched.
  */
 int strnum_u64(const char *s, size_t len, uint64_t max, uint64_t *out_r)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /*
  * Like strnum_u64 on a NUL-terminated string, also accepting one binary suffix K, M, G or T

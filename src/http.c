@@ -92,19 +92,20 @@ static json_t *target_json(const struct service_target *t)
 {
 	const struct store_mailbox *m = &t->mailbox;
 	return json_pack(
-	    "{s:s, s:s, s:s, s:{s:o, s:o, s:o}, s:{s:I, s:I}, s:{s:o, s:o},"
-	    " s:{s:o, s:I, s:o, s:o}}",
-	    "address", m->address, "verdict", quota_verdict_name(t->result.verdict), "reason",
-	    quota_reason_name(t->result.reason), "limits", "storage_bytes", json_limit(m->storage),
-	    "messages", json_limit(m->messages), "max_message_size", json_limit(m->max_size),
-	    "usage", "bytes", (json_int_t)(m->used_bytes > INT64_MAX ? INT64_MAX : m->used_bytes),
-	    "messages", (json_int_t)(m->used_messages > INT64_MAX ? INT64_MAX : m->used_messages),
-	    "remaining", "bytes", json_remaining(m->storage, m->used_bytes), "messages",
-	    json_remaining(m->messages, m->used_messages), "domain", "pool_limit_bytes",
-	    json_limit(m->domain_pool), "pool_used_bytes",
-	    (json_int_t)(m->domain_used_bytes > INT64_MAX ? INT64_MAX : m->domain_used_bytes),
-	    "pool_remaining_bytes", json_remaining(m->domain_pool, m->domain_used_bytes),
-	    "max_message_size", json_limit(m->domain_max_size));
+	        "{s:s, s:s, s:s, s:{s:o, s:o, s:o}, s:{s:I, s:I}, s:{s:o, s:o},"
+	        " s:{s:o, s:I, s:o, s:o}}",
+	        "address", m->address, "verdict", quota_verdict_name(t->result.verdict), "reason",
+	        quota_reason_name(t->result.reason), "limits", "storage_bytes",
+	        json_limit(m->storage), "messages", json_limit(m->messages), "max_message_size",
+	        json_limit(m->max_size), "usage", "bytes",
+	        (json_int_t)(m->used_bytes > INT64_MAX ? INT64_MAX : m->used_bytes), "messages",
+	        (json_int_t)(m->used_messages > INT64_MAX ? INT64_MAX : m->used_messages),
+	        "remaining", "bytes", json_remaining(m->storage, m->used_bytes), "messages",
+	        json_remaining(m->messages, m->used_messages), "domain", "pool_limit_bytes",
+	        json_limit(m->domain_pool), "pool_used_bytes",
+	        (json_int_t)(m->domain_used_bytes > INT64_MAX ? INT64_MAX : m->domain_used_bytes),
+	        "pool_remaining_bytes", json_remaining(m->domain_pool, m->domain_used_bytes),
+	        "max_message_size", json_limit(m->domain_max_size));
 }
 
 static json_t *result_json(const char *rcpt, uint64_t size, const struct check_result *res)
@@ -114,11 +115,11 @@ static json_t *result_json(const char *rcpt, uint64_t size, const struct check_r
 	char addr[ADDRESS_LOCAL_MAX + ADDRESS_DOMAIN_MAX + 2];
 	snprintf(addr, sizeof(addr), "%s@%s", res->address.local, res->address.domain);
 	json_t *o = json_pack(
-	    "{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:s}", "recipient", rcpt, "address", addr, "size",
-	    (json_int_t)(size > INT64_MAX ? INT64_MAX : size), "verdict",
-	    quota_verdict_name(res->verdict), "reason", quota_reason_name(res->reason), "action",
-	    res->action, "smtp_reply", smtp != NULL ? json_string(smtp) : json_null(), "match",
-	    service_match_name(res->match));
+	        "{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:s}", "recipient", rcpt, "address", addr,
+	        "size", (json_int_t)(size > INT64_MAX ? INT64_MAX : size), "verdict",
+	        quota_verdict_name(res->verdict), "reason", quota_reason_name(res->reason),
+	        "action", res->action, "smtp_reply", smtp != NULL ? json_string(smtp) : json_null(),
+	        "match", service_match_name(res->match));
 	if (o == NULL) /* inputs are checked UTF-8, so only allocation failure gets here */
 		abort();
 	json_object_set_new(o, "mailbox",
@@ -307,7 +308,7 @@ static struct http_reply dispatch(struct http_server *srv, struct MHD_Connection
 	if (!path_known)
 		return error_reply(404, "not_found", "no such endpoint");
 	struct http_reply r =
-	    error_reply(405, "method_not_allowed", "method not allowed for this endpoint");
+	        error_reply(405, "method_not_allowed", "method not allowed for this endpoint");
 	/* the Allow text depends only on the path: cache it per route index, read-only after */
 	for (size_t i = 0; i < NROUTES; i++) {
 		if (strcmp(routes[i].path, url) == 0) {
@@ -334,7 +335,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply
 	text[len++] = '\n';
 	text[len] = '\0';
 	struct MHD_Response *resp =
-	    MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(text);
 		return MHD_NO;
@@ -360,14 +361,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		buf_init(&req->body, HTTP_BODY_MAX);
 		*req_cls = req;
 		const char *cl =
-		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		uint64_t clen;
 		if (cl != NULL && strnum_u64(cl, strlen(cl), UINT64_MAX, &clen) == 0 &&
 		    clen > HTTP_BODY_MAX) {
 			/* refuse before reading the body; this closes the connection, as it
 			   should for a body we will not read */
 			struct http_reply r =
-			    error_reply(413, "body_too_large", "request body exceeds 512 KiB");
+			        error_reply(413, "body_too_large", "request body exceeds 512 KiB");
 			req->answered = true;
 			return send_reply(conn, &r);
 		}
@@ -461,12 +462,12 @@ struct http_server *http_server_start(const struct config *cfg, const struct ser
 		pool[0].option = MHD_OPTION_END;
 	/* the logger goes first so that even option warnings reach our log */
 	srv->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)cfg->http_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	    MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
+	        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+	        (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+	        (unsigned)cfg->http_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	        (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	        MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (srv->mhd == NULL) {
 		snprintf(err, errsize, "cannot start HTTP server on %s (address in use?)",

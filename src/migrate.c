@@ -74,8 +74,8 @@ int migrate_apply(PGconn *conn, unsigned *applied_r, char *err, size_t errsize)
 			goto out;
 		}
 		PGresult *r = PQexecParams(
-		    conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL,
-		    params, NULL, NULL, 0);
+		        conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+		        NULL, params, NULL, NULL, 0);
 		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 		PQclear(r);
 		if (!ok || exec_ok(conn, "COMMIT", err, errsize) < 0) {

@@ -44,7 +44,7 @@ int policy_parse(const char *buf, size_t len, struct policy_request *req_r, size
 
 	memset(&req, 0, sizeof(req));
 	req.protocol_state.ptr = req.recipient.ptr = req.instance.ptr = req.queue_id.ptr =
-	    req.sender.ptr = req.client_address.ptr = "";
+	        req.sender.ptr = req.client_address.ptr = "";
 
 	for (;;) {
 		if (pos >= POLICY_REQUEST_MAX) {
@@ -117,7 +117,7 @@ int policy_parse(const char *buf, size_t len, struct policy_request *req_r, size
 
 	if (!str_is(request, "smtpd_access_policy")) {
 		*error_r =
-		    seen_request ? "request is not smtpd_access_policy" : "request= is missing";
+		        seen_request ? "request is not smtpd_access_policy" : "request= is missing";
 		return -1;
 	}
 	if (size.len > 0 && strnum_u64(size.ptr, size.len, UINT64_MAX, &req.size) < 0) {

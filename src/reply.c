@@ -90,8 +90,8 @@ static int validate_smtp(enum reply_kind kind, const char *r, const char **error
 		return -1;
 	}
 	if (strncmp(r, "554", 3) == 0) {
-		*error_r =
-		    "554 is not a valid reply to RCPT TO (RFC 5321 section 4.3.2); use 550 or 552";
+		*error_r = "554 is not a valid reply to RCPT TO (RFC 5321 section 4.3.2); use 550 "
+		           "or 552";
 		return -1;
 	}
 	if (kind == REPLY_KIND_TEMPFAIL && r[0] != '4') {
@@ -115,9 +115,9 @@ static int validate_smtp(enum reply_kind kind, const char *r, const char **error
 			return -1;
 		}
 		if (cls != r[0]) {
-			*error_r =
-			    "enhanced status code class differs from the reply code class "
-			    "(Postfix would rewrite it); e.g. 552 goes with 5.x.x, 452 with 4.x.x";
+			*error_r = "enhanced status code class differs from the reply code class "
+			           "(Postfix would rewrite it); e.g. 552 goes with 5.x.x, 452 with "
+			           "4.x.x";
 			return -1;
 		}
 	}
@@ -153,7 +153,7 @@ int reply_validate(enum reply_kind kind, const char *reply, const char **error_r
 	switch (kind) {
 	case REPLY_KIND_REFUSAL:
 		*error_r =
-		    "reply must be a 4xx or 5xx SMTP reply such as \"552 5.2.2 Mailbox full\"";
+		        "reply must be a 4xx or 5xx SMTP reply such as \"552 5.2.2 Mailbox full\"";
 		break;
 	case REPLY_KIND_TEMPFAIL:
 		*error_r = "reply must be a 4xx SMTP reply or \"DEFER_IF_PERMIT text\"";

@@ -87,7 +87,7 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
 				best = idx;
 		} else if (best_refusal < 0 ||
 		           refusal_rank(t->result.verdict) <
-		               refusal_rank(res_r->targets[best_refusal].result.verdict)) {
+		                   refusal_rank(res_r->targets[best_refusal].result.verdict)) {
 			best_refusal = idx;
 		}
 	}
