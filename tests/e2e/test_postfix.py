@@ -1,0 +1,262 @@
+"""End to end with a real Postfix: a throwaway instance (own config, queue and data
+directories, loopback port) asks the real mailquotad over its policy socket at RCPT TO, and
+delivers with virtual(8) into maildirs. One recipient's refusal must not touch the others."""
+import grp
+import os
+import shutil
+import smtplib
+import subprocess
+import tempfile
+import time
+import unittest
+
+import mqtest
+
+NOBODY = 65534
+
+MASTER_CF = """\
+{listen} inet n - n - - smtpd
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+MAIN_CF = """\
+compatibility_level = 3.6
+queue_directory = {dir}/queue
+data_directory = {dir}/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.example.test
+mydomain = example.test
+myorigin = $myhostname
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relay_domains =
+alias_maps =
+alias_database =
+local_recipient_maps =
+biff = no
+smtputf8_enable = no
+maillog_file = {dir}/maillog
+maillog_file_prefixes = {dir}
+recipient_delimiter = +
+virtual_mailbox_domains = example.test
+virtual_mailbox_maps = texthash:{dir}/etc/vmailbox
+virtual_mailbox_base = {dir}/mail
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+# as README.md recommends
+smtpd_recipient_restrictions =
+    reject_unauth_destination,
+    check_policy_service unix:{socket}
+smtpd_policy_service_timeout = 10s
+smtpd_policy_service_max_idle = 300s
+smtpd_policy_service_max_ttl = 1000s
+smtpd_policy_service_default_action = 451 4.3.5 Quota service unavailable
+"""
+
+MAILBOXES = ["user1", "user2", "user3", "small", "tagged", "filling"]
+
+
+class PostfixInstance:
+    def __init__(self, socket_path):
+        self.dir = tempfile.mkdtemp(prefix="mq-postfix-")
+        os.chmod(self.dir, 0o755)
+        self.port = mqtest.free_port()
+        self.etc = os.path.join(self.dir, "etc")
+        os.makedirs(self.etc)
+        for sub in ("queue", "data", "mail"):
+            os.makedirs(os.path.join(self.dir, sub))
+        shutil.chown(os.path.join(self.dir, "data"), "postfix")
+        os.chown(os.path.join(self.dir, "mail"), NOBODY, NOBODY)
+        with open(os.path.join(self.etc, "main.cf"), "w") as f:
+            f.write(MAIN_CF.format(dir=self.dir, uid=NOBODY, gid=NOBODY, socket=socket_path))
+        with open(os.path.join(self.etc, "master.cf"), "w") as f:
+            f.write(MASTER_CF.format(listen=f"127.0.0.1:{self.port}"))
+        with open(os.path.join(self.etc, "vmailbox"), "w") as f:
+            for m in MAILBOXES:
+                f.write(f"{m}@example.test example.test/{m}/\n")
+        self.run("check")
+        self.run("start")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with smtplib.SMTP("127.0.0.1", self.port, timeout=5) as s:
+                    if s.noop()[0] == 250:
+                        return
+            except (OSError, smtplib.SMTPException):
+                time.sleep(0.2)
+        log = self.log()
+        self.stop()
+        raise AssertionError("postfix did not start:\n" + log)
+
+    def run(self, cmd):
+        # postfix reports errors on stderr only to a terminal; its log has them otherwise
+        p = subprocess.run(["postfix", "-c", self.etc, cmd], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise AssertionError(f"postfix {cmd} failed ({p.returncode}):\n{p.stderr}\n"
+                                 + self.log())
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "maillog")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def master_pid(self):
+        try:
+            with open(os.path.join(self.dir, "queue", "pid", "master.pid")) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        pid = self.master_pid()
+        subprocess.run(["postfix", "-c", self.etc, "stop"], capture_output=True)
+        deadline = time.time() + 20
+        while pid and time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def delivered(self, mailbox):
+        new = os.path.join(self.dir, "mail", "example.test", mailbox, "new")
+        return sorted(os.listdir(new)) if os.path.isdir(new) else []
+
+    def wait_delivered(self, mailbox, count, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(self.delivered(mailbox)) >= count:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{mailbox}: {len(self.delivered(mailbox))} messages, want "
+                             f"{count}\n" + self.log())
+
+
+@unittest.skipUnless(shutil.which("postfix"), "postfix is not installed")
+class PostfixEndToEnd(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.db = mqtest.Database()
+        db = cls.db
+        db.cli("domain", "add", "example.test", "storage=1M")
+        for m in MAILBOXES:
+            db.cli("mailbox", "add", f"{m}@example.test")
+        db.cli("mailbox", "set", "user2@example.test", "storage=1000")
+        db.cli("usage", "set", "user2@example.test", "1000", "3")
+        db.cli("mailbox", "set", "small@example.test", "max-size=1000")
+        db.cli("mailbox", "set", "tagged@example.test", "storage=10")
+        db.cli("usage", "set", "tagged@example.test", "10")
+        # the socket is reachable by smtpd (user postfix) through its group, not by everyone
+        cls.daemon = cls.pf = None
+        try:
+            cls.daemon = mqtest.Daemon(db.conninfo, policy_socket_group="postfix",
+                                       policy_socket_mode="0660")
+            st = os.stat(cls.daemon.socket)
+            assert st.st_gid == grp.getgrnam("postfix").gr_gid
+            cls.pf = PostfixInstance(cls.daemon.socket)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.pf is not None:
+            cls.pf.stop()
+        if cls.daemon is not None:
+            cls.daemon.cleanup()
+        cls.db.close()
+
+    def transaction(self, size, rcpts, body=None):
+        """MAIL FROM with SIZE=, one RCPT each; returns the RCPT replies and the DATA code."""
+        s = smtplib.SMTP("127.0.0.1", self.pf.port, timeout=60)
+        try:
+            s.ehlo("client.test")
+            self.assertTrue(s.has_extn("size"))
+            code, _ = s.mail("sender@client.test", [f"SIZE={size}"])
+            self.assertEqual(code, 250)
+            replies = [s.rcpt(r) for r in rcpts]
+            data_code = None
+            if any(c == 250 for c, _ in replies):
+                msg = body or (b"From: sender@client.test\r\nSubject: test\r\n\r\n" +
+                               b"x" * 100 + b"\r\n")
+                data_code, _ = s.data(msg)
+            return [(c, m.decode()) for c, m in replies], data_code
+        finally:
+            s.quit()
+
+    def test_1_middle_recipient_over_quota(self):
+        before = {m: len(self.pf.delivered(m)) for m in ("user1", "user2", "user3")}
+        replies, data = self.transaction(500, ["user1@example.test", "user2@example.test",
+                                               "user3@example.test"])
+        self.assertEqual(replies[0][0], 250)
+        self.assertEqual(replies[1][0], 552)
+        self.assertTrue(replies[1][1].startswith("5.2.2 <user2@example.test>: Recipient "
+                                                 "address rejected: Mailbox full"), replies[1])
+        self.assertEqual(replies[2][0], 250)
+        self.assertEqual(data, 250)
+        self.pf.wait_delivered("user1", before["user1"] + 1)
+        self.pf.wait_delivered("user3", before["user3"] + 1)
+        self.assertEqual(len(self.pf.delivered("user2")), before["user2"])
+
+    def test_2_size_over_one_mailbox_max(self):
+        replies, data = self.transaction(5000, ["user1@example.test", "small@example.test",
+                                                "user3@example.test"])
+        self.assertEqual([c for c, _ in replies], [250, 552, 250])
+        self.assertTrue(replies[1][1].startswith("5.2.3 <small@example.test>"), replies[1])
+        self.assertIn("Message length exceeds administrative limit", replies[1][1])
+        self.assertEqual(data, 250)
+        # the same message, small enough, reaches small@ too
+        replies, _ = self.transaction(900, ["small@example.test"])
+        self.assertEqual(replies[0][0], 250)
+
+    def test_3_extension_and_case(self):
+        before = len(self.pf.delivered("user1"))
+        replies, data = self.transaction(100, ["User1+tag@Example.Test",
+                                               "Tagged+news@EXAMPLE.test"])
+        self.assertEqual(replies[0][0], 250)
+        # refused because it is checked as the full mailbox tagged@example.test
+        self.assertEqual(replies[1][0], 552)
+        self.assertTrue(replies[1][1].startswith("5.2.2"), replies[1])
+        self.assertEqual(data, 250)
+        self.pf.wait_delivered("user1", before + 1)
+        log = self.daemon.read_log()
+        self.assertIn("rcpt=<Tagged+news@EXAMPLE.test>", log)
+        status, doc, _ = self.daemon.http("GET",
+                                          "/v1/check?recipient=User1%2Btag@Example.Test&size=1")
+        self.assertEqual((status, doc["mailbox"]["address"]), (200, "user1@example.test"))
+
+    def test_4_no_system_postfix_running(self):
+        # only our instance: every master process belongs to this test's config directory
+        out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        masters = [line for line in out.splitlines()
+                   if "/usr/lib/postfix/sbin/master" in line and "grep" not in line]
+        self.assertEqual(len(masters), 1, masters)
+        self.assertEqual(int(masters[0].split()[0]), self.pf.master_pid())
+
+
+if __name__ == "__main__":
+    unittest.main()
