@@ -398,16 +398,19 @@ int main(int argc, char **argv)
 	if (path != NULL || access(CONFIG_DEFAULT_PATH, F_OK) == 0) {
 		if (config_load_file(&ctx.cfg, path ? path : CONFIG_DEFAULT_PATH, err) < 0) {
 			fprintf(stderr, "mailquota: %s\n", err);
+			config_free(&ctx.cfg);
 			return EXIT_FAIL;
 		}
 	}
 	if (conninfo != NULL && (config_set(&ctx.cfg, "database_url", conninfo, err) < 0 ||
 	                         config_finish(&ctx.cfg, err) < 0)) {
 		fprintf(stderr, "mailquota: %s\n", err);
+		config_free(&ctx.cfg);
 		return EXIT_FAIL;
 	}
 	if (optind >= argc) {
 		usage(stderr);
+		config_free(&ctx.cfg);
 		return EXIT_USAGE;
 	}
 	const char *noun = argv[optind];
@@ -428,6 +431,7 @@ int main(int argc, char **argv)
 		if (n < c->min_args || n > c->max_args) {
 			fprintf(stderr, "usage: mailquota %s%s%s %s\n", c->noun, c->verb ? " " : "",
 			        c->verb ? c->verb : "", c->args);
+			config_free(&ctx.cfg);
 			return EXIT_USAGE;
 		}
 		int rc = c->fn(&ctx, n, a);

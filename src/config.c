@@ -227,9 +227,8 @@ static int finish_parse(struct config *cfg, int rc, struct parse_state *st, char
 			return -1;
 		}
 		/* keep our message, prefixed with the line inih reports */
-		memcpy(inner, st->failed ? err : "syntax error (want name = value)",
-		       CONFIG_ERROR_MAX);
-		inner[CONFIG_ERROR_MAX - 1] = '\0';
+		snprintf(inner, sizeof(inner), "%s",
+		         st->failed ? err : "syntax error (want name = value)");
 		seterr(err, "line %d: %s", rc, inner);
 		return -1;
 	}

@@ -81,6 +81,7 @@ int main(int argc, char **argv)
 	if (path != NULL || access(CONFIG_DEFAULT_PATH, F_OK) == 0) {
 		if (config_load_file(&cfg, path != NULL ? path : CONFIG_DEFAULT_PATH, err) < 0) {
 			fprintf(stderr, "mailquotad: %s\n", err);
+			config_free(&cfg);
 			return 1;
 		}
 	}
@@ -88,16 +89,19 @@ int main(int argc, char **argv)
 		char *eq = strchr(overrides[i], '=');
 		if (eq == NULL) {
 			fprintf(stderr, "mailquotad: -o %s: want name=value\n", overrides[i]);
+			config_free(&cfg);
 			return 1;
 		}
 		*eq = '\0';
 		if (config_set(&cfg, overrides[i], eq + 1, err) < 0) {
 			fprintf(stderr, "mailquotad: -o: %s\n", err);
+			config_free(&cfg);
 			return 1;
 		}
 	}
 	if (config_finish(&cfg, err) < 0) {
 		fprintf(stderr, "mailquotad: %s\n", err);
+		config_free(&cfg);
 		return 1;
 	}
 	if (check_only) {
