@@ -134,6 +134,16 @@ class Lifecycle(unittest.TestCase):
                            text=True)
         self.assertEqual(p.stdout, "reply_profile = strict\n")
 
+    def test_every_parameter_is_documented(self):
+        p = subprocess.run([os.path.join(mqtest.BIN, "mailquotad"), "-p"], capture_output=True,
+                           text=True, check=True)
+        names = [line.split(" = ")[0] for line in p.stdout.splitlines()]
+        self.assertGreater(len(names), 20)
+        with open(os.path.join(os.environ["MQ_SOURCE_DIR"], "docs", "configuration.md")) as f:
+            doc = f.read()
+        for name in names:
+            self.assertIn(f"| `{name}` |", doc)
+
     def test_sigterm_is_clean_and_unlinks_socket(self):
         db = mqtest.Database()
         try:
