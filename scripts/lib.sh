@@ -2,7 +2,7 @@
 # Sourced, not run. Everything it starts is recorded so the caller can stop it by PID.
 
 MQ_DEBS="gcc cmake make pkg-config libpq-dev libmicrohttpd-dev libjansson-dev libinih-dev
-libcmocka-dev postgresql-15 postgresql-client-15 python3 clang-format postfix curl acl"
+libcmocka-dev postgresql-15 postgresql-client-15 python3 clang-format postfix curl acl clang-14 libclang-rt-14-dev"
 
 mq_log() { printf '==> %s\n' "$*" >&2; }
 

@@ -286,14 +286,23 @@ int config_split_hostport(const char *s, char **host_r, char **port_r)
 	return 0;
 }
 
-static int check_listen(const char *name, const char *value, char *err)
+/* A bare port means loopback: TCP listeners are never exposed unless an address is named. */
+static int check_listen(const char *name, char **value, char *err)
 {
 	char *h, *p;
-	if (value[0] == '\0')
+	if ((*value)[0] == '\0')
 		return 0;
-	if (config_split_hostport(value, &h, &p) < 0) {
-		seterr(err, "%s: \"%s\" is not host:port (e.g. 127.0.0.1:10040 or [::1]:10040)",
-		       name, value);
+	if (strspn(*value, "0123456789") == strlen(*value)) {
+		size_t n = strlen(*value) + sizeof("127.0.0.1:");
+		char *v = xmalloc(n);
+		snprintf(v, n, "127.0.0.1:%s", *value);
+		free(*value);
+		*value = v;
+	}
+	if (config_split_hostport(*value, &h, &p) < 0) {
+		seterr(err,
+		       "%s: \"%s\" is not host:port or port (e.g. 127.0.0.1:10040, [::1]:10040)",
+		       name, *value);
 		return -1;
 	}
 	free(h);
@@ -360,8 +369,8 @@ int config_finish(struct config *cfg, char *err)
 		abort();
 	cfg->address_rules.fold_local = cfg->fold_local_part;
 
-	if (check_listen("policy_tcp_listen", cfg->policy_tcp_listen, err) < 0 ||
-	    check_listen("http_listen", cfg->http_listen, err) < 0)
+	if (check_listen("policy_tcp_listen", &cfg->policy_tcp_listen, err) < 0 ||
+	    check_listen("http_listen", &cfg->http_listen, err) < 0)
 		return -1;
 	if (cfg->policy_socket[0] != '\0' && cfg->policy_socket[0] != '/') {
 		seterr(err, "policy_socket: \"%s\" must be an absolute path", cfg->policy_socket);

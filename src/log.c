@@ -41,6 +41,8 @@ bool log_enabled(enum log_level level)
 }
 
 static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
+static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	struct timespec ts;

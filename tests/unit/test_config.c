@@ -55,6 +55,11 @@ static void test_parse(void **state)
 	assert_true(c.policy_socket_mode == 0666);
 	assert_true(c.grace_percent == 10);
 	assert_string_equal(c.replies.too_big_mailbox, "552 5.2.3 Too big for this mailbox");
+	/* a bare port listens on loopback only */
+	rc = config_parse_string(&c, "policy_tcp_listen = 10040\nhttp_listen = 8081\n", err);
+	assert_int_equal(rc, 0);
+	assert_string_equal(c.policy_tcp_listen, "127.0.0.1:10040");
+	assert_string_equal(c.http_listen, "127.0.0.1:8081");
 	/* an explicit over-quota reply wins over the profile */
 	rc = config_parse_string(&c, "reply_over_quota = 552 5.2.2 Quota exceeded\n", err);
 	assert_int_equal(rc, 0);
@@ -81,7 +86,8 @@ static const struct bad bads[] = {
 	{ "fold_local_part = maybe\n", "not yes or no" },
 	{ "policy_socket_mode = 0999\n", "octal" },
 	{ "policy_socket = relative.sock\n", "absolute" },
-	{ "policy_tcp_listen = 10040\n", "host:port" },
+	{ "policy_tcp_listen = :10040\n", "host:port" },
+	{ "policy_tcp_listen = 70000\n", "host:port" },
 	{ "http_listen = 127.0.0.1:99999\n", "host:port" },
 	{ "recipient_delimiter = @\n", "recipient_delimiter" },
 	{ "grace_percent = 1001\n", "out of range" },

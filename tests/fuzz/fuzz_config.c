@@ -1,0 +1,26 @@
+/* libFuzzer target: configuration parsing and validation never crash or leak. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *text = malloc(size + 1);
+	if (text == NULL)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	struct config cfg;
+	char err[CONFIG_ERROR_MAX];
+	config_init(&cfg);
+	if (config_parse_string(&cfg, text, err) < 0 && err[0] == '\0')
+		abort();
+	config_free(&cfg);
+	free(text);
+	return 0;
+}
