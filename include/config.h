@@ -62,6 +62,10 @@ int config_parse_string(struct config *cfg, const char *text, char *err)
 /* The same for a file; a missing file is an error. */
 int config_load_file(struct config *cfg, const char *path, char *err)
         __attribute__((warn_unused_result));
+/* Load path if given, else CONFIG_DEFAULT_PATH if that file exists (else keep the defaults).
+   0, or -1 with err. */
+int config_load(struct config *cfg, const char *path, char *err)
+        __attribute__((warn_unused_result));
 /* Set one parameter by name (as from the file); 0 or -1 with err. Call config_finish() after. */
 int config_set(struct config *cfg, const char *name, const char *value, char *err)
         __attribute__((warn_unused_result));

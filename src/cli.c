@@ -395,12 +395,10 @@ int main(int argc, char **argv)
 		}
 	}
 	config_init(&ctx.cfg);
-	if (path != NULL || access(CONFIG_DEFAULT_PATH, F_OK) == 0) {
-		if (config_load_file(&ctx.cfg, path ? path : CONFIG_DEFAULT_PATH, err) < 0) {
-			fprintf(stderr, "mailquota: %s\n", err);
-			config_free(&ctx.cfg);
-			return EXIT_FAIL;
-		}
+	if (config_load(&ctx.cfg, path, err) < 0) {
+		fprintf(stderr, "mailquota: %s\n", err);
+		config_free(&ctx.cfg);
+		return EXIT_FAIL;
 	}
 	if (conninfo != NULL && (config_set(&ctx.cfg, "database_url", conninfo, err) < 0 ||
 	                         config_finish(&ctx.cfg, err) < 0)) {

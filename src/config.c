@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "strnum.h"
@@ -258,6 +259,13 @@ int config_load_file(struct config *cfg, const char *path, char *err)
 		return -1;
 	}
 	return 0;
+}
+
+int config_load(struct config *cfg, const char *path, char *err)
+{
+	if (path == NULL && access(CONFIG_DEFAULT_PATH, F_OK) != 0)
+		return 0;
+	return config_load_file(cfg, path != NULL ? path : CONFIG_DEFAULT_PATH, err);
 }
 
 int config_split_hostport(const char *s, char **host_r, char **port_r)

@@ -78,12 +78,10 @@ int main(int argc, char **argv)
 	}
 
 	config_init(&cfg);
-	if (path != NULL || access(CONFIG_DEFAULT_PATH, F_OK) == 0) {
-		if (config_load_file(&cfg, path != NULL ? path : CONFIG_DEFAULT_PATH, err) < 0) {
-			fprintf(stderr, "mailquotad: %s\n", err);
-			config_free(&cfg);
-			return 1;
-		}
+	if (config_load(&cfg, path, err) < 0) {
+		fprintf(stderr, "mailquotad: %s\n", err);
+		config_free(&cfg);
+		return 1;
 	}
 	for (int i = 0; i < noverrides; i++) {
 		char *eq = strchr(overrides[i], '=');
