@@ -16,7 +16,9 @@
 struct config {
 	/* raw values, owned; every key of the table has a slot here */
 	char *database_url;
-	uint64_t database_pool_size;
+	uint64_t view_sweep_interval;
+	uint64_t view_ping_interval;
+	uint64_t view_load_timeout;
 	char *policy_socket;
 	char *policy_socket_owner;
 	char *policy_socket_group;

@@ -47,14 +47,27 @@ struct store_resolution {
 	struct store_mailbox targets[STORE_TARGETS_MAX];
 };
 
+/* How current a store's answers are, for health reports and metrics. */
+struct store_status {
+	bool db_up;         /* the backend reaches PostgreSQL now */
+	bool loaded;        /* it has data to answer from */
+	double age_seconds; /* how stale the data may be: ~0 while in sync */
+	uint64_t domains;   /* items held in memory (0 for a store without a view) */
+	uint64_t mailboxes;
+	uint64_t aliases;
+	uint64_t full_loads;      /* full loads done (start, sweeps, resyncs) */
+	uint64_t notifications;   /* change notifications applied */
+	double last_load_seconds; /* how long the last full load took */
+};
+
 struct store;
 
 struct store_ops {
 	/* See store_resolve(). */
 	int (*resolve)(struct store *store, const struct address *addr,
 	               struct store_resolution *res_r, const char **error_r);
-	/* 0 when the backend can answer now, -1 with *error_r otherwise. */
-	int (*ping)(struct store *store, const char **error_r);
+	/* Fill *st (never fails; may ask the database). */
+	void (*status)(struct store *store, struct store_status *st);
 	void (*destroy)(struct store *store);
 };
 
@@ -74,9 +87,9 @@ static inline int store_resolve(struct store *store, const struct address *addr,
 	return store->ops->resolve(store, addr, res_r, error_r);
 }
 
-static inline int store_ping(struct store *store, const char **error_r)
+static inline void store_status(struct store *store, struct store_status *st)
 {
-	return store->ops->ping(store, error_r);
+	store->ops->status(store, st);
 }
 
 /* Destroy a store and NULL the pointer. */

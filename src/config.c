@@ -36,7 +36,12 @@ struct cfg_key {
 static const struct cfg_key keys[] = {
 	K(database_url, CFG_STR, "", 0, 0,
 	  "libpq connection string or URI; empty uses the PG* environment variables"),
-	K(database_pool_size, CFG_UINT, "4", 1, 64, "PostgreSQL connections for checks and writes"),
+	K(view_sweep_interval, CFG_UINT, "300", 0, 86400,
+	  "seconds between full reloads of the in-memory view (0: never)"),
+	K(view_ping_interval, CFG_UINT, "5", 1, 3600,
+	  "seconds between probes of an idle listener connection"),
+	K(view_load_timeout, CFG_UINT, "10", 0, 3600,
+	  "seconds start-up waits for the first load before serving (tempfail until loaded)"),
 	K(policy_socket, CFG_STR, "/run/mailquota/policy.sock", 0, 0,
 	  "Unix socket for the Postfix policy protocol; empty disables it"),
 	K(policy_socket_owner, CFG_STR, "", 0, 0, "owner of the policy socket (user name)"),

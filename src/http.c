@@ -279,12 +279,20 @@ static struct http_reply handle_health(struct http_server *srv, struct MHD_Conne
 {
 	(void)conn;
 	(void)req;
-	const char *why;
-	bool up = store_ping(srv->svc->store, &why) == 0;
-	struct http_reply r = { up ? 200 : 503,
-		                json_pack("{s:s, s:s}", "status", up ? "ok" : "degraded",
-		                          "database", up ? "up" : "down"),
-		                NULL };
+	struct store_status st;
+	store_status(srv->svc->store, &st);
+	/* serving from a loaded view is fine even with the database away: degraded, not down */
+	const char *status = !st.loaded ? "unavailable" : st.db_up ? "ok" : "degraded";
+	struct http_reply r = {
+		st.loaded ? 200 : 503,
+		json_pack("{s:s, s:s, s:{s:b, s:f, s:I, s:I, s:I, s:I, s:I, s:f}}", "status",
+		          status, "database", st.db_up ? "up" : "down", "view", "loaded", st.loaded,
+		          "age_seconds", st.age_seconds, "domains", (json_int_t)st.domains,
+		          "mailboxes", (json_int_t)st.mailboxes, "aliases", (json_int_t)st.aliases,
+		          "full_loads", (json_int_t)st.full_loads, "notifications",
+		          (json_int_t)st.notifications, "last_load_seconds", st.last_load_seconds),
+		NULL
+	};
 	return r;
 }
 

@@ -15,8 +15,8 @@
 #include "log.h"
 #include "policy_server.h"
 #include "service.h"
-#include "store_pg.h"
 #include "version.h"
+#include "view.h"
 
 static void usage(FILE *out)
 {
@@ -128,21 +128,27 @@ int main(int argc, char **argv)
 	if (sfd < 0)
 		log_fatal("event=start_failed error=\"signalfd: %m\"");
 
-	struct store *store = store_pg_new(cfg.database_url, (unsigned)cfg.database_pool_size);
+	struct view_options vo = { cfg.database_url, (unsigned)cfg.view_sweep_interval,
+		                   (unsigned)cfg.view_ping_interval };
+	struct store *store = view_new(&vo);
 	struct service svc = { &cfg, store };
-	const char *why;
-	if (store_ping(store, &why) < 0)
-		log_warn("event=db_unavailable_at_start note=\"checks answer the tempfail reply "
-		         "until the database is reachable\"");
 
+	/* bind first, so a socket in use fails start-up at once; clients queue in the backlog
+	   while the first load completes */
 	struct policy_server *ps = policy_server_new(&cfg, &svc, err, sizeof(err));
-	if (ps == NULL)
+	if (ps == NULL) {
+		store_destroy(&store);
 		log_fatal("event=start_failed error=\"%s\"", err);
+	}
+	if (view_wait_loaded(store, (unsigned)cfg.view_load_timeout * 1000) < 0)
+		log_warn("event=view_not_loaded note=\"checks answer the tempfail reply until the "
+		         "database is reachable and the view is loaded\"");
 	struct http_server *hs = NULL;
 	if (cfg.http_listen[0] != '\0') {
 		hs = http_server_start(&cfg, &svc, err, sizeof(err));
 		if (hs == NULL) {
 			policy_server_destroy(&ps);
+			store_destroy(&store);
 			log_fatal("event=start_failed error=\"%s\"", err);
 		}
 	}

@@ -199,21 +199,19 @@ out:
 	return ret;
 }
 
-static int pg_ping(struct store *store, const char **error_r)
+static void pg_status(struct store *store, struct store_status *st)
 {
 	struct store_pg *s = (struct store_pg *)store;
 	struct pg_slot *slot = acquire(s);
-	int ret = -1;
-	if (ensure_conn(s, slot, error_r) == 0) {
+	const char *why;
+	memset(st, 0, sizeof(*st));
+	if (ensure_conn(s, slot, &why) == 0) {
 		PGresult *r = PQexecPrepared(slot->conn, "ping", 0, NULL, NULL, NULL, 0);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK)
-			ret = 0;
-		else
-			*error_r = "database query failed";
+		st->db_up = PQresultStatus(r) == PGRES_TUPLES_OK;
 		PQclear(r);
 	}
+	st->loaded = st->db_up; /* it reads the database directly: data is as fresh as it gets */
 	release(s, slot);
-	return ret;
 }
 
 static void pg_destroy(struct store *store)
@@ -228,7 +226,7 @@ static void pg_destroy(struct store *store)
 	free(s);
 }
 
-static const struct store_ops pg_ops = { pg_resolve, pg_ping, pg_destroy };
+static const struct store_ops pg_ops = { pg_resolve, pg_status, pg_destroy };
 
 struct store *store_pg_new(const char *conninfo, unsigned pool_size)
 {

@@ -165,7 +165,8 @@ class Lifecycle(unittest.TestCase):
             d = mqtest.Daemon(db.conninfo)
             try:
                 p = subprocess.run([os.path.join(mqtest.BIN, "mailquotad"), "-o",
-                                    f"policy_socket={d.socket}", "-o", "http_listen="],
+                                    f"policy_socket={d.socket}", "-o", "http_listen=",
+                                    "-o", "view_load_timeout=0"],
                                    capture_output=True, text=True, timeout=20)
                 self.assertEqual(p.returncode, 1)
                 self.assertIn("in use", p.stderr)

@@ -219,3 +219,14 @@ def seed_standard(db):
     db.cli("mailbox", "add", "p2@pool.test")
     db.cli("usage", "set", "p1@pool.test", "600")
     db.cli("usage", "set", "p2@pool.test", "399")
+
+
+def eventually(fn, want, timeout=15.0):
+    """Poll fn() until it returns want (changes reach a daemon's view asynchronously); return
+    the last value. The bound is generous: this checks correctness, not speed."""
+    deadline = time.time() + timeout
+    got = fn()
+    while got != want and time.time() < deadline:
+        time.sleep(0.02)
+        got = fn()
+    return got
