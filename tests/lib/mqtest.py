@@ -22,20 +22,21 @@ def free_port():
         return s.getsockname()[1]
 
 
-def psql(dbname, sql):
+def psql(dbname, sql, host=None):
     out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                          "-h", PGHOST, "-U", "postgres", "-d", dbname, "-c", sql],
+                          "-h", host or PGHOST, "-U", "postgres", "-d", dbname, "-c", sql],
                          check=True, capture_output=True, text=True)
     return out.stdout.strip()
 
 
 class Database:
-    """A new, migrated database; dropped by close()."""
+    """A new, migrated database (in the shared test cluster, or in host's); close() drops it."""
 
-    def __init__(self):
+    def __init__(self, host=None):
+        self.host = host or PGHOST
         self.name = "mq_" + uuid.uuid4().hex[:12]
-        psql("postgres", f"CREATE DATABASE {self.name}")
-        self.conninfo = f"host={PGHOST} user=postgres dbname={self.name}"
+        psql("postgres", f"CREATE DATABASE {self.name}", self.host)
+        self.conninfo = f"host={self.host} user=postgres dbname={self.name}"
         self.cli("migrate")
 
     def cli(self, *args, check=True):
@@ -47,10 +48,10 @@ class Database:
         return p
 
     def sql(self, query):
-        return psql(self.name, query)
+        return psql(self.name, query, self.host)
 
     def close(self):
-        psql("postgres", f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+        psql("postgres", f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)", self.host)
 
 
 class Daemon:
@@ -230,3 +231,38 @@ def eventually(fn, want, timeout=15.0):
         time.sleep(0.02)
         got = fn()
     return got
+
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+class Cluster:
+    """A PostgreSQL cluster of the test's own, for tests that stop and start the server."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mq-pg-")
+        os.chmod(self.dir, 0o755)
+        shutil.chown(self.dir, "postgres", "postgres")
+        self.data = os.path.join(self.dir, "data")
+        self._pg(f"{PG_BIN}/initdb", "-D", self.data, "-U", "postgres", "--auth=trust",
+                 "-E", "UTF8", "--locale=C.UTF-8")
+        self.start()
+
+    def _pg(self, *args):
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True,
+                       capture_output=True, text=True)
+
+    def start(self):
+        self._pg(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w",
+                 "-o", f"-c listen_addresses='' -c unix_socket_directories='{self.dir}' "
+                       "-c fsync=off", "start")
+
+    def stop(self):
+        self._pg(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def destroy(self):
+        try:
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
