@@ -12,7 +12,8 @@
 #define HTTP_DRAIN_MAX       (4 * 1024 * 1024) /* oversized chunked body discarded before closing */
 #define HTTP_BATCH_MAX       1000              /* recipients in one POST /v1/check */
 #define HTTP_MEMORY_LIMIT    (64 * 1024)       /* per-connection memory for headers and URL */
-#define HTTP_PARAM_VALUE_MAX 1024              /* one query parameter value */
+#define HTTP_RESPONSE_MAX    (16 * 1024 * 1024) /* a check response (1000 results) */
+#define HTTP_PARAM_VALUE_MAX 1024               /* one query parameter value */
 
 struct http_server;
 

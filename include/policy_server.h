@@ -15,6 +15,14 @@ struct policy_server *policy_server_new(const struct config *cfg, const struct s
                                         char *err, size_t errsize);
 
 /*
+ * Replace how requests are answered (benchmarks use a do-nothing handler to measure the socket
+ * code alone). fn returns the action text, which must stay valid until the next call.
+ */
+struct policy_request;
+typedef const char *(*policy_handler_fn)(void *ctx, const struct policy_request *req);
+void policy_server_set_handler(struct policy_server *srv, policy_handler_fn fn, void *ctx);
+
+/*
  * Serve until a signal arrives on signal_fd (a signalfd for SIGTERM, SIGINT and SIGHUP). SIGHUP
  * is logged and ignored; the return value is the terminating signal number.
  */

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "jsonw.h"
 #include "log.h"
 #include "strnum.h"
 #include "xalloc.h"
@@ -36,7 +37,8 @@ struct http_request {
 /* What a handler produces: a status and a JSON body (owned), plus an optional Allow header. */
 struct http_reply {
 	unsigned status;
-	json_t *body;
+	json_t *body;     /* owned; or */
+	struct buf *text; /* owned, already JSON (the check path: written by jsonw) */
 	const char *allow;
 };
 
@@ -67,102 +69,136 @@ static const struct route routes[] = {
 static struct http_reply error_reply(unsigned status, const char *code, const char *message)
 {
 	struct http_reply r = { status, json_pack("{s:s, s:s}", "error", code, "message", message),
-		                NULL };
+		                NULL, NULL };
 	return r;
 }
 
-/* JSON integer for an unsigned quantity; values past INT64_MAX (only sums can get there)
-   saturate. */
-static json_t *json_u64(uint64_t v)
+/* Limits are null when unset. */
+static void write_limit(struct jsonw *w, const char *key, struct quota_limit l)
 {
-	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+	jsonw_key(w, key);
+	if (l.has)
+		jsonw_u64(w, l.value);
+	else
+		jsonw_null(w);
 }
 
-static json_t *json_limit(struct quota_limit l)
+static void write_remaining(struct jsonw *w, const char *key, struct quota_limit l, uint64_t used)
 {
-	return l.has ? json_u64(l.value) : json_null();
+	jsonw_key(w, key);
+	if (l.has)
+		jsonw_u64(w, quota_remaining(l, used));
+	else
+		jsonw_null(w);
 }
 
-static json_t *json_remaining(struct quota_limit l, uint64_t used)
+static void write_u64(struct jsonw *w, const char *key, uint64_t v)
 {
-	return l.has ? json_u64(quota_remaining(l, used)) : json_null();
+	jsonw_key(w, key);
+	jsonw_u64(w, v);
 }
 
-static json_t *target_json(const struct service_target *t)
+static void write_str(struct jsonw *w, const char *key, const char *v)
+{
+	jsonw_key(w, key);
+	jsonw_string(w, v);
+}
+
+static void write_target(struct jsonw *w, const struct service_target *t)
 {
 	const struct store_mailbox *m = &t->mailbox;
-	return json_pack(
-	        "{s:s, s:s, s:s, s:{s:o, s:o, s:o}, s:{s:I, s:I}, s:{s:o, s:o},"
-	        " s:{s:o, s:I, s:o, s:o}}",
-	        "address", m->address, "verdict", quota_verdict_name(t->result.verdict), "reason",
-	        quota_reason_name(t->result.reason), "limits", "storage_bytes",
-	        json_limit(m->storage), "messages", json_limit(m->messages), "max_message_size",
-	        json_limit(m->max_size), "usage", "bytes",
-	        (json_int_t)(m->used_bytes > INT64_MAX ? INT64_MAX : m->used_bytes), "messages",
-	        (json_int_t)(m->used_messages > INT64_MAX ? INT64_MAX : m->used_messages),
-	        "remaining", "bytes", json_remaining(m->storage, m->used_bytes), "messages",
-	        json_remaining(m->messages, m->used_messages), "domain", "pool_limit_bytes",
-	        json_limit(m->domain_pool), "pool_used_bytes",
-	        (json_int_t)(m->domain_used_bytes > INT64_MAX ? INT64_MAX : m->domain_used_bytes),
-	        "pool_remaining_bytes", json_remaining(m->domain_pool, m->domain_used_bytes),
-	        "max_message_size", json_limit(m->domain_max_size));
+	jsonw_object(w);
+	write_str(w, "address", m->address);
+	write_str(w, "verdict", quota_verdict_name(t->result.verdict));
+	write_str(w, "reason", quota_reason_name(t->result.reason));
+	jsonw_key(w, "limits");
+	jsonw_object(w);
+	write_limit(w, "storage_bytes", m->storage);
+	write_limit(w, "messages", m->messages);
+	write_limit(w, "max_message_size", m->max_size);
+	jsonw_end_object(w);
+	jsonw_key(w, "usage");
+	jsonw_object(w);
+	write_u64(w, "bytes", m->used_bytes);
+	write_u64(w, "messages", m->used_messages);
+	jsonw_end_object(w);
+	jsonw_key(w, "remaining");
+	jsonw_object(w);
+	write_remaining(w, "bytes", m->storage, m->used_bytes);
+	write_remaining(w, "messages", m->messages, m->used_messages);
+	jsonw_end_object(w);
+	jsonw_key(w, "domain");
+	jsonw_object(w);
+	write_limit(w, "pool_limit_bytes", m->domain_pool);
+	write_u64(w, "pool_used_bytes", m->domain_used_bytes);
+	write_remaining(w, "pool_remaining_bytes", m->domain_pool, m->domain_used_bytes);
+	write_limit(w, "max_message_size", m->domain_max_size);
+	jsonw_end_object(w);
+	jsonw_end_object(w);
 }
 
-static json_t *result_json(const char *rcpt, uint64_t size, const struct check_result *res)
+static void write_result(struct jsonw *w, const char *rcpt, uint64_t size,
+                         const struct check_result *res)
 {
 	char line[REPLY_MAX + 32];
-	const char *smtp = reply_smtp_line(res->action, line, sizeof(line));
 	char addr[ADDRESS_LOCAL_MAX + ADDRESS_DOMAIN_MAX + 2];
 	snprintf(addr, sizeof(addr), "%s@%s", res->address.local, res->address.domain);
-	json_t *o = json_pack(
-	        "{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:s}", "recipient", rcpt, "address", addr,
-	        "size", (json_int_t)(size > INT64_MAX ? INT64_MAX : size), "verdict",
-	        quota_verdict_name(res->verdict), "reason", quota_reason_name(res->reason),
-	        "action", res->action, "smtp_reply", smtp != NULL ? json_string(smtp) : json_null(),
-	        "match", service_match_name(res->match));
-	if (o == NULL) /* inputs are checked UTF-8, so only allocation failure gets here */
-		abort();
-	json_object_set_new(o, "mailbox",
-	                    res->decider >= 0 ? target_json(&res->targets[res->decider])
-	                                      : json_null());
+	jsonw_object(w);
+	write_str(w, "recipient", rcpt);
+	write_str(w, "address", addr);
+	write_u64(w, "size", size);
+	write_str(w, "verdict", quota_verdict_name(res->verdict));
+	write_str(w, "reason", quota_reason_name(res->reason));
+	write_str(w, "action", res->action);
+	write_str(w, "smtp_reply", reply_smtp_line(res->action, line, sizeof(line)));
+	write_str(w, "match", service_match_name(res->match));
+	jsonw_key(w, "mailbox");
+	if (res->decider >= 0)
+		write_target(w, &res->targets[res->decider]);
+	else
+		jsonw_null(w);
 	if (res->match == STORE_MATCH_ALIAS || res->match == STORE_MATCH_CATCHALL) {
-		json_t *arr = json_array();
+		jsonw_key(w, "targets");
+		jsonw_array(w);
 		for (unsigned i = 0; i < res->ntargets; i++)
-			json_array_append_new(arr, target_json(&res->targets[i]));
-		json_object_set_new(o, "targets", arr);
-		json_object_set_new(o, "targets_truncated", json_boolean(res->truncated));
+			write_target(w, &res->targets[i]);
+		jsonw_end_array(w);
+		jsonw_key(w, "targets_truncated");
+		jsonw_bool(w, res->truncated);
 	}
-	return o;
+	jsonw_end_object(w);
 }
 
-/* Run one check and build its JSON; *status_r is 400 for an invalid address, 503 when the
-   store cannot answer, else 200. */
-static json_t *check_one(struct http_server *srv, const char *rcpt, uint64_t size,
-                         unsigned *status_r)
+/*
+ * Run one check and write its JSON object; *why_r is set for an invalid address (400, nothing
+ * written), and 503 means the store cannot answer (nothing written). Else 200.
+ */
+static unsigned check_one(struct http_server *srv, struct jsonw *w, const char *rcpt, uint64_t size,
+                          const char **why_r)
 {
 	static _Thread_local struct check_result res;
-	const char *why;
-	if (service_check(srv->svc, rcpt, strlen(rcpt), size, &res, &why) < 0) {
-		*status_r = 400;
-		return json_pack("{s:s, s:s, s:s}", "recipient", rcpt, "error", "invalid_address",
-		                 "message", why);
+	if (!utf8_valid(rcpt, strlen(rcpt)) ||
+	    service_check(srv->svc, rcpt, strlen(rcpt), size, &res, why_r) < 0) {
+		if (!utf8_valid(rcpt, strlen(rcpt)))
+			*why_r = "address is not valid UTF-8";
+		return 400;
 	}
-	if (res.verdict == QUOTA_TEMPFAIL) {
-		*status_r = 503;
-		return NULL;
-	}
-	*status_r = 200;
-	return result_json(rcpt, size, &res);
+	if (res.verdict == QUOTA_TEMPFAIL)
+		return 503;
+	write_result(w, rcpt, size, &res);
+	return 200;
 }
 
-static bool valid_utf8_text(const char *s)
+static struct http_reply text_reply(unsigned status, struct buf *text)
 {
-	/* jansson refuses invalid UTF-8 when building strings; check first to answer 400 */
-	json_t *j = json_string(s);
-	if (j == NULL)
-		return false;
-	json_decref(j);
-	return true;
+	struct http_reply r = { status, NULL, text, NULL };
+	return r;
+}
+
+static struct http_reply store_unavailable(void)
+{
+	return error_reply(503, "store_unavailable",
+	                   "quota data is temporarily unavailable; retry later");
 }
 
 static struct http_reply handle_check_get(struct http_server *srv, struct MHD_Connection *conn,
@@ -174,20 +210,25 @@ static struct http_reply handle_check_get(struct http_server *srv, struct MHD_Co
 	uint64_t size = 0;
 	if (rcpt == NULL || rcpt[0] == '\0')
 		return error_reply(400, "missing_parameter", "recipient is required");
-	if (strlen(rcpt) > HTTP_PARAM_VALUE_MAX || !valid_utf8_text(rcpt))
-		return error_reply(400, "invalid_address", "recipient is too long or not UTF-8");
+	if (strlen(rcpt) > HTTP_PARAM_VALUE_MAX)
+		return error_reply(400, "invalid_address", "recipient is too long");
 	if (size_s != NULL && strnum_u64(size_s, strlen(size_s), INT64_MAX, &size) < 0)
 		return error_reply(400, "invalid_parameter",
 		                   "size must be a non-negative integer of at most 2^63-1");
-	unsigned status;
-	json_t *body = check_one(srv, rcpt, size, &status);
-	if (status == 503)
-		return error_reply(503, "store_unavailable",
-		                   "quota data is temporarily unavailable; retry later");
-	if (status == 400) /* the per-recipient error object minus the recipient */
-		json_object_del(body, "recipient");
-	struct http_reply r = { status, body, NULL };
-	return r;
+	struct buf *out = xmalloc(sizeof(*out));
+	struct jsonw w;
+	const char *why;
+	buf_init(out, HTTP_RESPONSE_MAX);
+	jsonw_init(&w, out);
+	unsigned status = check_one(srv, &w, rcpt, size, &why);
+	if (status != 200 || jsonw_finish(&w) < 0) {
+		buf_free(out);
+		free(out);
+		return status == 400   ? error_reply(400, "invalid_address", why)
+		       : status == 503 ? store_unavailable()
+		                       : error_reply(500, "internal", "response too large");
+	}
+	return text_reply(200, out);
 }
 
 static struct http_reply handle_check_post(struct http_server *srv, struct MHD_Connection *conn,
@@ -253,22 +294,41 @@ static struct http_reply handle_check_post(struct http_server *srv, struct MHD_C
 			goto out;
 		}
 	}
-	json_t *results = json_array();
+	struct buf *text = xmalloc(sizeof(*text));
+	struct jsonw w;
+	buf_init(text, HTTP_RESPONSE_MAX);
+	jsonw_init(&w, text);
+	jsonw_object(&w);
+	write_u64(&w, "size", size);
+	jsonw_key(&w, "results");
+	jsonw_array(&w);
 	json_array_foreach(rcpts, i, val)
 	{
-		unsigned status;
-		json_t *one = check_one(srv, json_string_value(val), size, &status);
+		const char *rcpt = json_string_value(val), *why;
+		unsigned status = check_one(srv, &w, rcpt, size, &why);
 		if (status == 503) {
-			json_decref(results);
-			r = error_reply(503, "store_unavailable",
-			                "quota data is temporarily unavailable; retry later");
+			buf_free(text);
+			free(text);
+			r = store_unavailable();
 			goto out;
 		}
-		json_array_append_new(results, one);
+		if (status == 400) {
+			jsonw_object(&w);
+			write_str(&w, "recipient", rcpt);
+			write_str(&w, "error", "invalid_address");
+			write_str(&w, "message", why);
+			jsonw_end_object(&w);
+		}
 	}
-	r.status = 200;
-	r.allow = NULL;
-	r.body = json_pack("{s:I, s:o}", "size", (json_int_t)size, "results", results);
+	jsonw_end_array(&w);
+	jsonw_end_object(&w);
+	if (jsonw_finish(&w) < 0) {
+		buf_free(text);
+		free(text);
+		r = error_reply(500, "internal", "response too large");
+		goto out;
+	}
+	r = text_reply(200, text);
 out:
 	json_decref(doc);
 	return r;
@@ -291,7 +351,7 @@ static struct http_reply handle_health(struct http_server *srv, struct MHD_Conne
 		          "mailboxes", (json_int_t)st.mailboxes, "aliases", (json_int_t)st.aliases,
 		          "full_loads", (json_int_t)st.full_loads, "notifications",
 		          (json_int_t)st.notifications, "last_load_seconds", st.last_load_seconds),
-		NULL
+		NULL, NULL
 	};
 	return r;
 }
@@ -331,17 +391,29 @@ static struct http_reply dispatch(struct http_server *srv, struct MHD_Connection
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply *r)
 {
-	char *text = r->body != NULL ? json_dumps(r->body, JSON_COMPACT) : NULL;
-	json_decref(r->body);
-	if (text == NULL) {
-		text = xstrdup("{\"error\":\"internal\",\"message\":\"cannot encode response\"}");
-		r->status = 500;
+	char *text;
+	size_t len;
+	if (r->text != NULL) {
+		/* hand the buffer's storage to MHD: a trailing newline for readable curl output */
+		(void)!buf_append(r->text, "\n", 1); /* at the limit the JSON goes without it */
+		len = r->text->len;
+		text = r->text->data;
+		free(r->text);
+		r->text = NULL;
+	} else {
+		text = r->body != NULL ? json_dumps(r->body, JSON_COMPACT) : NULL;
+		json_decref(r->body);
+		if (text == NULL) {
+			text = xstrdup(
+			        "{\"error\":\"internal\",\"message\":\"cannot encode response\"}");
+			r->status = 500;
+		}
+		len = strlen(text);
+		/* a trailing newline makes curl output readable; JSON parsers ignore it */
+		text = xrealloc(text, len + 2);
+		text[len++] = '\n';
+		text[len] = '\0';
 	}
-	size_t len = strlen(text);
-	/* a trailing newline makes curl output readable; JSON parsers ignore it */
-	text = xrealloc(text, len + 2);
-	text[len++] = '\n';
-	text[len] = '\0';
 	struct MHD_Response *resp =
 	        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {

@@ -70,7 +70,15 @@ struct policy_server {
 	unsigned long next_id;
 	struct tag signal_tag;
 	struct check_result *result; /* reused: the loop runs one check at a time */
+	policy_handler_fn handler;   /* NULL: answer() */
+	void *handler_ctx;
 };
+
+void policy_server_set_handler(struct policy_server *srv, policy_handler_fn fn, void *ctx)
+{
+	srv->handler = fn;
+	srv->handler_ctx = ctx;
+}
 
 static time_t now_sec(void)
 {
@@ -376,7 +384,8 @@ static int process_input(struct policy_server *srv, struct conn *c)
 			         why);
 			return -1;
 		}
-		const char *action = answer(srv, c, &req);
+		const char *action = srv->handler != NULL ? srv->handler(srv->handler_ctx, &req)
+		                                          : answer(srv, c, &req);
 		if (buf_printf(&c->out, "action=%s\n\n", action) < 0) {
 			log_info("conn=%lu event=close reason=output_backlog", c->id);
 			return -1;

@@ -84,6 +84,8 @@ class Daemon:
             if self._ready():
                 return
             time.sleep(0.05)
+        self.proc.kill()  # never leave a daemon behind
+        self.proc.wait()
         raise AssertionError("mailquotad did not start:\n" + self.read_log())
 
     def _ready(self):

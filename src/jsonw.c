@@ -1,0 +1,182 @@
+/*
+ * jsonw: see the header. Pure: writes only into the caller's buffer. It must never emit
+ * invalid JSON: every string is escaped per RFC 8259 and structure is tracked by depth.
+ */
+#include "jsonw.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void jsonw_init(struct jsonw *w, struct buf *out)
+{
+	w->out = out;
+	w->depth = 0;
+	w->first[0] = true;
+	w->failed = false;
+}
+
+static void put(struct jsonw *w, const char *s, size_t len)
+{
+	if (!w->failed && buf_append(w->out, s, len) < 0)
+		w->failed = true;
+}
+
+/* Separator before a value: a comma unless it is the first in its container or follows a key. */
+static void before_value(struct jsonw *w)
+{
+	if (!w->first[w->depth])
+		put(w, ",", 1);
+	w->first[w->depth] = false;
+}
+
+static void open(struct jsonw *w, char c)
+{
+	before_value(w);
+	put(w, &c, 1);
+	if (w->depth + 1 >= JSONW_DEPTH_MAX)
+		abort(); /* our responses are shallow: deeper is our bug */
+	w->first[++w->depth] = true;
+}
+
+static void close_(struct jsonw *w, char c)
+{
+	put(w, &c, 1);
+	w->depth--;
+}
+
+void jsonw_object(struct jsonw *w)
+{
+	open(w, '{');
+}
+
+void jsonw_array(struct jsonw *w)
+{
+	open(w, '[');
+}
+
+void jsonw_end_object(struct jsonw *w)
+{
+	close_(w, '}');
+}
+
+void jsonw_end_array(struct jsonw *w)
+{
+	close_(w, ']');
+}
+
+static void put_string(struct jsonw *w, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	put(w, "\"", 1);
+	const char *run = s;
+	for (const char *p = s;; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c != 0 && c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		put(w, run, (size_t)(p - run));
+		if (c == 0)
+			break;
+		char esc[6] = { '\\', (char)c, 0, 0, 0, 0 };
+		size_t n = 2;
+		if (c < 0x20) {
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+		}
+		put(w, esc, n);
+		run = p + 1;
+	}
+	put(w, "\"", 1);
+}
+
+void jsonw_key(struct jsonw *w, const char *key)
+{
+	before_value(w);
+	put_string(w, key);
+	put(w, ":", 1);
+	w->first[w->depth] = true; /* the value that follows takes no comma */
+}
+
+void jsonw_string(struct jsonw *w, const char *s)
+{
+	if (s == NULL) {
+		jsonw_null(w);
+		return;
+	}
+	before_value(w);
+	put_string(w, s);
+	w->first[w->depth] = false;
+}
+
+void jsonw_u64(struct jsonw *w, uint64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%" PRIu64, v);
+	before_value(w);
+	put(w, num, (size_t)n);
+}
+
+void jsonw_bool(struct jsonw *w, bool v)
+{
+	before_value(w);
+	put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void jsonw_null(struct jsonw *w)
+{
+	before_value(w);
+	put(w, "null", 4);
+}
+
+int jsonw_finish(struct jsonw *w)
+{
+	if (w->depth != 0)
+		abort(); /* unbalanced: our bug */
+	return w->failed ? -1 : 0;
+}
+
+bool utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = s[i];
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n;
+		uint32_t cp;
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (len - i <= n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
