@@ -25,6 +25,8 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 __attribute__((warn_unused_result));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)))
 __attribute__((warn_unused_result));
+/* Make room for n more bytes (up to max) so the next appends do not reallocate. */
+void buf_reserve(struct buf *b, size_t n);
 /* Remove the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 

@@ -46,6 +46,12 @@ static void reserve(struct buf *b, size_t need)
 	b->cap = cap;
 }
 
+void buf_reserve(struct buf *b, size_t n)
+{
+	size_t room = b->max - b->len;
+	reserve(b, b->len + (n < room ? n : room));
+}
+
 int buf_append(struct buf *b, const void *data, size_t len)
 {
 	if (len > b->max - b->len)

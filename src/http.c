@@ -142,7 +142,10 @@ static void write_result(struct jsonw *w, const char *rcpt, uint64_t size,
 {
 	char line[REPLY_MAX + 32];
 	char addr[ADDRESS_LOCAL_MAX + ADDRESS_DOMAIN_MAX + 2];
-	snprintf(addr, sizeof(addr), "%s@%s", res->address.local, res->address.domain);
+	size_t ll = strlen(res->address.local), dl = strlen(res->address.domain);
+	memcpy(addr, res->address.local, ll); /* both parts are bounded by address.h's limits */
+	addr[ll] = '@';
+	memcpy(addr + ll + 1, res->address.domain, dl + 1);
 	jsonw_object(w);
 	write_str(w, "recipient", rcpt);
 	write_str(w, "address", addr);

@@ -4,10 +4,11 @@
  */
 #include "jsonw.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define JSONW_INITIAL 2048 /* a single check result fits: no reallocation on the hot path */
+#define JSONW_KEY_MAX 64   /* keys are our own short literals */
 
 void jsonw_init(struct jsonw *w, struct buf *out)
 {
@@ -15,11 +16,20 @@ void jsonw_init(struct jsonw *w, struct buf *out)
 	w->depth = 0;
 	w->first[0] = true;
 	w->failed = false;
+	buf_reserve(out, JSONW_INITIAL);
 }
 
 static void put(struct jsonw *w, const char *s, size_t len)
 {
-	if (!w->failed && buf_append(w->out, s, len) < 0)
+	struct buf *b = w->out;
+	if (b->cap - b->len > len && b->max - b->len >= len) {
+		/* fast path: it fits in what is allocated (with room for the NUL) and in max */
+		memcpy(b->data + b->len, s, len);
+		b->len += len;
+		b->data[b->len] = '\0';
+		return;
+	}
+	if (!w->failed && buf_append(b, s, len) < 0)
 		w->failed = true;
 }
 
@@ -96,9 +106,19 @@ static void put_string(struct jsonw *w, const char *s)
 
 void jsonw_key(struct jsonw *w, const char *key)
 {
-	before_value(w);
-	put_string(w, key);
-	put(w, ":", 1);
+	/* keys are literals without characters to escape: write ,"key": in one piece */
+	char tmp[JSONW_KEY_MAX + 4];
+	size_t klen = strlen(key), n = 0;
+	if (klen > JSONW_KEY_MAX)
+		abort();
+	if (!w->first[w->depth])
+		tmp[n++] = ',';
+	tmp[n++] = '"';
+	memcpy(tmp + n, key, klen);
+	n += klen;
+	tmp[n++] = '"';
+	tmp[n++] = ':';
+	put(w, tmp, n);
 	w->first[w->depth] = true; /* the value that follows takes no comma */
 }
 
@@ -116,9 +136,13 @@ void jsonw_string(struct jsonw *w, const char *s)
 void jsonw_u64(struct jsonw *w, uint64_t v)
 {
 	char num[24];
-	int n = snprintf(num, sizeof(num), "%" PRIu64, v);
+	size_t i = sizeof(num);
+	do {
+		num[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
 	before_value(w);
-	put(w, num, (size_t)n);
+	put(w, num + i, sizeof(num) - i);
 }
 
 void jsonw_bool(struct jsonw *w, bool v)

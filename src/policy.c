@@ -95,24 +95,41 @@ int policy_parse(const char *buf, size_t len, struct policy_request *req_r, size
 			*error_r = "NUL byte in request";
 			return -1;
 		}
-		if (name_is(line, nlen, "request"))
-			first(&request, &seen_request, v, vlen);
-		else if (name_is(line, nlen, "protocol_state"))
-			first(&req.protocol_state, &seen_state, v, vlen);
-		else if (name_is(line, nlen, "recipient"))
-			first(&req.recipient, &seen_rcpt, v, vlen);
-		else if (name_is(line, nlen, "instance"))
-			first(&req.instance, &seen_instance, v, vlen);
-		else if (name_is(line, nlen, "size"))
-			first(&size, &seen_size, v, vlen);
-		else if (name_is(line, nlen, "recipient_count"))
-			first(&count, &seen_count, v, vlen);
-		else if (name_is(line, nlen, "queue_id"))
-			first(&req.queue_id, &seen_qid, v, vlen);
-		else if (name_is(line, nlen, "sender"))
-			first(&req.sender, &seen_sender, v, vlen);
-		else if (name_is(line, nlen, "client_address"))
-			first(&req.client_address, &seen_client, v, vlen);
+		/* Postfix sends ~30 attributes: dispatch on the first letter before comparing */
+		switch (line[0]) {
+		case 'r':
+			if (name_is(line, nlen, "request"))
+				first(&request, &seen_request, v, vlen);
+			else if (name_is(line, nlen, "recipient"))
+				first(&req.recipient, &seen_rcpt, v, vlen);
+			else if (name_is(line, nlen, "recipient_count"))
+				first(&count, &seen_count, v, vlen);
+			break;
+		case 'p':
+			if (name_is(line, nlen, "protocol_state"))
+				first(&req.protocol_state, &seen_state, v, vlen);
+			break;
+		case 'i':
+			if (name_is(line, nlen, "instance"))
+				first(&req.instance, &seen_instance, v, vlen);
+			break;
+		case 's':
+			if (name_is(line, nlen, "size"))
+				first(&size, &seen_size, v, vlen);
+			else if (name_is(line, nlen, "sender"))
+				first(&req.sender, &seen_sender, v, vlen);
+			break;
+		case 'q':
+			if (name_is(line, nlen, "queue_id"))
+				first(&req.queue_id, &seen_qid, v, vlen);
+			break;
+		case 'c':
+			if (name_is(line, nlen, "client_address"))
+				first(&req.client_address, &seen_client, v, vlen);
+			break;
+		default:
+			break;
+		}
 	}
 
 	if (!str_is(request, "smtpd_access_policy")) {

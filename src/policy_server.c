@@ -386,7 +386,9 @@ static int process_input(struct policy_server *srv, struct conn *c)
 		}
 		const char *action = srv->handler != NULL ? srv->handler(srv->handler_ctx, &req)
 		                                          : answer(srv, c, &req);
-		if (buf_printf(&c->out, "action=%s\n\n", action) < 0) {
+		if (buf_append(&c->out, "action=", 7) < 0 ||
+		    buf_append(&c->out, action, strlen(action)) < 0 ||
+		    buf_append(&c->out, "\n\n", 2) < 0) {
 			log_info("conn=%lu event=close reason=output_backlog", c->id);
 			return -1;
 		}

@@ -299,9 +299,18 @@ static void fill_target(const struct snap *s, const struct vmailbox *m, const st
 {
 	(void)s;
 	out->id = m->id;
-	int n = snprintf(out->address, sizeof(out->address), "%s@%s", m->local, d->name);
-	if (n < 0 || (size_t)n >= sizeof(out->address))
-		out->address[sizeof(out->address) - 1] = '\0'; /* schema bounds the parts */
+	/* local@domain; the schema bounds both parts, and a longer pair is cut, never overrun */
+	size_t ll = strlen(m->local), dl = strlen(d->name), cap = sizeof(out->address) - 1;
+	if (ll > cap)
+		ll = cap;
+	memcpy(out->address, m->local, ll);
+	size_t n = ll;
+	if (n < cap)
+		out->address[n++] = '@';
+	if (dl > cap - n)
+		dl = cap - n;
+	memcpy(out->address + n, d->name, dl);
+	out->address[n + dl] = '\0';
 	out->storage = quota_limit_inherit(limit_of(m->storage), limit_of(d->def_storage));
 	out->messages = quota_limit_inherit(limit_of(m->messages), limit_of(d->def_messages));
 	out->max_size = quota_limit_inherit(limit_of(m->max_size), limit_of(d->def_max_size));
