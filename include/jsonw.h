@@ -27,8 +27,10 @@ void jsonw_object(struct jsonw *w); /* { */
 void jsonw_array(struct jsonw *w);  /* [ */
 void jsonw_end_object(struct jsonw *w);
 void jsonw_end_array(struct jsonw *w);
-/* The key of the next member of the current object. */
-void jsonw_key(struct jsonw *w, const char *key);
+/* The key of the next member of the current object: a literal without characters to escape. */
+#define jsonw_key(w, lit) jsonw_key_quoted((w), "\"" lit "\":", sizeof(lit) + 2)
+/* The same with the key already written as "key": (len bytes), as jsonw_key() does. */
+void jsonw_key_quoted(struct jsonw *w, const char *quoted, size_t len);
 /* Values: a string (escaped; must be valid UTF-8, which callers ensure), or NULL for null. */
 void jsonw_string(struct jsonw *w, const char *s);
 void jsonw_u64(struct jsonw *w, uint64_t v);

@@ -73,35 +73,26 @@ static struct http_reply error_reply(unsigned status, const char *code, const ch
 	return r;
 }
 
-/* Limits are null when unset. */
-static void write_limit(struct jsonw *w, const char *key, struct quota_limit l)
+/* Members: each takes a key literal (see jsonw_key). Limits are null when unset. */
+#define write_limit(w, key, l)           (jsonw_key(w, key), put_limit(w, l))
+#define write_remaining(w, key, l, used) (jsonw_key(w, key), put_remaining(w, l, used))
+#define write_u64(w, key, v)             (jsonw_key(w, key), jsonw_u64(w, v))
+#define write_str(w, key, v)             (jsonw_key(w, key), jsonw_string(w, v))
+
+static void put_limit(struct jsonw *w, struct quota_limit l)
 {
-	jsonw_key(w, key);
 	if (l.has)
 		jsonw_u64(w, l.value);
 	else
 		jsonw_null(w);
 }
 
-static void write_remaining(struct jsonw *w, const char *key, struct quota_limit l, uint64_t used)
+static void put_remaining(struct jsonw *w, struct quota_limit l, uint64_t used)
 {
-	jsonw_key(w, key);
 	if (l.has)
 		jsonw_u64(w, quota_remaining(l, used));
 	else
 		jsonw_null(w);
-}
-
-static void write_u64(struct jsonw *w, const char *key, uint64_t v)
-{
-	jsonw_key(w, key);
-	jsonw_u64(w, v);
-}
-
-static void write_str(struct jsonw *w, const char *key, const char *v)
-{
-	jsonw_key(w, key);
-	jsonw_string(w, v);
 }
 
 static void write_target(struct jsonw *w, const struct service_target *t)

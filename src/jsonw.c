@@ -8,7 +8,6 @@
 #include <string.h>
 
 #define JSONW_INITIAL 2048 /* a single check result fits: no reallocation on the hot path */
-#define JSONW_KEY_MAX 64   /* keys are our own short literals */
 
 void jsonw_init(struct jsonw *w, struct buf *out)
 {
@@ -104,21 +103,11 @@ static void put_string(struct jsonw *w, const char *s)
 	put(w, "\"", 1);
 }
 
-void jsonw_key(struct jsonw *w, const char *key)
+void jsonw_key_quoted(struct jsonw *w, const char *quoted, size_t len)
 {
-	/* keys are literals without characters to escape: write ,"key": in one piece */
-	char tmp[JSONW_KEY_MAX + 4];
-	size_t klen = strlen(key), n = 0;
-	if (klen > JSONW_KEY_MAX)
-		abort();
 	if (!w->first[w->depth])
-		tmp[n++] = ',';
-	tmp[n++] = '"';
-	memcpy(tmp + n, key, klen);
-	n += klen;
-	tmp[n++] = '"';
-	tmp[n++] = ':';
-	put(w, tmp, n);
+		put(w, ",", 1);
+	put(w, quoted, len);
 	w->first[w->depth] = true; /* the value that follows takes no comma */
 }
 
