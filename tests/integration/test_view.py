@@ -88,12 +88,13 @@ class Resync(unittest.TestCase):
             d = mqtest.Daemon(db.conninfo)
             self.assertEqual(d.policy(recipient="r@example.test", size=50), "DUNNO")
             # a session opened now keeps working when new connections are refused
-            holder = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h",
-                                       db.host, "-U", "postgres", "-d", db.name],
+            holder = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                                       "-h", db.host, "-U", "postgres", "-d", db.name],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True)
-            holder.stdin.write("SELECT 1;\n")
+            holder.stdin.write("SELECT 'connected';\n")
             holder.stdin.flush()
+            self.assertEqual(holder.stdout.readline().strip(), "connected")
             mqtest.psql("postgres", f"ALTER DATABASE {db.name} ALLOW_CONNECTIONS false", db.host)
             mqtest.psql("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                         f" WHERE datname = '{db.name}' AND application_name = 'mailquotad-view'",
@@ -113,6 +114,28 @@ class Resync(unittest.TestCase):
             if holder is not None and holder.poll() is None:
                 holder.kill()
             mqtest.psql("postgres", f"ALTER DATABASE {db.name} ALLOW_CONNECTIONS true", db.host)
+            if d is not None:
+                d.cleanup()
+            db.close()
+
+
+class Sweep(unittest.TestCase):
+    def test_periodic_sweep_catches_a_change_without_notification(self):
+        db = mqtest.Database()
+        d = None
+        try:
+            db.cli("domain", "add", "example.test")
+            db.cli("mailbox", "add", "s@example.test", "storage=100")
+            d = mqtest.Daemon(db.conninfo, view_sweep_interval=1)
+            self.assertEqual(d.policy(recipient="s@example.test", size=50), "DUNNO")
+            # a change that sends no notification (as if one were lost)
+            db.sql("ALTER TABLE mailboxes DISABLE TRIGGER mailboxes_notify_update;"
+                   " UPDATE mailboxes SET used_bytes = 100;"
+                   " ALTER TABLE mailboxes ENABLE TRIGGER mailboxes_notify_update")
+            self.assertEqual(mqtest.eventually(
+                lambda: d.policy(recipient="s@example.test", size=50), OVER), OVER)
+            self.assertIn("event=view_loaded reason=sweep", d.read_log())
+        finally:
             if d is not None:
                 d.cleanup()
             db.close()
