@@ -16,6 +16,8 @@
 struct config {
 	/* raw values, owned; every key of the table has a slot here */
 	char *database_url;
+	uint64_t database_pool_size;
+	uint64_t usage_key_retention;
 	uint64_t view_sweep_interval;
 	uint64_t view_ping_interval;
 	uint64_t view_load_timeout;

@@ -13,6 +13,7 @@
 #define HTTP_BATCH_MAX       1000              /* recipients in one POST /v1/check */
 #define HTTP_MEMORY_LIMIT    (64 * 1024)       /* per-connection memory for headers and URL */
 #define HTTP_RESPONSE_MAX    (16 * 1024 * 1024) /* a check response (1000 results) */
+#define HTTP_RETRY_AFTER     5                  /* seconds a 503 asks the client to wait */
 #define HTTP_PARAM_VALUE_MAX 1024               /* one query parameter value */
 
 struct http_server;

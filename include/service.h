@@ -29,10 +29,31 @@ struct check_result {
 	struct service_target targets[STORE_TARGETS_MAX];
 };
 
+struct usage;
+
 struct service {
 	const struct config *cfg; /* borrowed, outlives the service */
 	struct store *store;      /* borrowed */
+	struct usage *usage;      /* borrowed; NULL where nothing writes usage */
 };
+
+/* Why a recipient could not be resolved to exactly one mailbox. */
+enum service_resolve_error {
+	SERVICE_INVALID_ADDRESS,
+	SERVICE_UNKNOWN_RECIPIENT,
+	SERVICE_AMBIGUOUS_RECIPIENT, /* an alias with several targets */
+	SERVICE_NOT_A_MAILBOX,       /* exact mailbox wanted, an alias or catch-all matched */
+	SERVICE_STORE_UNAVAILABLE,
+};
+
+/*
+ * Resolve rcpt[len] to the one mailbox a usage report or recalculation is about: a mailbox, or
+ * (unless exact) an alias or catch-all with exactly one target, as checks resolve it. Returns 0
+ * with *mb_r, or -1 with *err_r and a static *why_r.
+ */
+int service_resolve_mailbox(const struct service *svc, const char *rcpt, size_t len, bool exact,
+                            struct store_mailbox *mb_r, enum service_resolve_error *err_r,
+                            const char **why_r) __attribute__((warn_unused_result));
 
 /*
  * Check whether the recipient rcpt[len] can take a message of size bytes (0 → 1 byte).

@@ -279,7 +279,7 @@ static int cmd_check(struct ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	struct store *store = store_pg_new(ctx->cfg.database_url, 1);
-	struct service svc = { &ctx->cfg, store };
+	struct service svc = { &ctx->cfg, store, NULL };
 	struct check_result *res = malloc(sizeof(*res));
 	const char *why;
 	if (res == NULL)

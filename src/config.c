@@ -36,6 +36,10 @@ struct cfg_key {
 static const struct cfg_key keys[] = {
 	K(database_url, CFG_STR, "", 0, 0,
 	  "libpq connection string or URI; empty uses the PG* environment variables"),
+	K(database_pool_size, CFG_UINT, "4", 1, 64,
+	  "PostgreSQL connections the daemon opens for writes (usage reports)"),
+	K(usage_key_retention, CFG_UINT, "604800", 3600, 31536000,
+	  "seconds an idempotency key is remembered; a retry within it is never counted twice"),
 	K(view_sweep_interval, CFG_UINT, "300", 0, 86400,
 	  "seconds between full reloads of the in-memory view (0: never)"),
 	K(view_ping_interval, CFG_UINT, "5", 1, 3600,

@@ -19,6 +19,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "strnum.h"
+#include "usage.h"
 #include "xalloc.h"
 
 struct http_server {
@@ -31,7 +32,9 @@ struct http_request {
 	struct buf body;
 	bool too_large;
 	bool answered;
-	size_t drained; /* bytes of an oversized body thrown away */
+	size_t drained;                       /* bytes of an oversized body thrown away */
+	char param[HTTP_PARAM_VALUE_MAX + 1]; /* the {} segment of the matched route */
+	char allow[64];                       /* the Allow header of a 405 */
 };
 
 /* What a handler produces: a status and a JSON body (owned), plus an optional Allow header. */
@@ -40,6 +43,7 @@ struct http_reply {
 	json_t *body;     /* owned; or */
 	struct buf *text; /* owned, already JSON (the check path: written by jsonw) */
 	const char *allow;
+	unsigned retry_after; /* seconds, for 503; 0: no header */
 };
 
 typedef struct http_reply (*http_handler)(struct http_server *srv, struct MHD_Connection *conn,
@@ -57,11 +61,20 @@ static struct http_reply handle_check_post(struct http_server *, struct MHD_Conn
                                            struct http_request *);
 static struct http_reply handle_health(struct http_server *, struct MHD_Connection *,
                                        struct http_request *);
+static struct http_reply handle_usage_post(struct http_server *, struct MHD_Connection *,
+                                           struct http_request *);
+static struct http_reply handle_usage_get(struct http_server *, struct MHD_Connection *,
+                                          struct http_request *);
+static struct http_reply handle_usage_put(struct http_server *, struct MHD_Connection *,
+                                          struct http_request *);
 
 static const struct route routes[] = {
 	{ "GET", "/v1/check", handle_check_get },
 	{ "POST", "/v1/check", handle_check_post },
 	{ "GET", "/v1/health", handle_health },
+	{ "POST", "/v1/usage", handle_usage_post },
+	{ "GET", "/v1/mailboxes/{}/usage", handle_usage_get },
+	{ "PUT", "/v1/mailboxes/{}/usage", handle_usage_put },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -69,7 +82,7 @@ static const struct route routes[] = {
 static struct http_reply error_reply(unsigned status, const char *code, const char *message)
 {
 	struct http_reply r = { status, json_pack("{s:s, s:s}", "error", code, "message", message),
-		                NULL, NULL };
+		                NULL, NULL, 0 };
 	return r;
 }
 
@@ -95,13 +108,16 @@ static void put_remaining(struct jsonw *w, struct quota_limit l, uint64_t used)
 		jsonw_null(w);
 }
 
-static void write_target(struct jsonw *w, const struct service_target *t)
+/* A mailbox with its limits and usage; with its verdict when t is a check's target. */
+static void write_mailbox(struct jsonw *w, const struct store_mailbox *m,
+                          const struct service_target *t)
 {
-	const struct store_mailbox *m = &t->mailbox;
 	jsonw_object(w);
 	write_str(w, "address", m->address);
-	write_str(w, "verdict", quota_verdict_name(t->result.verdict));
-	write_str(w, "reason", quota_reason_name(t->result.reason));
+	if (t != NULL) {
+		write_str(w, "verdict", quota_verdict_name(t->result.verdict));
+		write_str(w, "reason", quota_reason_name(t->result.reason));
+	}
 	jsonw_key(w, "limits");
 	jsonw_object(w);
 	write_limit(w, "storage_bytes", m->storage);
@@ -126,6 +142,11 @@ static void write_target(struct jsonw *w, const struct service_target *t)
 	write_limit(w, "max_message_size", m->domain_max_size);
 	jsonw_end_object(w);
 	jsonw_end_object(w);
+}
+
+static void write_target(struct jsonw *w, const struct service_target *t)
+{
+	write_mailbox(w, &t->mailbox, t);
 }
 
 static void write_result(struct jsonw *w, const char *rcpt, uint64_t size,
@@ -185,14 +206,16 @@ static unsigned check_one(struct http_server *srv, struct jsonw *w, const char *
 
 static struct http_reply text_reply(unsigned status, struct buf *text)
 {
-	struct http_reply r = { status, NULL, text, NULL };
+	struct http_reply r = { status, NULL, text, NULL, 0 };
 	return r;
 }
 
 static struct http_reply store_unavailable(void)
 {
-	return error_reply(503, "store_unavailable",
-	                   "quota data is temporarily unavailable; retry later");
+	struct http_reply r = error_reply(503, "store_unavailable",
+	                                  "quota data is temporarily unavailable; retry later");
+	r.retry_after = HTTP_RETRY_AFTER;
+	return r;
 }
 
 static struct http_reply handle_check_get(struct http_server *srv, struct MHD_Connection *conn,
@@ -225,13 +248,17 @@ static struct http_reply handle_check_get(struct http_server *srv, struct MHD_Co
 	return text_reply(200, out);
 }
 
-static struct http_reply handle_check_post(struct http_server *srv, struct MHD_Connection *conn,
-                                           struct http_request *req)
+/* Decode a JSON object body (Content-Type checked, duplicate keys refused); 0 with *doc_r
+   (caller decrefs), or -1 with the error reply. */
+static int parse_body(struct MHD_Connection *conn, struct http_request *req, json_t **doc_r,
+                      struct http_reply *err_r)
 {
 	const char *ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0)
-		return error_reply(415, "unsupported_media_type",
-		                   "the body must be application/json");
+	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
+		*err_r = error_reply(415, "unsupported_media_type",
+		                     "the body must be application/json");
+		return -1;
+	}
 	json_error_t jerr;
 	json_t *doc = json_loadb(req->body.data != NULL ? req->body.data : "", req->body.len,
 	                         JSON_REJECT_DUPLICATES, &jerr);
@@ -239,16 +266,29 @@ static struct http_reply handle_check_post(struct http_server *srv, struct MHD_C
 		char msg[256];
 		snprintf(msg, sizeof(msg), "invalid JSON at line %d column %d: %s", jerr.line,
 		         jerr.column, jerr.text);
-		return error_reply(400, "invalid_json", msg);
+		*err_r = error_reply(400, "invalid_json", msg);
+		return -1;
 	}
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		*err_r = error_reply(400, "invalid_body", "the body must be a JSON object");
+		return -1;
+	}
+	*doc_r = doc;
+	return 0;
+}
+
+static struct http_reply handle_check_post(struct http_server *srv, struct MHD_Connection *conn,
+                                           struct http_request *req)
+{
+	json_t *doc;
+	struct http_reply err;
+	if (parse_body(conn, req, &doc, &err) < 0)
+		return err;
 	struct http_reply r;
 	const char *key;
 	json_t *val;
 	json_t *rcpts = NULL, *size_j = NULL;
-	if (!json_is_object(doc)) {
-		r = error_reply(400, "invalid_body", "the body must be a JSON object");
-		goto out;
-	}
 	json_object_foreach(doc, key, val)
 	{
 		if (strcmp(key, "recipients") == 0)
@@ -345,41 +385,349 @@ static struct http_reply handle_health(struct http_server *srv, struct MHD_Conne
 		          "mailboxes", (json_int_t)st.mailboxes, "aliases", (json_int_t)st.aliases,
 		          "full_loads", (json_int_t)st.full_loads, "notifications",
 		          (json_int_t)st.notifications, "last_load_seconds", st.last_load_seconds),
-		NULL, NULL
+		NULL, NULL, 0
 	};
 	return r;
+}
+
+/* ---- usage ---- */
+
+static const char *const resolve_codes[] = {
+	[SERVICE_INVALID_ADDRESS] = "invalid_address",
+	[SERVICE_UNKNOWN_RECIPIENT] = "unknown_recipient",
+	[SERVICE_AMBIGUOUS_RECIPIENT] = "ambiguous_recipient",
+	[SERVICE_NOT_A_MAILBOX] = "not_a_mailbox",
+	[SERVICE_STORE_UNAVAILABLE] = "store_unavailable",
+};
+
+static struct http_reply db_unavailable(const char *why)
+{
+	struct http_reply r = error_reply(503, "database_unavailable", why);
+	r.retry_after = HTTP_RETRY_AFTER;
+	return r;
+}
+
+/* A signed integer field within +-2^62; 0 when absent and optional. */
+static int get_delta(json_t *obj, const char *name, bool required, int64_t *out)
+{
+	json_t *v = json_object_get(obj, name);
+	if (v == NULL) {
+		*out = 0;
+		return required ? -1 : 0;
+	}
+	if (!json_is_integer(v))
+		return -1;
+	json_int_t x = json_integer_value(v);
+	if (x > USAGE_DELTA_LIMIT || x < -USAGE_DELTA_LIMIT)
+		return -1;
+	*out = (int64_t)x;
+	return 0;
+}
+
+/* Validation of one report object; the message names the first problem. */
+static const char *check_report(json_t *rep, const char **addr_r, bool *exact_r)
+{
+	const char *key;
+	json_t *val;
+	if (!json_is_object(rep))
+		return "each report must be an object";
+	json_object_foreach(rep, key, val)
+	{
+		if (strcmp(key, "recipient") != 0 && strcmp(key, "mailbox") != 0 &&
+		    strcmp(key, "bytes") != 0 && strcmp(key, "messages") != 0 &&
+		    strcmp(key, "key") != 0 && strcmp(key, "occurred_at") != 0)
+			return "unknown field (allowed: recipient or mailbox, bytes, messages, "
+			       "key, "
+			       "occurred_at)";
+	}
+	json_t *rc = json_object_get(rep, "recipient"), *mb = json_object_get(rep, "mailbox");
+	if ((rc == NULL) == (mb == NULL))
+		return "give exactly one of recipient and mailbox";
+	if (!json_is_string(rc != NULL ? rc : mb))
+		return "recipient/mailbox must be a string";
+	*addr_r = json_string_value(rc != NULL ? rc : mb);
+	*exact_r = mb != NULL;
+	json_t *k = json_object_get(rep, "key");
+	if (!json_is_string(k) || !usage_key_valid(json_string_value(k)))
+		return "key must be 1 to 200 printable ASCII characters without spaces";
+	json_t *t = json_object_get(rep, "occurred_at");
+	if (t != NULL && (!json_is_string(t) || !usage_time_valid(json_string_value(t))))
+		return "occurred_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
+	return NULL;
+}
+
+static struct http_reply handle_usage_post(struct http_server *srv, struct MHD_Connection *conn,
+                                           struct http_request *req)
+{
+	json_t *doc, *reps;
+	struct http_reply r;
+	if (parse_body(conn, req, &doc, &r) < 0)
+		return r;
+	reps = json_object_get(doc, "reports");
+	if (json_object_size(doc) != 1 || !json_is_array(reps) || json_array_size(reps) == 0) {
+		json_decref(doc);
+		return error_reply(
+		        400, "invalid_body",
+		        "the body must be {\"reports\": [...]} with at least one report");
+	}
+	size_t n = json_array_size(reps);
+	if (n > USAGE_BATCH_MAX) {
+		json_decref(doc);
+		return error_reply(413, "too_many_reports", "at most 1000 reports per request");
+	}
+	struct usage_report *todo = xcalloc(n, sizeof(*todo));
+	struct usage_result *res = xcalloc(n, sizeof(*res));
+	const char **errs = xcalloc(n, sizeof(*errs)), **whys = xcalloc(n, sizeof(*whys));
+	char(*mbox)[ADDRESS_MAX + 1] = xcalloc(n, sizeof(*mbox));
+	size_t *slot = xcalloc(n, sizeof(*slot));
+	size_t ntodo = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_t *rep = json_array_get(reps, i);
+		const char *addr, *bad;
+		bool exact;
+		int64_t bytes, msgs;
+		if ((bad = check_report(rep, &addr, &exact)) == NULL &&
+		    (get_delta(rep, "bytes", true, &bytes) < 0 ||
+		     get_delta(rep, "messages", false, &msgs) < 0))
+			bad = "bytes (required) and messages must be integers within +-2^62";
+		if (bad != NULL) {
+			char msg[200];
+			snprintf(msg, sizeof(msg), "report %zu: %s", i, bad);
+			r = error_reply(400, "invalid_report", msg);
+			goto out;
+		}
+		struct store_mailbox mb;
+		enum service_resolve_error e;
+		if (service_resolve_mailbox(srv->svc, addr, strlen(addr), exact, &mb, &e,
+		                            &whys[i]) < 0) {
+			if (e == SERVICE_STORE_UNAVAILABLE) {
+				r = store_unavailable();
+				goto out;
+			}
+			errs[i] = resolve_codes[e];
+			continue;
+		}
+		struct usage_report *u = &todo[ntodo];
+		u->mailbox_id = mb.id;
+		u->bytes = bytes;
+		u->messages = msgs;
+		(void)!str_copy(u->key, json_string_value(json_object_get(rep, "key")),
+		                sizeof(u->key)); /* validated length */
+		json_t *t = json_object_get(rep, "occurred_at");
+		(void)!str_copy(u->occurred_at, t ? json_string_value(t) : "",
+		                sizeof(u->occurred_at));
+		(void)!str_copy(mbox[i], mb.address, sizeof(mbox[i]));
+		slot[i] = ntodo++;
+	}
+	const char *why;
+	static struct usage_result none;
+	struct usage_result *results = ntodo > 0 ? res : &none;
+	if (ntodo > 0 && usage_apply(srv->svc->usage, todo, ntodo, results, &why) < 0) {
+		r = db_unavailable(why);
+		goto out;
+	}
+	static const char *const statuses[] = { "applied", "superseded", "conflict",
+		                                "unknown_recipient" };
+	struct buf *text = xmalloc(sizeof(*text));
+	struct jsonw w;
+	buf_init(text, HTTP_RESPONSE_MAX);
+	jsonw_init(&w, text);
+	jsonw_object(&w);
+	jsonw_key(&w, "results");
+	jsonw_array(&w);
+	for (size_t i = 0; i < n; i++) {
+		json_t *rep = json_array_get(reps, i);
+		jsonw_object(&w);
+		write_str(&w, "key", json_string_value(json_object_get(rep, "key")));
+		if (errs[i] != NULL) {
+			write_str(&w, "error", errs[i]);
+			write_str(&w, "message", whys[i]);
+		} else {
+			const struct usage_result *u = &res[slot[i]];
+			write_str(&w, "mailbox", mbox[i]);
+			if (u->status == USAGE_CONFLICT || u->status == USAGE_UNKNOWN_MAILBOX) {
+				write_str(&w, "error",
+				          u->status == USAGE_CONFLICT ? "key_conflict"
+				                                      : "unknown_recipient");
+				write_str(&w, "message",
+				          u->status == USAGE_CONFLICT
+				                  ? "this key was used before with other"
+				                    " content"
+				                  : "the mailbox no longer exists");
+			} else {
+				write_str(&w, "status", statuses[u->status]);
+				jsonw_key(&w, "duplicate");
+				jsonw_bool(&w, u->duplicate);
+				jsonw_key(&w, "clamped");
+				jsonw_bool(&w, u->clamped);
+				jsonw_key(&w, "usage");
+				jsonw_object(&w);
+				write_u64(&w, "bytes", u->used_bytes);
+				write_u64(&w, "messages", u->used_messages);
+				jsonw_end_object(&w);
+			}
+		}
+		jsonw_end_object(&w);
+	}
+	jsonw_end_array(&w);
+	jsonw_end_object(&w);
+	if (jsonw_finish(&w) < 0) { /* 1000 small results cannot reach 16 MiB */
+		buf_free(text);
+		free(text);
+		r = error_reply(500, "internal", "response too large");
+		goto out;
+	}
+	r = text_reply(200, text);
+out:
+	free(todo);
+	free(res);
+	free(errs);
+	free(whys);
+	free(mbox);
+	free(slot);
+	json_decref(doc);
+	return r;
+}
+
+/* The mailbox named by the route's {} segment, or an error reply. */
+static int path_mailbox(struct http_server *srv, struct http_request *req, struct store_mailbox *mb,
+                        struct http_reply *err_r)
+{
+	enum service_resolve_error e;
+	const char *why;
+	if (service_resolve_mailbox(srv->svc, req->param, strlen(req->param), true, mb, &e, &why) ==
+	    0)
+		return 0;
+	switch (e) {
+	case SERVICE_STORE_UNAVAILABLE:
+		*err_r = store_unavailable();
+		break;
+	case SERVICE_INVALID_ADDRESS:
+		*err_r = error_reply(400, "invalid_address", why);
+		break;
+	default:
+		*err_r = error_reply(404, "not_found", "no such mailbox");
+		break;
+	}
+	return -1;
+}
+
+static struct http_reply handle_usage_get(struct http_server *srv, struct MHD_Connection *conn,
+                                          struct http_request *req)
+{
+	(void)conn;
+	struct store_mailbox mb;
+	struct http_reply r;
+	if (path_mailbox(srv, req, &mb, &r) < 0)
+		return r;
+	struct buf *text = xmalloc(sizeof(*text));
+	struct jsonw w;
+	buf_init(text, HTTP_RESPONSE_MAX);
+	jsonw_init(&w, text);
+	write_mailbox(&w, &mb, NULL);
+	if (jsonw_finish(&w) < 0)
+		abort(); /* one mailbox is far below the limit */
+	return text_reply(200, text);
+}
+
+static struct http_reply handle_usage_put(struct http_server *srv, struct MHD_Connection *conn,
+                                          struct http_request *req)
+{
+	struct store_mailbox mb;
+	struct http_reply r;
+	json_t *doc;
+	if (path_mailbox(srv, req, &mb, &r) < 0)
+		return r;
+	if (parse_body(conn, req, &doc, &r) < 0)
+		return r;
+	const char *key;
+	json_t *val;
+	json_object_foreach(doc, key, val)
+	{
+		if (strcmp(key, "bytes") != 0 && strcmp(key, "messages") != 0 &&
+		    strcmp(key, "source") != 0 && strcmp(key, "measured_at") != 0) {
+			json_decref(doc);
+			return error_reply(400, "unknown_field",
+			                   "allowed: bytes, messages, source, measured_at");
+		}
+	}
+	json_t *b = json_object_get(doc, "bytes"), *m = json_object_get(doc, "messages");
+	json_t *src = json_object_get(doc, "source"), *at = json_object_get(doc, "measured_at");
+	const char *bad = NULL;
+	if (!json_is_integer(b) || json_integer_value(b) < 0 ||
+	    (m != NULL && (!json_is_integer(m) || json_integer_value(m) < 0)))
+		bad = "bytes (required) and messages must be non-negative integers";
+	else if (!json_is_string(src) || json_string_length(src) == 0 ||
+	         json_string_length(src) > USAGE_SOURCE_MAX)
+		bad = "source (required) must be a string of 1 to 100 characters, e.g. \"doveadm\"";
+	else if (at != NULL && (!json_is_string(at) || !usage_time_valid(json_string_value(at))))
+		bad = "measured_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
+	if (bad != NULL) {
+		json_decref(doc);
+		return error_reply(400, "invalid_field", bad);
+	}
+	uint64_t bytes = (uint64_t)json_integer_value(b);
+	uint64_t msgs = m != NULL ? (uint64_t)json_integer_value(m) : mb.used_messages;
+	const char *why;
+	int rc = usage_set(srv->svc->usage, mb.id, bytes, msgs, json_string_value(src),
+	                   at != NULL ? json_string_value(at) : "", &why);
+	if (rc < 0) {
+		json_decref(doc);
+		return db_unavailable(why);
+	}
+	if (rc == 1) {
+		json_decref(doc);
+		return error_reply(404, "not_found", "no such mailbox");
+	}
+	r = (struct http_reply){ 200,
+		                 json_pack("{s:s, s:{s:I, s:I}, s:s, s:o}", "mailbox", mb.address,
+		                           "usage", "bytes", (json_int_t)bytes, "messages",
+		                           (json_int_t)msgs, "source", json_string_value(src),
+		                           "measured_at", at != NULL ? json_copy(at) : json_null()),
+		                 NULL, NULL, 0 };
+	json_decref(doc);
+	return r;
+}
+
+/* Does url match pattern, where "{}" stands for one non-empty segment (copied to param)? */
+static bool route_match(const char *pattern, const char *url, char *param, size_t size)
+{
+	const char *hole = strstr(pattern, "{}");
+	if (hole == NULL)
+		return strcmp(pattern, url) == 0;
+	size_t pre = (size_t)(hole - pattern);
+	const char *post = hole + 2;
+	if (strncmp(url, pattern, pre) != 0)
+		return false;
+	const char *seg = url + pre, *end = strchr(seg, '/');
+	size_t seglen = end != NULL ? (size_t)(end - seg) : strlen(seg);
+	if (seglen == 0 || seglen >= size || strcmp(seg + seglen, post) != 0)
+		return false;
+	memcpy(param, seg, seglen);
+	param[seglen] = '\0';
+	return true;
 }
 
 static struct http_reply dispatch(struct http_server *srv, struct MHD_Connection *conn,
                                   const char *method, const char *url, struct http_request *req)
 {
-	static char allow[NROUTES][64];
 	bool path_known = false;
-	char methods[64] = "";
 	for (size_t i = 0; i < NROUTES; i++) {
-		if (strcmp(routes[i].path, url) != 0)
+		if (!route_match(routes[i].path, url, req->param, sizeof(req->param)))
 			continue;
 		path_known = true;
 		if (strcmp(routes[i].method, method) == 0 ||
 		    (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
 			return routes[i].handler(srv, conn, req);
-		size_t ml = strlen(methods);
-		snprintf(methods + ml, sizeof(methods) - ml, "%s%s", ml ? ", " : "",
+		size_t ml = strlen(req->allow);
+		snprintf(req->allow + ml, sizeof(req->allow) - ml, "%s%s", ml ? ", " : "",
 		         routes[i].method);
 	}
 	if (!path_known)
 		return error_reply(404, "not_found", "no such endpoint");
 	struct http_reply r =
 	        error_reply(405, "method_not_allowed", "method not allowed for this endpoint");
-	/* the Allow text depends only on the path: cache it per route index, read-only after */
-	for (size_t i = 0; i < NROUTES; i++) {
-		if (strcmp(routes[i].path, url) == 0) {
-			if (allow[i][0] == '\0')
-				(void)!str_copy(allow[i], methods, sizeof(allow[i]));
-			r.allow = allow[i];
-			break;
-		}
-	}
+	r.allow = req->allow;
 	return r;
 }
 
@@ -418,6 +766,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	if (r->allow != NULL)
 		MHD_add_response_header(resp, "Allow", r->allow);
+	if (r->retry_after != 0) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%u", r->retry_after);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
 	enum MHD_Result ret = MHD_queue_response(conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "policy_server.h"
 #include "service.h"
+#include "usage.h"
 #include "version.h"
 #include "view.h"
 
@@ -131,7 +132,9 @@ int main(int argc, char **argv)
 	struct view_options vo = { cfg.database_url, (unsigned)cfg.view_sweep_interval,
 		                   (unsigned)cfg.view_ping_interval };
 	struct store *store = view_new(&vo);
-	struct service svc = { &cfg, store };
+	struct usage *usage = usage_new(cfg.database_url, (unsigned)cfg.database_pool_size,
+	                                (unsigned)cfg.usage_key_retention);
+	struct service svc = { &cfg, store, usage };
 
 	/* bind first, so a socket in use fails start-up at once; clients queue in the backlog
 	   while the first load completes */
@@ -162,6 +165,7 @@ int main(int argc, char **argv)
 	http_server_stop(&hs);
 	policy_server_destroy(&ps);
 	store_destroy(&store);
+	usage_destroy(&usage);
 	close(sfd);
 	log_info("event=stopped");
 	config_free(&cfg);

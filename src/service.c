@@ -108,6 +108,39 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
 	return 0;
 }
 
+int service_resolve_mailbox(const struct service *svc, const char *rcpt, size_t len, bool exact,
+                            struct store_mailbox *mb_r, enum service_resolve_error *err_r,
+                            const char **why_r)
+{
+	struct address addr;
+	if (address_normalize(rcpt, len, &svc->cfg->address_rules, &addr, why_r) < 0) {
+		*err_r = SERVICE_INVALID_ADDRESS;
+		return -1;
+	}
+	static _Thread_local struct store_resolution rs;
+	if (store_resolve(svc->store, &addr, &rs, why_r) < 0) {
+		*err_r = SERVICE_STORE_UNAVAILABLE;
+		return -1;
+	}
+	if (rs.match == STORE_MATCH_NONE || rs.ntargets == 0) {
+		*err_r = SERVICE_UNKNOWN_RECIPIENT;
+		*why_r = "no mailbox, alias or catch-all for this address";
+		return -1;
+	}
+	if (exact && rs.match != STORE_MATCH_MAILBOX) {
+		*err_r = SERVICE_NOT_A_MAILBOX;
+		*why_r = "the address is an alias or catch-all, not a mailbox";
+		return -1;
+	}
+	if (rs.ntargets != 1 || rs.truncated) {
+		*err_r = SERVICE_AMBIGUOUS_RECIPIENT;
+		*why_r = "the alias has several targets: report for the mailbox itself";
+		return -1;
+	}
+	*mb_r = rs.targets[0];
+	return 0;
+}
+
 const char *service_match_name(enum store_match m)
 {
 	switch (m) {

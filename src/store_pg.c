@@ -6,14 +6,13 @@
  */
 #include "store_pg.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "buf.h"
 #include "db.h"
+#include "dbpool.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -56,93 +55,10 @@ static const struct db_statement statements[] = {
 	{ "ping", "SELECT 1", 0 },
 };
 
-struct pg_slot {
-	PGconn *conn;
-	bool busy;
-	struct timespec last_attempt;
-};
-
 struct store_pg {
 	struct store store; /* first: a struct store * is a struct store_pg * */
-	char *conninfo;
-	unsigned size;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct pg_slot slots[STORE_PG_POOL_MAX];
-	bool warned_down;
+	struct dbpool *pool;
 };
-
-static long ms_since(const struct timespec *t)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
-}
-
-/* Take a slot; waits while all are busy. */
-static struct pg_slot *acquire(struct store_pg *s)
-{
-	pthread_mutex_lock(&s->lock);
-	for (;;) {
-		for (unsigned i = 0; i < s->size; i++) {
-			if (!s->slots[i].busy) {
-				s->slots[i].busy = true;
-				pthread_mutex_unlock(&s->lock);
-				return &s->slots[i];
-			}
-		}
-		pthread_cond_wait(&s->cond, &s->lock);
-	}
-}
-
-static void release(struct store_pg *s, struct pg_slot *slot)
-{
-	pthread_mutex_lock(&s->lock);
-	slot->busy = false;
-	pthread_cond_signal(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* Make sure the slot has a live, prepared connection; 0 or -1 with *error_r. */
-static int ensure_conn(struct store_pg *s, struct pg_slot *slot, const char **error_r)
-{
-	char err[512];
-	if (slot->conn != NULL && !db_connection_lost(slot->conn))
-		return 0;
-	if (slot->conn != NULL) {
-		PQfinish(slot->conn);
-		slot->conn = NULL;
-	}
-	if (slot->last_attempt.tv_sec != 0 &&
-	    ms_since(&slot->last_attempt) < RECONNECT_INTERVAL_MS) {
-		*error_r = "database unavailable";
-		return -1;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &slot->last_attempt);
-	PGconn *conn = db_connect(s->conninfo, "mailquotad", err, sizeof(err));
-	if (conn == NULL ||
-	    db_prepare_all(conn, statements, sizeof(statements) / sizeof(statements[0]), err,
-	                   sizeof(err)) < 0) {
-		if (conn != NULL)
-			PQfinish(conn);
-		pthread_mutex_lock(&s->lock);
-		bool first = !s->warned_down;
-		s->warned_down = true;
-		pthread_mutex_unlock(&s->lock);
-		if (first)
-			log_warn("event=db_down error=\"%s\"", err);
-		*error_r = "database unavailable";
-		return -1;
-	}
-	pthread_mutex_lock(&s->lock);
-	bool was_down = s->warned_down;
-	s->warned_down = false;
-	pthread_mutex_unlock(&s->lock);
-	if (was_down)
-		log_info("event=db_up");
-	slot->conn = conn;
-	return 0;
-}
 
 static void fill_mailbox(const PGresult *r, int row, struct store_mailbox *m)
 {
@@ -166,12 +82,12 @@ static int pg_resolve(struct store *store, const struct address *addr,
                       struct store_resolution *res_r, const char **error_r)
 {
 	struct store_pg *s = (struct store_pg *)store;
-	struct pg_slot *slot = acquire(s);
 	int ret = -1;
-	if (ensure_conn(s, slot, error_r) < 0)
-		goto out;
+	PGconn *conn = dbpool_acquire(s->pool, error_r);
+	if (conn == NULL)
+		return -1;
 	const char *params[3] = { addr->domain, addr->local, addr->base };
-	PGresult *r = PQexecPrepared(slot->conn, "resolve", 3, params, NULL, NULL, 0);
+	PGresult *r = PQexecPrepared(conn, "resolve", 3, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		const char *m = PQresultErrorMessage(r);
 		int mlen = (int)strcspn(m, "\n");
@@ -195,34 +111,29 @@ static int pg_resolve(struct store *store, const struct address *addr,
 	PQclear(r);
 	ret = 0;
 out:
-	release(s, slot);
+	dbpool_release(s->pool, conn);
 	return ret;
 }
 
 static void pg_status(struct store *store, struct store_status *st)
 {
 	struct store_pg *s = (struct store_pg *)store;
-	struct pg_slot *slot = acquire(s);
 	const char *why;
 	memset(st, 0, sizeof(*st));
-	if (ensure_conn(s, slot, &why) == 0) {
-		PGresult *r = PQexecPrepared(slot->conn, "ping", 0, NULL, NULL, NULL, 0);
+	PGconn *conn = dbpool_acquire(s->pool, &why);
+	if (conn != NULL) {
+		PGresult *r = PQexecPrepared(conn, "ping", 0, NULL, NULL, NULL, 0);
 		st->db_up = PQresultStatus(r) == PGRES_TUPLES_OK;
 		PQclear(r);
+		dbpool_release(s->pool, conn);
 	}
 	st->loaded = st->db_up; /* it reads the database directly: data is as fresh as it gets */
-	release(s, slot);
 }
 
 static void pg_destroy(struct store *store)
 {
 	struct store_pg *s = (struct store_pg *)store;
-	for (unsigned i = 0; i < s->size; i++)
-		if (s->slots[i].conn != NULL)
-			PQfinish(s->slots[i].conn);
-	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->cond);
-	free(s->conninfo);
+	dbpool_destroy(&s->pool);
 	free(s);
 }
 
@@ -232,12 +143,8 @@ struct store *store_pg_new(const char *conninfo, unsigned pool_size)
 {
 	struct store_pg *s = xcalloc(1, sizeof(*s));
 	s->store.ops = &pg_ops;
-	s->conninfo = xstrdup(conninfo);
-	s->size = pool_size == 0                  ? 1
-	          : pool_size > STORE_PG_POOL_MAX ? STORE_PG_POOL_MAX
-	                                          : pool_size;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
+	s->pool = dbpool_new(conninfo, pool_size, "mailquota", statements,
+	                     sizeof(statements) / sizeof(statements[0]));
 	return &s->store;
 }
 

@@ -1,0 +1,148 @@
+/*
+ * dbpool: see the header. It must never make a caller wait on a dead database for longer than
+ * one connect attempt (connect_timeout), and never hand out a connection whose statements are
+ * not prepared.
+ */
+#include "dbpool.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+#define RECONNECT_INTERVAL_MS 1000
+
+struct slot {
+	PGconn *conn;
+	bool busy;
+	struct timespec last_attempt;
+};
+
+struct dbpool {
+	char *conninfo;
+	char *appname;
+	const struct db_statement *stmts;
+	size_t nstmts;
+	unsigned size;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool warned_down;
+	struct slot slots[DBPOOL_MAX];
+};
+
+static long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+struct dbpool *dbpool_new(const char *conninfo, unsigned size, const char *application_name,
+                          const struct db_statement *stmts, size_t nstmts)
+{
+	struct dbpool *p = xcalloc(1, sizeof(*p));
+	p->conninfo = xstrdup(conninfo);
+	p->appname = xstrdup(application_name);
+	p->stmts = stmts;
+	p->nstmts = nstmts;
+	p->size = size == 0 ? 1 : size > DBPOOL_MAX ? DBPOOL_MAX : size;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	return p;
+}
+
+static void set_down(struct dbpool *p, bool down, const char *err)
+{
+	pthread_mutex_lock(&p->lock);
+	bool was = p->warned_down;
+	p->warned_down = down;
+	pthread_mutex_unlock(&p->lock);
+	if (down && !was)
+		log_warn("event=db_down pool=%s error=\"%s\"", p->appname, err);
+	if (!down && was)
+		log_info("event=db_up pool=%s", p->appname);
+}
+
+/* Make the slot's connection live and prepared; 0 or -1. */
+static int ensure(struct dbpool *p, struct slot *s)
+{
+	char err[512];
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+		return 0;
+	if (s->conn != NULL) {
+		PQfinish(s->conn);
+		s->conn = NULL;
+	}
+	if (s->last_attempt.tv_sec != 0 && ms_since(&s->last_attempt) < RECONNECT_INTERVAL_MS)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &s->last_attempt);
+	PGconn *conn = db_connect(p->conninfo, p->appname, err, sizeof(err));
+	if (conn == NULL || db_prepare_all(conn, p->stmts, p->nstmts, err, sizeof(err)) < 0) {
+		if (conn != NULL)
+			PQfinish(conn);
+		set_down(p, true, err);
+		return -1;
+	}
+	set_down(p, false, "");
+	s->conn = conn;
+	return 0;
+}
+
+PGconn *dbpool_acquire(struct dbpool *p, const char **error_r)
+{
+	struct slot *s = NULL;
+	pthread_mutex_lock(&p->lock);
+	while (s == NULL) {
+		for (unsigned i = 0; i < p->size && s == NULL; i++) {
+			if (!p->slots[i].busy) {
+				s = &p->slots[i];
+				s->busy = true;
+			}
+		}
+		if (s == NULL)
+			pthread_cond_wait(&p->cond, &p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (ensure(p, s) < 0) {
+		pthread_mutex_lock(&p->lock);
+		s->busy = false;
+		pthread_cond_signal(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		*error_r = "database unavailable";
+		return NULL;
+	}
+	return s->conn;
+}
+
+void dbpool_release(struct dbpool *p, PGconn *conn)
+{
+	pthread_mutex_lock(&p->lock);
+	for (unsigned i = 0; i < p->size; i++) {
+		if (p->slots[i].busy && p->slots[i].conn == conn) {
+			p->slots[i].busy = false;
+			break;
+		}
+	}
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void dbpool_destroy(struct dbpool **pp)
+{
+	struct dbpool *p = *pp;
+	if (p == NULL)
+		return;
+	for (unsigned i = 0; i < p->size; i++)
+		if (p->slots[i].conn != NULL)
+			PQfinish(p->slots[i].conn);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p->conninfo);
+	free(p->appname);
+	free(p);
+	*pp = NULL;
+}

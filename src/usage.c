@@ -1,0 +1,272 @@
+/*
+ * usage: turns usage reports into one transaction of mq_apply_usage() calls (sql/003_usage.sql)
+ * and recalculations into one UPDATE. A report is acknowledged only after COMMIT; nothing here
+ * keeps usage in memory (the views learn of changes through NOTIFY like any other change). It
+ * must never apply part of a batch, nor count a retried key twice (the database guarantees the
+ * latter; this module never retries a write by itself).
+ */
+#include "usage.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "dbpool.h"
+#include "log.h"
+#include "strnum.h"
+#include "xalloc.h"
+
+#define PRUNE_INTERVAL_SEC 3600
+#define PRUNE_BATCH        "10000"
+
+static const struct db_statement statements[] = {
+	{ "apply",
+	  "SELECT u.ord, r.status, r.clamped, r.duplicate, r.used_bytes, r.used_messages"
+	  " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])"
+	  "  WITH ORDINALITY AS u(k, mb, b, m, occ, ord)"
+	  " CROSS JOIN LATERAL mq_apply_usage(u.k, u.mb, u.b, u.m, u.occ) r",
+	  5 },
+	{ "set",
+	  "UPDATE mailboxes SET used_bytes = $2, used_messages = $3, usage_source = $4,"
+	  " usage_set_at = coalesce($5::timestamptz, now()) WHERE id = $1",
+	  5 },
+	{ "prune",
+	  "DELETE FROM usage_ledger WHERE ctid = ANY(ARRAY(SELECT ctid FROM usage_ledger"
+	  " WHERE created_at < now() - make_interval(secs => $1) LIMIT " PRUNE_BATCH "))",
+	  1 },
+};
+
+struct usage {
+	struct dbpool *pool;
+	unsigned retention;
+	pthread_mutex_t lock;
+	time_t last_prune;
+};
+
+struct usage *usage_new(const char *conninfo, unsigned pool_size, unsigned retention_seconds)
+{
+	struct usage *u = xcalloc(1, sizeof(*u));
+	u->pool = dbpool_new(conninfo, pool_size, "mailquotad-usage", statements,
+	                     sizeof(statements) / sizeof(statements[0]));
+	u->retention = retention_seconds;
+	pthread_mutex_init(&u->lock, NULL);
+	u->last_prune = 0; /* the first batch after start prunes */
+	return u;
+}
+
+void usage_destroy(struct usage **up)
+{
+	struct usage *u = *up;
+	if (u == NULL)
+		return;
+	dbpool_destroy(&u->pool);
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+	*up = NULL;
+}
+
+bool usage_key_valid(const char *key)
+{
+	size_t n = strlen(key);
+	if (n == 0 || n > USAGE_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)key[i] < 0x21 || (unsigned char)key[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static bool digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+bool usage_time_valid(const char *t)
+{
+	/* YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM); PostgreSQL checks the calendar */
+	size_t n = strlen(t), i = 19;
+	if (n == 0)
+		return true;
+	if (n > USAGE_TIME_MAX || n < 20 || !digits(t, 4) || t[4] != '-' || !digits(t + 5, 2) ||
+	    t[7] != '-' || !digits(t + 8, 2) || (t[10] != 'T' && t[10] != 't' && t[10] != ' ') ||
+	    !digits(t + 11, 2) || t[13] != ':' || !digits(t + 14, 2) || t[16] != ':' ||
+	    !digits(t + 17, 2))
+		return false;
+	if (t[i] == '.') {
+		size_t start = ++i;
+		while (i < n && t[i] >= '0' && t[i] <= '9')
+			i++;
+		if (i == start)
+			return false;
+	}
+	if (i + 1 == n && (t[i] == 'Z' || t[i] == 'z'))
+		return true;
+	return i + 6 == n && (t[i] == '+' || t[i] == '-') && digits(t + i + 1, 2) &&
+	       t[i + 3] == ':' && digits(t + i + 4, 2);
+}
+
+/* Append one array element; keys are printable ASCII, so only " and \ need escaping. */
+static void array_text(struct buf *b, const char *s)
+{
+	if (buf_puts(b, b->len > 1 ? ",\"" : "\"") < 0)
+		abort();
+	for (const char *p = s; *p; p++)
+		if (((*p == '"' || *p == '\\') && buf_puts(b, "\\") < 0) || buf_append(b, p, 1) < 0)
+			abort();
+	if (buf_puts(b, "\"") < 0)
+		abort();
+}
+
+static void array_num(struct buf *b, long long v)
+{
+	if (buf_printf(b, "%s%lld", b->len > 1 ? "," : "", v) < 0)
+		abort();
+}
+
+static int cmp_by_mailbox(const void *a, const void *b)
+{
+	const struct usage_report *x = *(const struct usage_report *const *)a;
+	const struct usage_report *y = *(const struct usage_report *const *)b;
+	return x->mailbox_id < y->mailbox_id ? -1 : x->mailbox_id > y->mailbox_id;
+}
+
+static void maybe_prune(struct usage *u, PGconn *conn)
+{
+	time_t now = time(NULL);
+	pthread_mutex_lock(&u->lock);
+	bool due = now - u->last_prune >= PRUNE_INTERVAL_SEC;
+	if (due)
+		u->last_prune = now;
+	pthread_mutex_unlock(&u->lock);
+	if (!due)
+		return;
+	char secs[24];
+	snprintf(secs, sizeof(secs), "%u", u->retention);
+	const char *params[1] = { secs };
+	PGresult *r = PQexecPrepared(conn, "prune", 1, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_COMMAND_OK)
+		log_info("event=usage_ledger_pruned rows=%s retention_seconds=%u", PQcmdTuples(r),
+		         u->retention);
+	PQclear(r);
+}
+
+static bool exec_ok(PGconn *conn, const char *sql)
+{
+	PGresult *r = PQexec(conn, sql);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	return ok;
+}
+
+int usage_apply(struct usage *u, const struct usage_report *reports, size_t n,
+                struct usage_result *results, const char **error_r)
+{
+	if (n == 0)
+		return 0;
+	/* the batch in mailbox order: concurrent batches then lock rows in the same order */
+	const struct usage_report **sorted = xmalloc(n * sizeof(*sorted));
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = &reports[i];
+	qsort(sorted, n, sizeof(*sorted), cmp_by_mailbox);
+	struct buf arr[5];
+	for (int k = 0; k < 5; k++) {
+		buf_init(&arr[k], SIZE_MAX / 2);
+		if (buf_puts(&arr[k], "{") < 0)
+			abort();
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct usage_report *r = sorted[i];
+		array_text(&arr[0], r->key);
+		array_num(&arr[1], (long long)r->mailbox_id);
+		array_num(&arr[2], (long long)r->bytes);
+		array_num(&arr[3], (long long)r->messages);
+		if (r->occurred_at[0] != '\0')
+			array_text(&arr[4], r->occurred_at);
+		else if (buf_puts(&arr[4], arr[4].len > 1 ? ",NULL" : "NULL") < 0)
+			abort();
+	}
+	for (int k = 0; k < 5; k++)
+		if (buf_puts(&arr[k], "}") < 0)
+			abort();
+
+	int ret = -1;
+	PGconn *conn = dbpool_acquire(u->pool, error_r);
+	if (conn == NULL)
+		goto out;
+	const char *params[5] = { arr[0].data, arr[1].data, arr[2].data, arr[3].data, arr[4].data };
+	if (!exec_ok(conn, "BEGIN")) {
+		*error_r = "database unavailable";
+		goto release;
+	}
+	PGresult *r = PQexecPrepared(conn, "apply", 5, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || (size_t)PQntuples(r) != n) {
+		const char *m = PQresultErrorMessage(r);
+		log_warn("event=usage_batch_failed reports=%zu error=\"%.*s\"", n,
+		         (int)strcspn(m, "\n"), m);
+		PQclear(r);
+		PQclear(PQexec(conn, "ROLLBACK"));
+		*error_r = "database could not apply the batch";
+		goto release;
+	}
+	for (int row = 0; row < (int)n; row++) {
+		size_t ord = (size_t)db_get_u64(r, row, 0) - 1; /* position in sorted order */
+		size_t idx = (size_t)(sorted[ord] - reports);
+		struct usage_result *res = &results[idx];
+		const char *st = PQgetvalue(r, row, 1);
+		res->status = strcmp(st, "applied") == 0      ? USAGE_APPLIED
+		              : strcmp(st, "superseded") == 0 ? USAGE_SUPERSEDED
+		              : strcmp(st, "conflict") == 0   ? USAGE_CONFLICT
+		                                              : USAGE_UNKNOWN_MAILBOX;
+		res->clamped = !PQgetisnull(r, row, 2) && db_get_bool(r, row, 2);
+		res->duplicate = !PQgetisnull(r, row, 3) && db_get_bool(r, row, 3);
+		res->used_bytes = db_get_u64(r, row, 4);
+		res->used_messages = db_get_u64(r, row, 5);
+	}
+	PQclear(r);
+	if (!exec_ok(conn, "COMMIT")) {
+		/* not acknowledged: the client retries, and its keys make the retry safe */
+		*error_r = "commit failed";
+		goto release;
+	}
+	ret = 0;
+	maybe_prune(u, conn);
+release:
+	dbpool_release(u->pool, conn);
+out:
+	for (int k = 0; k < 5; k++)
+		buf_free(&arr[k]);
+	free(sorted);
+	return ret;
+}
+
+int usage_set(struct usage *u, int64_t mailbox_id, uint64_t bytes, uint64_t messages,
+              const char *source, const char *measured_at, const char **error_r)
+{
+	char id[24], b[24], m[24];
+	snprintf(id, sizeof(id), "%lld", (long long)mailbox_id);
+	snprintf(b, sizeof(b), "%llu", (unsigned long long)bytes);
+	snprintf(m, sizeof(m), "%llu", (unsigned long long)messages);
+	const char *params[5] = { id, b, m, source, measured_at[0] ? measured_at : NULL };
+	PGconn *conn = dbpool_acquire(u->pool, error_r);
+	if (conn == NULL)
+		return -1;
+	PGresult *r = PQexecPrepared(conn, "set", 5, params, NULL, NULL, 0);
+	int ret;
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		const char *msg = PQresultErrorMessage(r);
+		log_warn("event=usage_set_failed error=\"%.*s\"", (int)strcspn(msg, "\n"), msg);
+		*error_r = "database could not set the usage";
+		ret = -1;
+	} else {
+		ret = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : 1;
+	}
+	PQclear(r);
+	dbpool_release(u->pool, conn);
+	return ret;
+}
