@@ -71,6 +71,8 @@ class Daemon:
             "log_level": "debug",
         }
         opts.update(overrides)
+        if "http_listen" in overrides and overrides["http_listen"]:
+            self.http_port = int(str(overrides["http_listen"]).rsplit(":", 1)[1])
         args = [os.path.join(BIN, "mailquotad")]
         for k, v in opts.items():
             args += ["-o", f"{k}={v}"]
