@@ -41,9 +41,6 @@ int admin_mailbox_delete(PGconn *conn, const struct address *addr, char *err)
 /* domain NULL: every domain. */
 int admin_mailbox_list(PGconn *conn, const char *domain, FILE *out, char *err)
         __attribute__((warn_unused_result));
-int admin_usage_set(PGconn *conn, const struct address *addr, const char *bytes,
-                    const char *messages, char *err) __attribute__((warn_unused_result));
-
 /* An alias address is local@domain, or @domain for the catch-all (local == NULL). Targets are
    existing mailboxes. add creates the alias or adds targets to it. */
 int admin_alias_add(PGconn *conn, const char *local, const char *domain,

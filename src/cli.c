@@ -3,19 +3,26 @@
  * arguments, talks to PostgreSQL through store_admin / migrate, and prints for humans.
  * Exit codes: 0 success, 1 the operation failed, 2 usage error; check: see usage().
  */
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "config.h"
 #include "db.h"
+#include "log.h"
 #include "migrate.h"
 #include "service.h"
 #include "store_admin.h"
 #include "store_pg.h"
 #include "strnum.h"
+#include "usage.h"
 #include "version.h"
 
 #define EXIT_FAIL    1
@@ -23,6 +30,9 @@
 #define EXIT_REFUSED 3
 #define EXIT_UNKNOWN 4
 #define EXIT_TEMP    5
+/* sysexits.h codes Postfix's pipe(8) understands */
+#define EX_USAGE_MAIL    64
+#define EX_TEMPFAIL_MAIL 75
 
 struct ctx {
 	struct config cfg;
@@ -244,17 +254,6 @@ static int cmd_alias_list(struct ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
-static int cmd_usage_set(struct ctx *ctx, int argc, char **argv)
-{
-	struct address a;
-	char err[ADMIN_ERROR_MAX];
-	if (parse_address(ctx, argv[0], &a) < 0)
-		return EXIT_USAGE;
-	if (admin_usage_set(conn_of(ctx), &a, argv[1], argc > 2 ? argv[2] : NULL, err) < 0)
-		return fail(argv[0], err);
-	return 0;
-}
-
 static void print_limit(const char *name, struct quota_limit l, uint64_t used, bool show_used)
 {
 	if (!l.has) {
@@ -268,6 +267,259 @@ static void print_limit(const char *name, struct quota_limit l, uint64_t used, b
 	} else {
 		printf("  %-18s %llu\n", name, (unsigned long long)l.value);
 	}
+}
+
+/* "name=value" options after the positional arguments of usage and deliver commands. */
+static const char *opt_value(int argc, char **argv, int from, const char *name)
+{
+	size_t n = strlen(name);
+	for (int i = from; i < argc; i++)
+		if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=')
+			return argv[i] + n + 1;
+	return NULL;
+}
+
+static int check_opts(int argc, char **argv, int from, const char *const *allowed)
+{
+	for (int i = from; i < argc; i++) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a != NULL && !ok; a++)
+			ok = strncmp(argv[i], *a, strlen(*a)) == 0 && argv[i][strlen(*a)] == '=';
+		if (!ok) {
+			fprintf(stderr, "mailquota: unexpected argument \"%s\"\n", argv[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Resolve an address to the one mailbox a usage change is about (aliases as for checks). */
+static int usage_mailbox(struct ctx *ctx, const char *addr, struct store_mailbox *mb)
+{
+	struct store *store = store_pg_new(ctx->cfg.database_url, 1);
+	struct service svc = { &ctx->cfg, store, NULL };
+	enum service_resolve_error e;
+	const char *why;
+	int rc = service_resolve_mailbox(&svc, addr, strlen(addr), false, mb, &e, &why);
+	store_destroy(&store);
+	if (rc < 0)
+		fprintf(stderr, "mailquota: %s: %s\n", addr, why);
+	return rc;
+}
+
+static bool count_arg(const char *s, bool signed_ok, int64_t *out)
+{
+	uint64_t v;
+	bool neg = signed_ok && s[0] == '-';
+	if (strnum_size(s + neg, (uint64_t)USAGE_DELTA_LIMIT, &v) < 0)
+		return false;
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return true;
+}
+
+/* Apply one report, retrying a database failure a few times; 0, or -1 (reported). */
+static int apply_report(struct ctx *ctx, struct usage_report *rep, struct usage_result *res)
+{
+	struct usage *u =
+	        usage_new(ctx->cfg.database_url, 1, (unsigned)ctx->cfg.usage_key_retention);
+	const char *why = "database unavailable";
+	int rc = -1;
+	for (int attempt = 0; attempt < 3 && rc < 0; attempt++) {
+		if (attempt > 0)
+			sleep(1);
+		rc = usage_apply(u, rep, 1, res, &why);
+	}
+	usage_destroy(&u);
+	if (rc < 0)
+		fprintf(stderr, "mailquota: usage not recorded: %s (retry with key=%s)\n", why,
+		        rep->key);
+	return rc;
+}
+
+static int print_report(const struct usage_report *rep, const struct usage_result *res,
+                        const char *mailbox)
+{
+	static const char *const names[] = { "applied", "superseded", "key conflict",
+		                             "mailbox gone" };
+	printf("%s: %s%s%s, usage now %llu bytes, %llu messages (key %s)\n", mailbox,
+	       names[res->status], res->duplicate ? " (duplicate: original result)" : "",
+	       res->clamped ? " (clamped)" : "", (unsigned long long)res->used_bytes,
+	       (unsigned long long)res->used_messages, rep->key);
+	return res->status == USAGE_APPLIED || res->status == USAGE_SUPERSEDED ? 0 : EXIT_FAIL;
+}
+
+static int cmd_usage_add(struct ctx *ctx, int argc, char **argv)
+{
+	static const char *const opts[] = { "key", "at", NULL };
+	int npos = argc > 2 && strchr(argv[2], '=') == NULL ? 3 : 2;
+	struct usage_report rep = { 0 };
+	struct usage_result res;
+	struct store_mailbox mb;
+	const char *key = opt_value(argc, argv, npos, "key"),
+	           *at = opt_value(argc, argv, npos, "at");
+	if (check_opts(argc, argv, npos, opts) < 0 || !count_arg(argv[1], true, &rep.bytes) ||
+	    (npos == 3 && !count_arg(argv[2], true, &rep.messages))) {
+		fprintf(stderr,
+		        "usage: mailquota usage add ADDRESS BYTES [MESSAGES] [key=K] [at=TIME]\n");
+		return EXIT_USAGE;
+	}
+	char generated[USAGE_KEY_MAX + 1];
+	if (key == NULL) {
+		/* no key: this report is new; print the key so a retry can reuse it */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(generated, sizeof(generated), "cli/%lld.%09ld/%d", (long long)ts.tv_sec,
+		         ts.tv_nsec, (int)getpid());
+		key = generated;
+	}
+	if (!usage_key_valid(key) || (at != NULL && !usage_time_valid(at))) {
+		fprintf(stderr, "mailquota: key must be 1-200 printable characters without spaces, "
+		                "at an RFC 3339 time\n");
+		return EXIT_USAGE;
+	}
+	(void)!str_copy(rep.key, key, sizeof(rep.key));
+	(void)!str_copy(rep.occurred_at, at ? at : "", sizeof(rep.occurred_at));
+	if (usage_mailbox(ctx, argv[0], &mb) < 0)
+		return EXIT_FAIL;
+	rep.mailbox_id = mb.id;
+	if (apply_report(ctx, &rep, &res) < 0)
+		return EXIT_TEMP;
+	return print_report(&rep, &res, mb.address);
+}
+
+static int cmd_usage_set(struct ctx *ctx, int argc, char **argv)
+{
+	static const char *const opts[] = { "source", "at", NULL };
+	int npos = argc > 2 && strchr(argv[2], '=') == NULL ? 3 : 2;
+	int64_t bytes, msgs = -1;
+	const char *source = opt_value(argc, argv, npos, "source"),
+	           *at = opt_value(argc, argv, npos, "at");
+	if (check_opts(argc, argv, npos, opts) < 0 || !count_arg(argv[1], false, &bytes) ||
+	    (npos == 3 && !count_arg(argv[2], false, &msgs)) ||
+	    (at != NULL && !usage_time_valid(at)) ||
+	    (source != NULL && (source[0] == '\0' || strlen(source) > USAGE_SOURCE_MAX))) {
+		fprintf(stderr, "usage: mailquota usage set ADDRESS BYTES [MESSAGES] [source=S] "
+		                "[at=TIME]\n");
+		return EXIT_USAGE;
+	}
+	struct store_mailbox mb;
+	if (usage_mailbox(ctx, argv[0], &mb) < 0)
+		return EXIT_FAIL;
+	struct usage *u =
+	        usage_new(ctx->cfg.database_url, 1, (unsigned)ctx->cfg.usage_key_retention);
+	const char *why;
+	int rc = usage_set(u, mb.id, (uint64_t)bytes, msgs < 0 ? mb.used_messages : (uint64_t)msgs,
+	                   source ? source : "cli", at ? at : "", &why);
+	usage_destroy(&u);
+	if (rc != 0)
+		return fail(argv[0], rc < 0 ? why : "no such mailbox");
+	return 0;
+}
+
+static int cmd_usage_get(struct ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	struct store_mailbox mb;
+	if (usage_mailbox(ctx, argv[0], &mb) < 0)
+		return EXIT_FAIL;
+	printf("mailbox %s\n", mb.address);
+	print_limit("storage", mb.storage, mb.used_bytes, true);
+	print_limit("messages", mb.messages, mb.used_messages, true);
+	print_limit("domain pool", mb.domain_pool, mb.domain_used_bytes, true);
+	return 0;
+}
+
+/*
+ * deliver: a delivery wrapper for Postfix pipe(8) transports. The message on standard input
+ * goes to COMMAND (the real local delivery agent) while its bytes are counted; when COMMAND
+ * succeeds the delivery is reported as +bytes, +1 message under a key that makes Postfix's
+ * redeliveries of the same message count once. Exits with COMMAND's status, so Postfix sees the
+ * delivery's real outcome; a report that cannot be recorded is logged and never turns a done
+ * delivery into a retry (that would deliver the message twice).
+ */
+static int cmd_deliver(struct ctx *ctx, int argc, char **argv)
+{
+	int sep = -1;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			sep = i;
+			break;
+		}
+	static const char *const opts[] = { "key", NULL };
+	if (sep < 0 || sep + 1 >= argc || check_opts(sep, argv, 1, opts) < 0) {
+		fprintf(stderr,
+		        "usage: mailquota deliver RECIPIENT [key=K] -- COMMAND [ARGS...]\n");
+		return EX_USAGE_MAIL;
+	}
+	const char *key = opt_value(sep, argv, 1, "key");
+	int pipefd[2];
+	if (pipe(pipefd) < 0)
+		return EX_TEMPFAIL_MAIL;
+	pid_t pid = fork();
+	if (pid < 0)
+		return EX_TEMPFAIL_MAIL;
+	if (pid == 0) {
+		dup2(pipefd[0], STDIN_FILENO);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execvp(argv[sep + 1], argv + sep + 1);
+		fprintf(stderr, "mailquota deliver: cannot run %s: %s\n", argv[sep + 1],
+		        strerror(errno));
+		_exit(EX_TEMPFAIL_MAIL);
+	}
+	close(pipefd[0]);
+	signal(SIGPIPE, SIG_IGN);
+	/* copy, count and hash (FNV-1a) the message: the hash keys redeliveries of it */
+	uint64_t bytes = 0, hash = 0xcbf29ce484222325ULL;
+	char chunk[65536];
+	ssize_t n;
+	bool write_failed = false;
+	while ((n = read(STDIN_FILENO, chunk, sizeof(chunk))) > 0) {
+		bytes += (uint64_t)n;
+		for (ssize_t i = 0; i < n; i++) {
+			hash ^= (unsigned char)chunk[i];
+			hash *= 0x100000001b3ULL;
+		}
+		for (ssize_t off = 0; off < n && !write_failed;) {
+			ssize_t w = write(pipefd[1], chunk + off, (size_t)(n - off));
+			if (w < 0) {
+				write_failed = true;
+				break;
+			}
+			off += w;
+		}
+	}
+	close(pipefd[1]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	int rc = WIFEXITED(status) ? WEXITSTATUS(status) : EX_TEMPFAIL_MAIL;
+	if (rc != 0 || n < 0 || write_failed)
+		return rc != 0 ? rc : EX_TEMPFAIL_MAIL;
+
+	struct usage_report rep = { 0 };
+	struct usage_result res;
+	struct store_mailbox mb;
+	rep.bytes = (int64_t)bytes;
+	rep.messages = 1;
+	if (key != NULL && usage_key_valid(key))
+		(void)!str_copy(rep.key, key, sizeof(rep.key));
+	else
+		snprintf(rep.key, sizeof(rep.key), "deliver/%016llx/%.150s",
+		         (unsigned long long)hash, argv[0]);
+	for (char *c = rep.key; *c; c++) /* keep the key printable whatever the address holds */
+		if ((unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
+			*c = '_';
+	if (usage_mailbox(ctx, argv[0], &mb) == 0) {
+		rep.mailbox_id = mb.id;
+		if (apply_report(ctx, &rep, &res) == 0)
+			return 0;
+	}
+	fprintf(stderr,
+	        "mailquota deliver: delivered, but usage not recorded for %s (%llu bytes, "
+	        "key %s); a recalculation will correct it\n",
+	        argv[0], (unsigned long long)bytes, rep.key);
+	return 0;
 }
 
 static int cmd_check(struct ctx *ctx, int argc, char **argv)
@@ -344,8 +596,13 @@ static const struct command commands[] = {
 	  "create an alias (or catch-all) or add targets to it" },
 	{ "alias", "del", 1, 1, cmd_alias_del, "ADDRESS|@DOMAIN", "delete an alias" },
 	{ "alias", "list", 0, 1, cmd_alias_list, "[DOMAIN]", "list aliases" },
-	{ "usage", "set", 2, 3, cmd_usage_set, "ADDRESS BYTES [MESSAGES]",
-	  "set a mailbox's absolute usage" },
+	{ "usage", "add", 2, 5, cmd_usage_add, "ADDRESS BYTES [MESSAGES] [key=K] [at=TIME]",
+	  "report a usage change (negative for deletions); a repeated key counts once" },
+	{ "usage", "set", 2, 5, cmd_usage_set, "ADDRESS BYTES [MESSAGES] [source=S] [at=TIME]",
+	  "set absolute usage from a recalculation (du, doveadm quota get)" },
+	{ "usage", "get", 1, 1, cmd_usage_get, "ADDRESS", "show a mailbox's usage and limits" },
+	{ "deliver", NULL, 3, 1000, cmd_deliver, "RECIPIENT [key=K] -- COMMAND [ARGS...]",
+	  "delivery wrapper for a Postfix pipe transport: run COMMAND, report what it stored" },
 	{ "check", NULL, 2, 2, cmd_check, "ADDRESS SIZE",
 	  "decide as the daemon would (exit 0 accept, 3 refused, 4 unknown, 5 tempfail)" },
 };
@@ -394,6 +651,7 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	log_setup("mailquota", LOG_LEVEL_WARN); /* warnings only: output is for humans */
 	config_init(&ctx.cfg);
 	if (config_load(&ctx.cfg, path, err) < 0) {
 		fprintf(stderr, "mailquota: %s\n", err);

@@ -336,37 +336,6 @@ int admin_mailbox_list(PGconn *conn, const char *domain, FILE *out, char *err)
 	return print_table(conn, sql_mailbox_list, 1, params, out, err);
 }
 
-int admin_usage_set(PGconn *conn, const struct address *addr, const char *bytes,
-                    const char *messages, char *err)
-{
-	uint64_t b, m = 0;
-	char bs[24], ms[24];
-	if (strnum_size(bytes, INT64_MAX, &b) < 0) {
-		seterr(err, "\"%s\" is not a byte count", bytes);
-		return -1;
-	}
-	if (messages != NULL && strnum_u64(messages, strlen(messages), INT64_MAX, &m) < 0) {
-		seterr(err, "\"%s\" is not a message count", messages);
-		return -1;
-	}
-	snprintf(bs, sizeof(bs), "%llu", (unsigned long long)b);
-	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)m);
-	const char *params[4] = { addr->domain, addr->local, bs, messages != NULL ? ms : NULL };
-	PGresult *r;
-	if (run(conn,
-	        "UPDATE mailboxes SET used_bytes = $3, used_messages = coalesce($4, used_messages)"
-	        " WHERE local_part = $2 AND domain_id = (SELECT id FROM domains WHERE name = $1)",
-	        4, params, &r, err) < 0)
-		return -1;
-	bool found = strcmp(PQcmdTuples(r), "1") == 0;
-	PQclear(r);
-	if (!found) {
-		seterr(err, "no mailbox %s@%s", addr->local, addr->domain);
-		return -1;
-	}
-	return 0;
-}
-
 int admin_alias_add(PGconn *conn, const char *local, const char *domain,
                     const struct address *targets, int ntargets, char *err)
 {
