@@ -32,6 +32,8 @@ error     unix  -       -       n       -       -       error
 retry     unix  -       -       n       -       -       error
 discard   unix  -       -       n       -       -       discard
 virtual   unix  -       n       n       -       -       virtual
+mqdeliver unix  -       n       n       -       -       pipe
+  flags=hu user=nobody argv={mailquota} -c {conf} deliver ${{recipient}} key=${{queue_id}}/${{recipient}} -- {deliver} {dir}/mail ${{recipient}}
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
@@ -64,6 +66,9 @@ virtual_mailbox_maps = texthash:{dir}/etc/vmailbox
 virtual_mailbox_base = {dir}/mail
 virtual_uid_maps = static:{uid}
 virtual_gid_maps = static:{gid}
+# deliveries go through mailquota's wrapper, which reports what was stored
+virtual_transport = mqdeliver
+mqdeliver_destination_recipient_limit = 1
 # as README.md recommends
 smtpd_recipient_restrictions =
     reject_unauth_destination,
@@ -75,10 +80,11 @@ smtpd_policy_service_default_action = 451 4.3.5 Quota service unavailable
 """
 
 MAILBOXES = ["user1", "user2", "user3", "small", "tagged", "filling"]
+DELIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "maildir-deliver")
 
 
 class PostfixInstance:
-    def __init__(self, socket_path):
+    def __init__(self, socket_path, conninfo):
         self.dir = tempfile.mkdtemp(prefix="mq-postfix-")
         os.chmod(self.dir, 0o755)
         self.port = mqtest.free_port()
@@ -90,8 +96,14 @@ class PostfixInstance:
         os.chown(os.path.join(self.dir, "mail"), NOBODY, NOBODY)
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write(MAIN_CF.format(dir=self.dir, uid=NOBODY, gid=NOBODY, socket=socket_path))
+        conf = os.path.join(self.etc, "mailquota.conf")
+        with open(conf, "w") as f:
+            f.write(f"database_url = {conninfo}\n")
+        os.chmod(conf, 0o644)
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write(MASTER_CF.format(listen=f"127.0.0.1:{self.port}"))
+            f.write(MASTER_CF.format(listen=f"127.0.0.1:{self.port}", dir=self.dir, conf=conf,
+                                     mailquota=os.path.join(mqtest.BIN, "mailquota"),
+                                     deliver=DELIVER))
         with open(os.path.join(self.etc, "vmailbox"), "w") as f:
             for m in MAILBOXES:
                 f.write(f"{m}@example.test example.test/{m}/\n")
@@ -170,6 +182,7 @@ class PostfixEndToEnd(unittest.TestCase):
         db.cli("mailbox", "set", "small@example.test", "max-size=1000")
         db.cli("mailbox", "set", "tagged@example.test", "storage=10")
         db.cli("usage", "set", "tagged@example.test", "10")
+        db.cli("mailbox", "set", "filling@example.test", "storage=2500")
         # the socket is reachable by smtpd (user postfix) through its group, not by everyone
         cls.daemon = cls.pf = None
         try:
@@ -177,7 +190,7 @@ class PostfixEndToEnd(unittest.TestCase):
                                        policy_socket_mode="0660")
             st = os.stat(cls.daemon.socket)
             assert st.st_gid == grp.getgrnam("postfix").gr_gid
-            cls.pf = PostfixInstance(cls.daemon.socket)
+            cls.pf = PostfixInstance(cls.daemon.socket, db.conninfo)
         except BaseException:
             cls.tearDownClass()
             raise
@@ -249,7 +262,39 @@ class PostfixEndToEnd(unittest.TestCase):
                                           "/v1/check?recipient=User1%2Btag@Example.Test&size=1")
         self.assertEqual((status, doc["mailbox"]["address"]), (200, "user1@example.test"))
 
-    def test_4_no_system_postfix_running(self):
+    def test_4_deliveries_fill_a_mailbox_until_rcpt_refuses(self):
+        body = b"From: s@client.test\r\nSubject: fill\r\n\r\n" + b"y" * 700 + b"\r\n"
+        refused_at = None
+        for i in range(10):
+            before = int(self.db.sql("SELECT used_bytes FROM mailboxes WHERE"
+                                     " local_part = 'filling'"))
+            replies, data = self.transaction(len(body), ["filling@example.test",
+                                                         "user3@example.test"], body)
+            self.assertEqual(replies[1][0], 250)          # the other recipient always gets it
+            if replies[0][0] != 250:
+                self.assertEqual(replies[0][0], 552)
+                self.assertTrue(replies[0][1].startswith("5.2.2 <filling@example.test>"))
+                refused_at = i
+                break
+            self.assertEqual(data, 250)
+            # the wrapper reports after delivery; wait for the usage to grow
+            grown = mqtest.eventually(lambda: int(self.db.sql(
+                "SELECT used_bytes FROM mailboxes WHERE local_part = 'filling'")) > before,
+                True, 30)
+            self.assertTrue(grown, self.pf.log())
+        self.assertIsNotNone(refused_at)
+        self.assertGreaterEqual(refused_at, 2)
+        delivered = len(self.pf.delivered("filling"))
+        self.assertEqual(delivered, refused_at)
+        used, msgs = self.db.sql("SELECT used_bytes || ' ' || used_messages FROM mailboxes"
+                                 " WHERE local_part = 'filling'").split()
+        self.assertEqual(int(msgs), delivered)
+        sizes = sum(os.path.getsize(os.path.join(self.pf.dir, "mail", "example.test",
+                                                 "filling", "new", f))
+                    for f in self.pf.delivered("filling"))
+        self.assertEqual(int(used), sizes)  # exactly what was stored
+
+    def test_5_no_system_postfix_running(self):
         # only our instance: every master process belongs to this test's config directory
         out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
         masters = [line for line in out.splitlines()
