@@ -7,6 +7,8 @@
  *   loadgen tcp HOST:PORT CONNS SECONDS MAILBOXES
  *   loadgen http HOST:PORT CONNS SECONDS MAILBOXES
  *   loadgen propagation CONNINFO UNIX_PATH ROUNDS
+ *   loadgen usage HOST:PORT CONNS SECONDS MAILBOXES BATCH   (POST /v1/usage, BATCH reports each)
+ *   loadgen rawupdate CONNINFO THREADS SECONDS MAILBOXES     (the plain UPDATE baseline)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUF_MAX 8192
+#define BUF_MAX 131072
 
-enum mode { M_UNIX, M_TCP, M_HTTP };
+enum mode { M_UNIX, M_TCP, M_HTTP, M_USAGE };
+
+static unsigned usage_batch = 1; /* reports per POST /v1/usage */
+static unsigned long key_seq;
 
 struct conn {
 	int fd;
@@ -88,6 +94,28 @@ static void make_request(enum mode m, struct conn *c, unsigned mailboxes)
 	unsigned mb = (unsigned)(rng() % mailboxes);
 	unsigned size = (unsigned)(rng() % 200000);
 	int n;
+	if (m == M_USAGE) {
+		/* a batch of usage reports with fresh keys, over random mailboxes */
+		char body[BUF_MAX - 256];
+		size_t off = (size_t)snprintf(body, sizeof(body), "{\"reports\":[");
+		for (unsigned i = 0; i < usage_batch; i++)
+			off += (size_t)snprintf(body + off, sizeof(body) - off,
+			                        "%s{\"mailbox\":\"u%u@bench.test\",\"bytes\":%u,"
+			                        "\"messages\":1,\"key\":\"bench/%d/%lu\"}",
+			                        i ? "," : "", (unsigned)(rng() % mailboxes),
+			                        (unsigned)(rng() % 100000), (int)getpid(),
+			                        ++key_seq);
+		off += (size_t)snprintf(body + off, sizeof(body) - off, "]}");
+		n = snprintf(c->out, sizeof(c->out),
+		             "POST /v1/usage HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		             off, body);
+		c->out_len = (size_t)n;
+		c->out_off = 0;
+		c->in_len = 0;
+		c->started = now_ns();
+		return;
+	}
 	if (m == M_HTTP)
 		n = snprintf(c->out, sizeof(c->out),
 		             "GET /v1/check?recipient=u%u%%40bench.test&size=%u HTTP/1.1\r\n"
@@ -115,7 +143,7 @@ static void make_request(enum mode m, struct conn *c, unsigned mailboxes)
 /* Length of a complete reply at the start of in, or 0. */
 static size_t reply_len(enum mode m, const char *in, size_t len)
 {
-	if (m != M_HTTP) {
+	if (m == M_UNIX || m == M_TCP) {
 		for (size_t i = 1; i < len; i++)
 			if (in[i] == '\n' && in[i - 1] == '\n')
 				return i + 1;
@@ -130,6 +158,92 @@ static size_t reply_len(enum mode m, const char *in, size_t len)
 		cl = memmem(in, head, "content-length:", 15);
 	size_t body = cl ? (size_t)strtoul(cl + 15, NULL, 10) : 0;
 	return len >= head + body ? head + body : 0;
+}
+
+/* Write everything, waiting while a non-blocking socket is full (requests are small). */
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				struct timespec ts = { 0, 100000 };
+				nanosleep(&ts, NULL);
+				continue;
+			}
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The baseline for usage reports: THREADS connections each running
+   UPDATE mailboxes SET used_bytes = used_bytes + $1 ... in autocommit, as fast as they can. */
+struct raw_ctx {
+	const char *conninfo;
+	unsigned mailboxes;
+	double seconds;
+	unsigned long done, errors;
+};
+
+static void *raw_worker(void *arg)
+{
+	struct raw_ctx *c = arg;
+	PGconn *pg = PQconnectdb(c->conninfo);
+	uint64_t seed = (uint64_t)(uintptr_t)&seed ^ now_ns();
+	if (PQstatus(pg) != CONNECTION_OK) {
+		c->errors++;
+		return NULL;
+	}
+	PGresult *r = PQprepare(pg, "up",
+	                        "UPDATE mailboxes SET used_bytes = used_bytes + $1 WHERE local_part"
+	                        " = $2 AND domain_id = (SELECT id FROM domains WHERE name ="
+	                        " 'bench.test')",
+	                        2, NULL);
+	PQclear(r);
+	uint64_t deadline = now_ns() + (uint64_t)(c->seconds * 1e9);
+	while (now_ns() < deadline) {
+		char b[16], mb[32];
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		snprintf(b, sizeof(b), "%u", (unsigned)(seed % 100000));
+		snprintf(mb, sizeof(mb), "u%u", (unsigned)((seed >> 20) % c->mailboxes));
+		const char *params[2] = { b, mb };
+		r = PQexecPrepared(pg, "up", 2, params, NULL, NULL, 0);
+		if (PQresultStatus(r) == PGRES_COMMAND_OK)
+			c->done++;
+		else
+			c->errors++;
+		PQclear(r);
+	}
+	PQfinish(pg);
+	return NULL;
+}
+
+static int run_raw(const char *conninfo, int threads, double seconds, unsigned mailboxes)
+{
+	pthread_t t[256];
+	struct raw_ctx ctx[256];
+	if (threads > 256)
+		threads = 256;
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < threads; i++) {
+		ctx[i] = (struct raw_ctx){ conninfo, mailboxes, seconds, 0, 0 };
+		pthread_create(&t[i], NULL, raw_worker, &ctx[i]);
+	}
+	unsigned long done = 0, errors = 0;
+	for (int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		done += ctx[i].done;
+		errors += ctx[i].errors;
+	}
+	double secs = (double)(now_ns() - t0) / 1e9;
+	printf("requests=%lu seconds=%.2f rps=%.0f errors=%lu\n", done, secs, (double)done / secs,
+	       errors);
+	return errors ? 1 : 0;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -158,7 +272,7 @@ static int run_load(enum mode m, const char *target, int nconns, double seconds,
 	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(seconds * 1e9);
 	for (int i = 0; i < nconns; i++) {
 		make_request(m, &conns[i], mailboxes);
-		if (write(conns[i].fd, conns[i].out, conns[i].out_len) != (ssize_t)conns[i].out_len)
+		if (write_all(conns[i].fd, conns[i].out, conns[i].out_len) < 0)
 			errors++;
 	}
 	struct epoll_event evs[256];
@@ -187,9 +301,10 @@ static int run_load(enum mode m, const char *target, int nconns, double seconds,
 			}
 			uint64_t d = (t - c->started) / 1000;
 			lat[nlat++] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
-			if (m != M_HTTP && strncmp(c->in, "action=", 7) != 0)
+			if ((m == M_UNIX || m == M_TCP) && strncmp(c->in, "action=", 7) != 0)
 				errors++;
-			if (m == M_HTTP && strncmp(c->in, "HTTP/1.1 200", 12) != 0)
+			if ((m == M_HTTP || m == M_USAGE) &&
+			    strncmp(c->in, "HTTP/1.1 200", 12) != 0)
 				errors++;
 			if (t >= deadline) {
 				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -197,7 +312,7 @@ static int run_load(enum mode m, const char *target, int nconns, double seconds,
 				continue;
 			}
 			make_request(m, c, mailboxes);
-			if (write(c->fd, c->out, c->out_len) != (ssize_t)c->out_len)
+			if (write_all(c->fd, c->out, c->out_len) < 0)
 				errors++;
 		}
 	}
@@ -294,6 +409,15 @@ int main(int argc, char **argv)
 {
 	if (argc == 5 && strcmp(argv[1], "propagation") == 0)
 		return run_propagation(argv[2], argv[3], atoi(argv[4]));
+	if (argc == 6 && strcmp(argv[1], "rawupdate") == 0)
+		return run_raw(argv[2], atoi(argv[3]), atof(argv[4]), (unsigned)atoi(argv[5]));
+	if (argc == 7 && strcmp(argv[1], "usage") == 0) {
+		usage_batch = (unsigned)atoi(argv[6]);
+		if (usage_batch < 1 || usage_batch > 1000)
+			return 2;
+		return run_load(M_USAGE, argv[2], atoi(argv[3]), atof(argv[4]),
+		                (unsigned)atoi(argv[5]));
+	}
 	if (argc != 6) {
 		fprintf(stderr, "usage: loadgen unix|tcp|http TARGET CONNS SECONDS MAILBOXES\n"
 		                "       loadgen propagation CONNINFO UNIX_PATH ROUNDS\n");
