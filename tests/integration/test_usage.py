@@ -146,6 +146,28 @@ class UsageApi(unittest.TestCase):
             "552 5.2.2 Mailbox full"), "552 5.2.2 Mailbox full")
 
 
+class DovecotClone(unittest.TestCase):
+    def test_quota_clone_writes_recalculate(self):
+        db = mqtest.Database()
+        try:
+            db.cli("domain", "add", "dove.test")
+            db.cli("mailbox", "add", "u@dove.test", "storage=1000")
+            # what Dovecot's dict-sql does for priv/quota/storage and priv/quota/messages
+            for sql in ("INSERT INTO dovecot_quota_clone (username, bytes) VALUES"
+                        " ('U@Dove.Test', 600) ON CONFLICT (username) DO UPDATE SET"
+                        " bytes = EXCLUDED.bytes",
+                        "INSERT INTO dovecot_quota_clone (username, messages) VALUES"
+                        " ('U@Dove.Test', 4) ON CONFLICT (username) DO UPDATE SET"
+                        " messages = EXCLUDED.messages",
+                        "INSERT INTO dovecot_quota_clone (username, bytes) VALUES"
+                        " ('stranger@dove.test', 5)"):
+                db.sql(sql)
+            self.assertEqual(used(db, "u@dove.test"), (600, 4))
+            self.assertEqual(db.sql("SELECT usage_source FROM mailboxes"), "dovecot")
+        finally:
+            db.close()
+
+
 class Concurrency(unittest.TestCase):
     WRITERS = 16
 
