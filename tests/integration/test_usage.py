@@ -146,6 +146,30 @@ class UsageApi(unittest.TestCase):
             "552 5.2.2 Mailbox full"), "552 5.2.2 Mailbox full")
 
 
+class Retention(unittest.TestCase):
+    def test_keys_past_the_retention_window_are_pruned(self):
+        db = mqtest.Database()
+        d = None
+        try:
+            db.cli("domain", "add", "p.test")
+            db.cli("mailbox", "add", "a@p.test")
+            db.sql("INSERT INTO usage_ledger (idempotency_key, mailbox_id, bytes_delta,"
+                   " messages_delta, status, clamped, used_bytes, used_messages, created_at)"
+                   " SELECT k, id, 1, 0, 'applied', false, 1, 0, now() - i FROM mailboxes,"
+                   " (VALUES ('old', interval '8 days'), ('recent', interval '6 days')) v(k, i)")
+            d = mqtest.Daemon(db.conninfo)  # usage_key_retention: 7 days
+            st, doc, _ = post_usage(d, [{"mailbox": "a@p.test", "bytes": 1, "key": "new"}])
+            self.assertEqual(st, 200)
+            self.assertEqual(db.sql("SELECT string_agg(idempotency_key, ','"
+                                    " ORDER BY idempotency_key) FROM usage_ledger"),
+                             "new,recent")
+            self.assertIn("event=usage_ledger_pruned rows=1", d.read_log())
+        finally:
+            if d is not None:
+                d.cleanup()
+            db.close()
+
+
 class DovecotClone(unittest.TestCase):
     def test_quota_clone_writes_recalculate(self):
         db = mqtest.Database()
