@@ -18,6 +18,7 @@ struct config {
 	char *database_url;
 	uint64_t database_pool_size;
 	uint64_t usage_key_retention;
+	char *report_spool;
 	uint64_t view_sweep_interval;
 	uint64_t view_ping_interval;
 	uint64_t view_load_timeout;

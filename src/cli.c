@@ -4,11 +4,13 @@
  * Exit codes: 0 success, 1 the operation failed, 2 usage error; check: see usage().
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -293,18 +295,27 @@ static int check_opts(int argc, char **argv, int from, const char *const *allowe
 	return 0;
 }
 
-/* Resolve an address to the one mailbox a usage change is about (aliases as for checks). */
-static int usage_mailbox(struct ctx *ctx, const char *addr, struct store_mailbox *mb)
+/* Resolve an address to the one mailbox a usage change is about (aliases as for checks).
+ *db_down_r (may be NULL) tells a database failure from a permanent error. */
+static int usage_mailbox_ex(struct ctx *ctx, const char *addr, struct store_mailbox *mb,
+                            bool *db_down_r)
 {
 	struct store *store = store_pg_new(ctx->cfg.database_url, 1);
 	struct service svc = { &ctx->cfg, store, NULL };
-	enum service_resolve_error e;
+	enum service_resolve_error e = SERVICE_UNKNOWN_RECIPIENT;
 	const char *why;
 	int rc = service_resolve_mailbox(&svc, addr, strlen(addr), false, mb, &e, &why);
+	if (db_down_r != NULL)
+		*db_down_r = rc < 0 && e == SERVICE_STORE_UNAVAILABLE;
 	store_destroy(&store);
 	if (rc < 0)
 		fprintf(stderr, "mailquota: %s: %s\n", addr, why);
 	return rc;
+}
+
+static int usage_mailbox(struct ctx *ctx, const char *addr, struct store_mailbox *mb)
+{
+	return usage_mailbox_ex(ctx, addr, mb, NULL);
 }
 
 static bool count_arg(const char *s, bool signed_ok, int64_t *out)
@@ -334,6 +345,111 @@ static int apply_report(struct ctx *ctx, struct usage_report *rep, struct usage_
 		fprintf(stderr, "mailquota: usage not recorded: %s (retry with key=%s)\n", why,
 		        rep->key);
 	return rc;
+}
+
+/*
+ * The report spool: one line per report that could not be recorded,
+ * "key TAB occurred_at TAB bytes TAB messages TAB recipient", appended under an exclusive
+ * lock; `mailquota usage flush` replays it (the keys make replays safe).
+ */
+static int spool_append(struct ctx *ctx, const char *rcpt, const struct usage_report *rep)
+{
+	char line[USAGE_KEY_MAX + USAGE_TIME_MAX + ADDRESS_MAX + 96];
+	int n = snprintf(line, sizeof(line), "%s\t%s\t%lld\t%lld\t%s\n", rep->key, rep->occurred_at,
+	                 (long long)rep->bytes, (long long)rep->messages, rcpt);
+	if (n < 0 || (size_t)n >= sizeof(line) || strpbrk(rcpt, "\t\n") != NULL)
+		return -1;
+	int fd = open(ctx->cfg.report_spool, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	int rc = flock(fd, LOCK_EX) == 0 && write(fd, line, (size_t)n) == n ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+static int cmd_usage_flush(struct ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	int fd = open(ctx->cfg.report_spool, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			printf("nothing spooled\n");
+			return 0;
+		}
+		return fail(ctx->cfg.report_spool, strerror(errno));
+	}
+	if (flock(fd, LOCK_EX) < 0) {
+		close(fd);
+		return fail(ctx->cfg.report_spool, strerror(errno));
+	}
+	FILE *in = fdopen(dup(fd), "r");
+	struct buf keep;
+	buf_init(&keep, SIZE_MAX / 2);
+	char line[1024];
+	unsigned applied = 0, dropped = 0, kept = 0;
+	while (in != NULL && fgets(line, sizeof(line), in) != NULL) {
+		char copy[1024];
+		(void)!str_copy(copy, line, sizeof(copy));
+		char *f[5], *save = NULL, *p = line;
+		int nf = 0;
+		line[strcspn(line, "\n")] = '\0';
+		for (char *tok = strtok_r(p, "\t", &save); tok != NULL && nf < 5;
+		     tok = strtok_r(NULL, "\t", &save))
+			f[nf++] = tok;
+		struct usage_report rep = { 0 };
+		struct usage_result res;
+		struct store_mailbox mb;
+		bool down = false;
+		/* occurred_at may be empty: then there are four tab-separated fields after split */
+		if (nf == 4) {
+			f[4] = f[3];
+			f[3] = f[2];
+			f[2] = f[1];
+			f[1] = (char *)"";
+			nf = 5;
+		}
+		if (nf != 5 || !usage_key_valid(f[0]) || !usage_time_valid(f[1]) ||
+		    !count_arg(f[2], true, &rep.bytes) || !count_arg(f[3], true, &rep.messages)) {
+			fprintf(stderr, "mailquota: dropping a malformed spool line\n");
+			dropped++;
+			continue;
+		}
+		(void)!str_copy(rep.key, f[0], sizeof(rep.key));
+		(void)!str_copy(rep.occurred_at, f[1], sizeof(rep.occurred_at));
+		if (usage_mailbox_ex(ctx, f[4], &mb, &down) < 0) {
+			if (down) {
+				if (buf_puts(&keep, copy) < 0)
+					abort();
+				kept++;
+			} else {
+				dropped++;
+			}
+			continue;
+		}
+		rep.mailbox_id = mb.id;
+		if (apply_report(ctx, &rep, &res) < 0) {
+			if (buf_puts(&keep, copy) < 0)
+				abort();
+			kept++;
+		} else {
+			applied++;
+		}
+	}
+	if (in != NULL)
+		fclose(in);
+	int rc = ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0 &&
+	                         (keep.len == 0 ||
+	                          write(fd, keep.data, keep.len) == (ssize_t)keep.len)
+	                 ? 0
+	                 : -1;
+	close(fd);
+	buf_free(&keep);
+	printf("spooled reports: %u applied, %u kept for later, %u dropped\n", applied, kept,
+	       dropped);
+	if (rc < 0)
+		return fail(ctx->cfg.report_spool, "cannot rewrite the spool");
+	return kept > 0 ? EXIT_TEMP : 0;
 }
 
 static int print_report(const struct usage_report *rep, const struct usage_result *res,
@@ -510,10 +626,24 @@ static int cmd_deliver(struct ctx *ctx, int argc, char **argv)
 	for (char *c = rep.key; *c; c++) /* keep the key printable whatever the address holds */
 		if ((unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
 			*c = '_';
-	if (usage_mailbox(ctx, argv[0], &mb) == 0) {
+	/* when it happened: a recalculation measured after this counts it already */
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(rep.occurred_at, sizeof(rep.occurred_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	bool down = false;
+	if (usage_mailbox_ex(ctx, argv[0], &mb, &down) == 0) {
 		rep.mailbox_id = mb.id;
 		if (apply_report(ctx, &rep, &res) == 0)
 			return 0;
+		down = true;
+	}
+	if (down && spool_append(ctx, argv[0], &rep) == 0) {
+		fprintf(stderr,
+		        "mailquota deliver: delivered; usage spooled to %s (run mailquota "
+		        "usage flush)\n",
+		        ctx->cfg.report_spool);
+		return 0;
 	}
 	fprintf(stderr,
 	        "mailquota deliver: delivered, but usage not recorded for %s (%llu bytes, "
@@ -601,6 +731,8 @@ static const struct command commands[] = {
 	{ "usage", "set", 2, 5, cmd_usage_set, "ADDRESS BYTES [MESSAGES] [source=S] [at=TIME]",
 	  "set absolute usage from a recalculation (du, doveadm quota get)" },
 	{ "usage", "get", 1, 1, cmd_usage_get, "ADDRESS", "show a mailbox's usage and limits" },
+	{ "usage", "flush", 0, 0, cmd_usage_flush, "",
+	  "replay reports that deliver spooled while the database was away" },
 	{ "deliver", NULL, 3, 1000, cmd_deliver, "RECIPIENT [key=K] -- COMMAND [ARGS...]",
 	  "delivery wrapper for a Postfix pipe transport: run COMMAND, report what it stored" },
 	{ "check", NULL, 2, 2, cmd_check, "ADDRESS SIZE",

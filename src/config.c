@@ -40,6 +40,8 @@ static const struct cfg_key keys[] = {
 	  "PostgreSQL connections the daemon opens for writes (usage reports)"),
 	K(usage_key_retention, CFG_UINT, "604800", 3600, 31536000,
 	  "seconds an idempotency key is remembered; a retry within it is never counted twice"),
+	K(report_spool, CFG_STR, "/var/spool/mailquota/reports", 0, 0,
+	  "file where mailquota deliver keeps reports it could not record (mailquota usage flush)"),
 	K(view_sweep_interval, CFG_UINT, "300", 0, 86400,
 	  "seconds between full reloads of the in-memory view (0: never)"),
 	K(view_ping_interval, CFG_UINT, "5", 1, 3600,

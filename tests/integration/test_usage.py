@@ -170,6 +170,55 @@ class Retention(unittest.TestCase):
             db.close()
 
 
+class DeliverWrapper(unittest.TestCase):
+    def test_deliver_reports_once_and_spools_when_the_database_is_away(self):
+        import subprocess
+        import tempfile
+        db = mqtest.Database()
+        tmp = tempfile.mkdtemp(prefix="mq-deliver-")
+        try:
+            db.cli("domain", "add", "w.test")
+            db.cli("mailbox", "add", "u@w.test")
+            good, bad = os.path.join(tmp, "good.conf"), os.path.join(tmp, "bad.conf")
+            spool = os.path.join(tmp, "spool")
+            with open(good, "w") as f:
+                f.write(f"database_url = {db.conninfo}\nreport_spool = {spool}\n")
+            with open(bad, "w") as f:
+                f.write("database_url = host=/nonexistent-dir user=postgres dbname=none\n"
+                        f"report_spool = {spool}\n")
+            msg = b"Subject: t\n\n" + b"z" * 1000 + b"\n"
+            out = os.path.join(tmp, "out")
+
+            def deliver(conf, key, agent="cat > \"$0\""):
+                return subprocess.run([os.path.join(mqtest.BIN, "mailquota"), "-c", conf,
+                                       "deliver", "U+x@W.test", f"key={key}", "--", "sh", "-c",
+                                       agent, out], input=msg, capture_output=True)
+
+            p = deliver(good, "q1/u")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(open(out, "rb").read(), msg)          # passed through intact
+            self.assertEqual(used(db, "u@w.test"), (len(msg), 1))
+            p = deliver(good, "q1/u")                               # Postfix redelivers
+            self.assertEqual(used(db, "u@w.test"), (len(msg), 1))  # counted once
+            p = deliver(good, "q2/u", "exit 75")                   # the agent defers
+            self.assertEqual(p.returncode, 75)
+            self.assertEqual(used(db, "u@w.test"), (len(msg), 1))  # nothing reported
+            p = deliver(bad, "q3/u")                                # database away
+            self.assertEqual(p.returncode, 0, p.stderr)             # delivered all the same
+            self.assertIn(b"spooled", p.stderr)
+            self.assertEqual(used(db, "u@w.test"), (len(msg), 1))
+            for _ in range(2):                                     # flushing twice is safe
+                p = subprocess.run([os.path.join(mqtest.BIN, "mailquota"), "-c", good,
+                                    "usage", "flush"], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(used(db, "u@w.test"), (2 * len(msg), 2))
+            self.assertEqual(os.path.getsize(spool), 0)
+        finally:
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+            db.close()
+
+
 class DovecotClone(unittest.TestCase):
     def test_quota_clone_writes_recalculate(self):
         db = mqtest.Database()
