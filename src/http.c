@@ -210,6 +210,26 @@ static struct http_reply text_reply(unsigned status, struct buf *text)
 	return r;
 }
 
+/* Start a streamed JSON response body. */
+static struct buf *text_begin(struct jsonw *w)
+{
+	struct buf *text = xmalloc(sizeof(*text));
+	buf_init(text, HTTP_RESPONSE_MAX);
+	jsonw_init(w, text);
+	return text;
+}
+
+/* 200 with the written body, or 500 (body freed) if it outgrew HTTP_RESPONSE_MAX. */
+static struct http_reply text_end(struct jsonw *w, struct buf *text)
+{
+	if (jsonw_finish(w) < 0) {
+		buf_free(text);
+		free(text);
+		return error_reply(500, "internal", "response too large");
+	}
+	return text_reply(200, text);
+}
+
 static struct http_reply store_unavailable(void)
 {
 	struct http_reply r = error_reply(503, "store_unavailable",
@@ -328,10 +348,8 @@ static struct http_reply handle_check_post(struct http_server *srv, struct MHD_C
 			goto out;
 		}
 	}
-	struct buf *text = xmalloc(sizeof(*text));
 	struct jsonw w;
-	buf_init(text, HTTP_RESPONSE_MAX);
-	jsonw_init(&w, text);
+	struct buf *text = text_begin(&w);
 	jsonw_object(&w);
 	write_u64(&w, "size", size);
 	jsonw_key(&w, "results");
@@ -356,13 +374,7 @@ static struct http_reply handle_check_post(struct http_server *srv, struct MHD_C
 	}
 	jsonw_end_array(&w);
 	jsonw_end_object(&w);
-	if (jsonw_finish(&w) < 0) {
-		buf_free(text);
-		free(text);
-		r = error_reply(500, "internal", "response too large");
-		goto out;
-	}
-	r = text_reply(200, text);
+	r = text_end(&w, text);
 out:
 	json_decref(doc);
 	return r;
@@ -528,10 +540,8 @@ static struct http_reply handle_usage_post(struct http_server *srv, struct MHD_C
 	}
 	static const char *const statuses[] = { "applied", "superseded", "conflict",
 		                                "unknown_recipient" };
-	struct buf *text = xmalloc(sizeof(*text));
 	struct jsonw w;
-	buf_init(text, HTTP_RESPONSE_MAX);
-	jsonw_init(&w, text);
+	struct buf *text = text_begin(&w);
 	jsonw_object(&w);
 	jsonw_key(&w, "results");
 	jsonw_array(&w);
@@ -571,13 +581,7 @@ static struct http_reply handle_usage_post(struct http_server *srv, struct MHD_C
 	}
 	jsonw_end_array(&w);
 	jsonw_end_object(&w);
-	if (jsonw_finish(&w) < 0) { /* 1000 small results cannot reach 16 MiB */
-		buf_free(text);
-		free(text);
-		r = error_reply(500, "internal", "response too large");
-		goto out;
-	}
-	r = text_reply(200, text);
+	r = text_end(&w, text);
 out:
 	free(todo);
 	free(res);
@@ -620,14 +624,10 @@ static struct http_reply handle_usage_get(struct http_server *srv, struct MHD_Co
 	struct http_reply r;
 	if (path_mailbox(srv, req, &mb, &r) < 0)
 		return r;
-	struct buf *text = xmalloc(sizeof(*text));
 	struct jsonw w;
-	buf_init(text, HTTP_RESPONSE_MAX);
-	jsonw_init(&w, text);
+	struct buf *text = text_begin(&w);
 	write_mailbox(&w, &mb, NULL);
-	if (jsonw_finish(&w) < 0)
-		abort(); /* one mailbox is far below the limit */
-	return text_reply(200, text);
+	return text_end(&w, text);
 }
 
 static struct http_reply handle_usage_put(struct http_server *srv, struct MHD_Connection *conn,
