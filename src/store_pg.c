@@ -1,6 +1,7 @@
 /*
- * store_pg: answers store lookups with one prepared query each, over a small pool of libpq
- * connections shared by the policy loop and the HTTP threads. It must never block a caller for
+ * store_pg: answers store lookups with one prepared query each, over a dbpool of libpq
+ * connections. The daemon answers from its in-memory view; this backend serves `mailquota check`
+ * and `usage` commands, which must show the database's truth. It must never block a caller for
  * long on a dead database: a broken connection is re-opened at most once a second, and in
  * between lookups fail at once so the service can tempfail.
  */
