@@ -32,6 +32,8 @@
 enum mode { M_UNIX, M_TCP, M_HTTP, M_USAGE };
 
 static unsigned usage_batch = 1; /* reports per POST /v1/usage */
+/* "Authorization: Bearer <MQ_BENCH_TOKEN>\r\n", or "" without a token */
+static char auth_header[256] = "";
 static unsigned long key_seq;
 
 struct conn {
@@ -107,9 +109,9 @@ static void make_request(enum mode m, struct conn *c, unsigned mailboxes)
 			                        ++key_seq);
 		off += (size_t)snprintf(body + off, sizeof(body) - off, "]}");
 		n = snprintf(c->out, sizeof(c->out),
-		             "POST /v1/usage HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		             "POST /v1/usage HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
 		             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-		             off, body);
+		             auth_header, off, body);
 		c->out_len = (size_t)n;
 		c->out_off = 0;
 		c->in_len = 0;
@@ -119,8 +121,8 @@ static void make_request(enum mode m, struct conn *c, unsigned mailboxes)
 	if (m == M_HTTP)
 		n = snprintf(c->out, sizeof(c->out),
 		             "GET /v1/check?recipient=u%u%%40bench.test&size=%u HTTP/1.1\r\n"
-		             "Host: 127.0.0.1\r\n\r\n",
-		             mb, size);
+		             "Host: 127.0.0.1\r\n%s\r\n",
+		             mb, size, auth_header);
 	else
 		n = snprintf(
 		        c->out, sizeof(c->out),
@@ -407,6 +409,13 @@ static int run_propagation(const char *conninfo, const char *path, int rounds)
 
 int main(int argc, char **argv)
 {
+	const char *tok = getenv("MQ_BENCH_TOKEN");
+	if (tok != NULL && tok[0] != '\0' &&
+	    (size_t)snprintf(auth_header, sizeof(auth_header), "Authorization: Bearer %s\r\n",
+	                     tok) >= sizeof(auth_header)) {
+		fprintf(stderr, "loadgen: MQ_BENCH_TOKEN too long\n");
+		return 2;
+	}
 	if (argc == 5 && strcmp(argv[1], "propagation") == 0)
 		return run_propagation(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 6 && strcmp(argv[1], "rawupdate") == 0)

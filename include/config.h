@@ -33,6 +33,9 @@ struct config {
 	uint64_t http_max_connections;
 	uint64_t http_timeout;
 	uint64_t http_threads;
+	char *http_cors_origins;
+	char *api_url;
+	char *api_token_file;
 	char *recipient_delimiter;
 	bool fold_local_part;
 	uint64_t message_size_limit;

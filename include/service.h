@@ -30,11 +30,13 @@ struct check_result {
 };
 
 struct usage;
+struct admin;
 
 struct service {
 	const struct config *cfg; /* borrowed, outlives the service */
 	struct store *store;      /* borrowed */
 	struct usage *usage;      /* borrowed; NULL where nothing writes usage */
+	struct admin *admin;      /* borrowed; NULL where nothing administers */
 };
 
 /* Why a recipient could not be resolved to exactly one mailbox. */

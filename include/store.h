@@ -11,6 +11,7 @@
 
 #include "address.h"
 #include "quota.h"
+#include "token.h"
 
 /* A multi-target alias is checked against at most this many targets; a larger one is answered
    as "no opinion" rather than decided on a partial list. */
@@ -60,6 +61,15 @@ struct store_status {
 	double last_load_seconds; /* how long the last full load took */
 };
 
+/* An API token a store knows (revoked tokens are unknown). */
+struct store_token {
+	int64_t id;
+	enum token_scope scope;
+	int64_t mailbox_id; /* TOKEN_SELF: its mailbox; else 0 */
+	int64_t expires;    /* Unix time; 0: never */
+	uint8_t hash[TOKEN_HASH_LEN];
+};
+
 struct store;
 
 struct store_ops {
@@ -69,6 +79,8 @@ struct store_ops {
 	/* Fill *st (never fails; may ask the database). */
 	void (*status)(struct store *store, struct store_status *st);
 	void (*destroy)(struct store *store);
+	/* See store_token(); NULL for a store that knows no tokens. */
+	int (*token)(struct store *store, int64_t id, struct store_token *tok_r);
 };
 
 struct store {
@@ -90,6 +102,15 @@ static inline int store_resolve(struct store *store, const struct address *addr,
 static inline void store_status(struct store *store, struct store_status *st)
 {
 	store->ops->status(store, st);
+}
+
+/*
+ * The usable (not revoked) token with record id: 0 with *tok_r, 1 if unknown, -1 when the
+ * store cannot answer now. Thread-safe; never waits on the database.
+ */
+static inline int store_token(struct store *store, int64_t id, struct store_token *tok_r)
+{
+	return store->ops->token != NULL ? store->ops->token(store, id, tok_r) : -1;
 }
 
 /* Destroy a store and NULL the pointer. */

@@ -15,11 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "buf.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
 #include "migrate.h"
+#include "resource.h"
 #include "service.h"
 #include "store_admin.h"
 #include "store_pg.h"
@@ -110,6 +112,53 @@ static int cmd_migrate(struct ctx *ctx, int argc, char **argv)
 		return fail("migrate", err);
 	printf("migrations applied: %u (schema has %u)\n", n, migrations_count);
 	return 0;
+}
+
+/* token bootstrap NAME [scope=S] [mailbox=A] [expires=T]: with database access, no API token */
+static int cmd_token_bootstrap(struct ctx *ctx, int argc, char **argv)
+{
+	json_t *body = json_pack("{s:s, s:s}", "name", argv[0], "scope", "admin");
+	for (int i = 1; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		if (eq == NULL ||
+		    (strncmp(argv[i], "scope=", 6) != 0 && strncmp(argv[i], "mailbox=", 8) != 0 &&
+		     strncmp(argv[i], "expires=", 8) != 0)) {
+			fprintf(stderr, "mailquota: %s: want scope=, mailbox= or expires=\n",
+			        argv[i]);
+			json_decref(body);
+			return EXIT_USAGE;
+		}
+		*eq = '\0';
+		json_object_set_new(body, strcmp(argv[i], "expires") == 0 ? "expires_at" : argv[i],
+		                    json_string(eq + 1));
+	}
+	json_t *fields;
+	struct resource_key key;
+	struct resource_error e;
+	if (resource_check(RESOURCE_TOKEN, RESOURCE_CREATE, body, &ctx->cfg.address_rules, &key,
+	                   &fields, &e) < 0) {
+		fprintf(stderr, "mailquota: %s: %s\n", e.field, e.reason);
+		json_decref(body);
+		return EXIT_USAGE;
+	}
+	json_decref(body);
+	struct admin *a = admin_new(ctx->cfg.database_url, 1);
+	struct admin_outcome o = { 0 };
+	char text[TOKEN_TEXT_MAX];
+	enum admin_status st = admin_token_create(a, fields, 0, text, &o);
+	json_decref(fields);
+	admin_destroy(&a);
+	int rc = 0;
+	if (st != ADMIN_DONE)
+		rc = fail("token bootstrap",
+		          st == ADMIN_UNAVAILABLE ? "database unavailable" : o.message);
+	else if (strcmp(o.code, "created") != 0)
+		rc = fail("token bootstrap", o.code);
+	else
+		printf("%s\n", text);
+	explicit_bzero(text, sizeof(text));
+	admin_outcome_free(&o);
+	return rc;
 }
 
 static int cmd_domain_add(struct ctx *ctx, int argc, char **argv)
@@ -301,7 +350,7 @@ static int usage_mailbox_ex(struct ctx *ctx, const char *addr, struct store_mail
                             bool *db_down_r)
 {
 	struct store *store = store_pg_new(ctx->cfg.database_url, 1);
-	struct service svc = { &ctx->cfg, store, NULL };
+	struct service svc = { &ctx->cfg, store, NULL, NULL };
 	enum service_resolve_error e = SERVICE_UNKNOWN_RECIPIENT;
 	const char *why;
 	int rc = service_resolve_mailbox(&svc, addr, strlen(addr), false, mb, &e, &why);
@@ -661,7 +710,7 @@ static int cmd_check(struct ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	struct store *store = store_pg_new(ctx->cfg.database_url, 1);
-	struct service svc = { &ctx->cfg, store, NULL };
+	struct service svc = { &ctx->cfg, store, NULL, NULL };
 	struct check_result *res = malloc(sizeof(*res));
 	const char *why;
 	if (res == NULL)
@@ -711,6 +760,9 @@ static int cmd_check(struct ctx *ctx, int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "migrate", NULL, 0, 0, cmd_migrate, "", "apply pending schema migrations" },
+	{ "token", "bootstrap", 1, 4, cmd_token_bootstrap,
+	  "NAME [scope=S] [mailbox=ADDRESS] [expires=TIME]",
+	  "create a token with database access (the first admin token); prints it" },
 	{ "domain", "add", 1, 64, cmd_domain_add, "DOMAIN [FIELD=VALUE]...", "create a domain" },
 	{ "domain", "set", 2, 64, cmd_domain_set, "DOMAIN FIELD=VALUE...",
 	  "change domain limits (pool, storage, messages, mailbox-max-size, max-size, grace)" },

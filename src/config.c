@@ -64,6 +64,12 @@ static const struct cfg_key keys[] = {
 	K(http_max_connections, CFG_UINT, "256", 1, 100000, "concurrent HTTP connections"),
 	K(http_timeout, CFG_UINT, "30", 1, 3600, "seconds an idle HTTP connection is kept"),
 	K(http_threads, CFG_UINT, "1", 1, 64, "HTTP worker threads"),
+	K(http_cors_origins, CFG_STR, "", 0, 0,
+	  "browser origins allowed to call the HTTP API (space-separated, or *); empty: none"),
+	K(api_url, CFG_STR, "", 0, 0,
+	  "the API the mailquota command talks to; empty: http:// and http_listen"),
+	K(api_token_file, CFG_STR, "", 0, 0,
+	  "file holding the mailquota command's API token (MAILQUOTA_TOKEN overrides it)"),
 	K(recipient_delimiter, CFG_STR, "+", 0, 0,
 	  "characters that start an address extension (user+tag); empty disables stripping"),
 	K(fold_local_part, CFG_BOOL, "yes", 0, 0, "compare local parts case-insensitively"),
@@ -344,6 +350,33 @@ static int check_reply(const char *name, enum reply_kind kind, const char *value
 	return 0;
 }
 
+/* Origins are "*" or scheme://host[:port], exactly as browsers send them in Origin. */
+static int check_origins(const char *list, char *err)
+{
+	const char *p = list;
+	while (*p != '\0') {
+		size_t n = strcspn(p, " ,\t");
+		if (n > 0) {
+			bool ok = (n == 1 && p[0] == '*') ||
+			          ((n > 7 && strncmp(p, "http://", 7) == 0) ||
+			           (n > 8 && strncmp(p, "https://", 8) == 0));
+			const char *host = p + (p[4] == 's' ? 8 : 7);
+			for (const char *q = host; ok && q < p + n; q++)
+				ok = *q > 0x20 && *q < 0x7f && *q != '/' && *q != '@';
+			if (!ok || n > 200) {
+				seterr(err,
+				       "http_cors_origins: \"%.*s\" is not an origin such as "
+				       "https://panel.example.com or *",
+				       (int)(n > 200 ? 200 : n), p);
+				return -1;
+			}
+		}
+		p += n;
+		p += strspn(p, " ,\t");
+	}
+	return 0;
+}
+
 int config_finish(struct config *cfg, char *err)
 {
 	if (reply_profile_parse(cfg->reply_profile, &cfg->profile) < 0) {
@@ -390,6 +423,8 @@ int config_finish(struct config *cfg, char *err)
 
 	if (check_listen("policy_tcp_listen", &cfg->policy_tcp_listen, err) < 0 ||
 	    check_listen("http_listen", &cfg->http_listen, err) < 0)
+		return -1;
+	if (check_origins(cfg->http_cors_origins, err) < 0)
 		return -1;
 	if (cfg->policy_socket[0] != '\0' && cfg->policy_socket[0] != '/') {
 		seterr(err, "policy_socket: \"%s\" must be an absolute path", cfg->policy_socket);

@@ -14,45 +14,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "buf.h"
+#include "http_internal.h"
 #include "jsonw.h"
 #include "log.h"
+#include "resource.h"
 #include "strnum.h"
 #include "usage.h"
 #include "xalloc.h"
 
-struct http_server {
-	struct MHD_Daemon *mhd;
-	const struct config *cfg;
-	const struct service *svc;
-};
-
-struct http_request {
-	struct buf body;
-	bool too_large;
-	bool answered;
-	size_t drained;                       /* bytes of an oversized body thrown away */
-	char param[HTTP_PARAM_VALUE_MAX + 1]; /* the {} segment of the matched route */
-	char allow[64];                       /* the Allow header of a 405 */
-};
-
-/* What a handler produces: a status and a JSON body (owned), plus an optional Allow header. */
-struct http_reply {
-	unsigned status;
-	json_t *body;     /* owned; or */
-	struct buf *text; /* owned, already JSON (the check path: written by jsonw) */
-	const char *allow;
-	unsigned retry_after; /* seconds, for 503; 0: no header */
-};
-
-typedef struct http_reply (*http_handler)(struct http_server *srv, struct MHD_Connection *conn,
-                                          struct http_request *req);
+/* Scopes as bits: which tokens a route accepts. */
+#define S_ADMIN (1u << TOKEN_ADMIN)
+#define S_READ  (1u << TOKEN_READ)
+#define S_USAGE (1u << TOKEN_USAGE)
+#define S_SELF  (1u << TOKEN_SELF) /* the handler checks the mailbox is the token's own */
+#define S_NONE  0u                 /* no token needed */
+#define S_ANY   (S_ADMIN | S_READ | S_USAGE | S_SELF)
 
 struct route {
 	const char *method;
 	const char *path;
 	http_handler handler;
+	unsigned scopes;
+	int arg;
 };
 
 static struct http_reply handle_check_get(struct http_server *, struct MHD_Connection *,
@@ -65,26 +51,69 @@ static struct http_reply handle_usage_post(struct http_server *, struct MHD_Conn
                                            struct http_request *);
 static struct http_reply handle_usage_get(struct http_server *, struct MHD_Connection *,
                                           struct http_request *);
-static struct http_reply handle_usage_put(struct http_server *, struct MHD_Connection *,
-                                          struct http_request *);
 
+#define D RESOURCE_DOMAIN
+#define M RESOURCE_MAILBOX
+#define A RESOURCE_ALIAS
+#define T RESOURCE_TOKEN
 static const struct route routes[] = {
-	{ "GET", "/v1/check", handle_check_get },
-	{ "POST", "/v1/check", handle_check_post },
-	{ "GET", "/v1/health", handle_health },
-	{ "POST", "/v1/usage", handle_usage_post },
-	{ "GET", "/v1/mailboxes/{}/usage", handle_usage_get },
-	{ "PUT", "/v1/mailboxes/{}/usage", handle_usage_put },
+	{ "GET", "/v1/health", handle_health, S_NONE, 0 },
+	{ "GET", "/v1/check", handle_check_get, S_ANY, 0 },
+	{ "POST", "/v1/check", handle_check_post, S_ANY, 0 },
+	{ "POST", "/v1/usage", handle_usage_post, S_ADMIN | S_USAGE, 0 },
+	{ "GET", "/v1/mailboxes/{}/usage", handle_usage_get, S_ANY, 0 },
+	{ "PUT", "/v1/mailboxes/{}/usage", http_admin_usage_put, S_ADMIN | S_USAGE, 0 },
+	{ "GET", "/v1/domains", http_admin_list, S_ADMIN | S_READ, D },
+	{ "POST", "/v1/domains", http_admin_create, S_ADMIN, D },
+	{ "GET", "/v1/domains/{}", http_admin_get, S_ADMIN | S_READ, D },
+	{ "PATCH", "/v1/domains/{}", http_admin_update, S_ADMIN, D },
+	{ "DELETE", "/v1/domains/{}", http_admin_delete, S_ADMIN, D },
+	{ "GET", "/v1/mailboxes", http_admin_list, S_ADMIN | S_READ, M },
+	{ "POST", "/v1/mailboxes", http_admin_create, S_ADMIN, M },
+	{ "GET", "/v1/mailboxes/{}", http_admin_get, S_ADMIN | S_READ | S_SELF, M },
+	{ "PATCH", "/v1/mailboxes/{}", http_admin_update, S_ADMIN, M },
+	{ "DELETE", "/v1/mailboxes/{}", http_admin_delete, S_ADMIN, M },
+	{ "GET", "/v1/aliases", http_admin_list, S_ADMIN | S_READ, A },
+	{ "POST", "/v1/aliases", http_admin_create, S_ADMIN, A },
+	{ "GET", "/v1/aliases/{}", http_admin_get, S_ADMIN | S_READ, A },
+	{ "PATCH", "/v1/aliases/{}", http_admin_update, S_ADMIN, A },
+	{ "DELETE", "/v1/aliases/{}", http_admin_delete, S_ADMIN, A },
+	{ "GET", "/v1/tokens", http_admin_list, S_ADMIN, T },
+	{ "POST", "/v1/tokens", http_admin_create, S_ADMIN, T },
+	{ "GET", "/v1/tokens/{}", http_admin_get, S_ADMIN, T },
+	{ "DELETE", "/v1/tokens/{}", http_admin_delete, S_ADMIN, T },
+	{ "GET", "/v1/audit", http_admin_audit, S_ADMIN | S_READ, 0 },
 };
+#undef D
+#undef M
+#undef A
+#undef T
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-static struct http_reply error_reply(unsigned status, const char *code, const char *message)
+struct http_reply http_error(unsigned status, const char *code, const char *message)
 {
-	struct http_reply r = { status, json_pack("{s:s, s:s}", "error", code, "message", message),
-		                NULL, NULL, 0 };
+	struct http_reply r = {
+		.status = status, .body = json_pack("{s:s, s:s}", "error", code, "message", message)
+	};
 	return r;
 }
+
+struct http_reply http_error_field(unsigned status, const char *code, const char *field,
+                                   const char *message)
+{
+	struct http_reply r = { .status = status,
+		                .body = json_pack("{s:s, s:s, s:s}", "error", code, "field", field,
+		                                  "message", message) };
+	return r;
+}
+
+struct http_reply http_forbidden(void)
+{
+	return http_error(403, "forbidden", "this token's scope does not allow this request");
+}
+
+#define error_reply http_error
 
 /* Members: each takes a key literal (see jsonw_key). Limits are null when unset. */
 #define write_limit(w, key, l)           (jsonw_key(w, key), put_limit(w, l))
@@ -186,27 +215,33 @@ static void write_result(struct jsonw *w, const char *rcpt, uint64_t size,
 
 /*
  * Run one check and write its JSON object; *why_r is set for an invalid address (400, nothing
- * written), and 503 means the store cannot answer (nothing written). Else 200.
+ * written), 503 means the store cannot answer and 403 that a token bound to one mailbox asked
+ * about another address (nothing written). Else 200.
  */
-static unsigned check_one(struct http_server *srv, struct jsonw *w, const char *rcpt, uint64_t size,
-                          const char **why_r)
+static unsigned check_one(struct http_server *srv, const struct http_request *req, struct jsonw *w,
+                          const char *rcpt, uint64_t size, const char **why_r)
 {
 	static _Thread_local struct check_result res;
 	if (!utf8_valid(rcpt, strlen(rcpt)) ||
 	    service_check(srv->svc, rcpt, strlen(rcpt), size, &res, why_r) < 0) {
 		if (!utf8_valid(rcpt, strlen(rcpt)))
 			*why_r = "address is not valid UTF-8";
-		return 400;
+		return req->authenticated && req->tok.scope == TOKEN_SELF ? 403 : 400;
 	}
 	if (res.verdict == QUOTA_TEMPFAIL)
 		return 503;
+	/* a self token may ask about its own mailbox only, and learns nothing of others */
+	if (req->authenticated && req->tok.scope == TOKEN_SELF &&
+	    (res.match != STORE_MATCH_MAILBOX || res.decider < 0 ||
+	     res.targets[res.decider].mailbox.id != req->tok.mailbox_id))
+		return 403;
 	write_result(w, rcpt, size, &res);
 	return 200;
 }
 
 static struct http_reply text_reply(unsigned status, struct buf *text)
 {
-	struct http_reply r = { status, NULL, text, NULL, 0 };
+	struct http_reply r = { .status = status, .text = text };
 	return r;
 }
 
@@ -230,7 +265,7 @@ static struct http_reply text_end(struct jsonw *w, struct buf *text)
 	return text_reply(200, text);
 }
 
-static struct http_reply store_unavailable(void)
+struct http_reply http_store_unavailable(void)
 {
 	struct http_reply r = error_reply(503, "store_unavailable",
 	                                  "quota data is temporarily unavailable; retry later");
@@ -257,12 +292,13 @@ static struct http_reply handle_check_get(struct http_server *srv, struct MHD_Co
 	const char *why;
 	buf_init(out, HTTP_RESPONSE_MAX);
 	jsonw_init(&w, out);
-	unsigned status = check_one(srv, &w, rcpt, size, &why);
+	unsigned status = check_one(srv, req, &w, rcpt, size, &why);
 	if (status != 200 || jsonw_finish(&w) < 0) {
 		buf_free(out);
 		free(out);
-		return status == 400   ? error_reply(400, "invalid_address", why)
-		       : status == 503 ? store_unavailable()
+		return status == 403   ? http_forbidden()
+		       : status == 400 ? error_reply(400, "invalid_address", why)
+		       : status == 503 ? http_store_unavailable()
 		                       : error_reply(500, "internal", "response too large");
 	}
 	return text_reply(200, out);
@@ -270,8 +306,8 @@ static struct http_reply handle_check_get(struct http_server *srv, struct MHD_Co
 
 /* Decode a JSON object body (Content-Type checked, duplicate keys refused); 0 with *doc_r
    (caller decrefs), or -1 with the error reply. */
-static int parse_body(struct MHD_Connection *conn, struct http_request *req, json_t **doc_r,
-                      struct http_reply *err_r)
+int http_parse_body(struct MHD_Connection *conn, struct http_request *req, json_t **doc_r,
+                    struct http_reply *err_r)
 {
 	const char *ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
 	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
@@ -303,7 +339,7 @@ static struct http_reply handle_check_post(struct http_server *srv, struct MHD_C
 {
 	json_t *doc;
 	struct http_reply err;
-	if (parse_body(conn, req, &doc, &err) < 0)
+	if (http_parse_body(conn, req, &doc, &err) < 0)
 		return err;
 	struct http_reply r;
 	const char *key;
@@ -357,11 +393,11 @@ static struct http_reply handle_check_post(struct http_server *srv, struct MHD_C
 	json_array_foreach(rcpts, i, val)
 	{
 		const char *rcpt = json_string_value(val), *why;
-		unsigned status = check_one(srv, &w, rcpt, size, &why);
-		if (status == 503) {
+		unsigned status = check_one(srv, req, &w, rcpt, size, &why);
+		if (status == 503 || status == 403) {
 			buf_free(text);
 			free(text);
-			r = store_unavailable();
+			r = status == 503 ? http_store_unavailable() : http_forbidden();
 			goto out;
 		}
 		if (status == 400) {
@@ -390,14 +426,14 @@ static struct http_reply handle_health(struct http_server *srv, struct MHD_Conne
 	/* serving from a loaded view is fine even with the database away: degraded, not down */
 	const char *status = !st.loaded ? "unavailable" : st.db_up ? "ok" : "degraded";
 	struct http_reply r = {
-		st.loaded ? 200 : 503,
-		json_pack("{s:s, s:s, s:{s:b, s:f, s:I, s:I, s:I, s:I, s:I, s:f}}", "status",
-		          status, "database", st.db_up ? "up" : "down", "view", "loaded", st.loaded,
-		          "age_seconds", st.age_seconds, "domains", (json_int_t)st.domains,
-		          "mailboxes", (json_int_t)st.mailboxes, "aliases", (json_int_t)st.aliases,
-		          "full_loads", (json_int_t)st.full_loads, "notifications",
-		          (json_int_t)st.notifications, "last_load_seconds", st.last_load_seconds),
-		NULL, NULL, 0
+		.status = st.loaded ? 200 : 503,
+		.body = json_pack(
+		        "{s:s, s:s, s:{s:b, s:f, s:I, s:I, s:I, s:I, s:I, s:f}}", "status", status,
+		        "database", st.db_up ? "up" : "down", "view", "loaded", st.loaded,
+		        "age_seconds", st.age_seconds, "domains", (json_int_t)st.domains,
+		        "mailboxes", (json_int_t)st.mailboxes, "aliases", (json_int_t)st.aliases,
+		        "full_loads", (json_int_t)st.full_loads, "notifications",
+		        (json_int_t)st.notifications, "last_load_seconds", st.last_load_seconds),
 	};
 	return r;
 }
@@ -412,7 +448,7 @@ static const char *const resolve_codes[] = {
 	[SERVICE_STORE_UNAVAILABLE] = "store_unavailable",
 };
 
-static struct http_reply db_unavailable(const char *why)
+struct http_reply http_db_unavailable(const char *why)
 {
 	struct http_reply r = error_reply(503, "database_unavailable", why);
 	r.retry_after = HTTP_RETRY_AFTER;
@@ -473,7 +509,7 @@ static struct http_reply handle_usage_post(struct http_server *srv, struct MHD_C
 {
 	json_t *doc, *reps;
 	struct http_reply r;
-	if (parse_body(conn, req, &doc, &r) < 0)
+	if (http_parse_body(conn, req, &doc, &r) < 0)
 		return r;
 	reps = json_object_get(doc, "reports");
 	if (json_object_size(doc) != 1 || !json_is_array(reps) || json_array_size(reps) == 0) {
@@ -513,7 +549,7 @@ static struct http_reply handle_usage_post(struct http_server *srv, struct MHD_C
 		if (service_resolve_mailbox(srv->svc, addr, strlen(addr), exact, &mb, &e,
 		                            &whys[i]) < 0) {
 			if (e == SERVICE_STORE_UNAVAILABLE) {
-				r = store_unavailable();
+				r = http_store_unavailable();
 				goto out;
 			}
 			errs[i] = resolve_codes[e];
@@ -535,7 +571,7 @@ static struct http_reply handle_usage_post(struct http_server *srv, struct MHD_C
 	static struct usage_result none;
 	struct usage_result *results = ntodo > 0 ? res : &none;
 	if (ntodo > 0 && usage_apply(srv->svc->usage, todo, ntodo, results, &why) < 0) {
-		r = db_unavailable(why);
+		r = http_db_unavailable(why);
 		goto out;
 	}
 	static const char *const statuses[] = { "applied", "superseded", "conflict",
@@ -604,7 +640,7 @@ static int path_mailbox(struct http_server *srv, struct http_request *req, struc
 		return 0;
 	switch (e) {
 	case SERVICE_STORE_UNAVAILABLE:
-		*err_r = store_unavailable();
+		*err_r = http_store_unavailable();
 		break;
 	case SERVICE_INVALID_ADDRESS:
 		*err_r = error_reply(400, "invalid_address", why);
@@ -622,6 +658,8 @@ static struct http_reply handle_usage_get(struct http_server *srv, struct MHD_Co
 	(void)conn;
 	struct store_mailbox mb;
 	struct http_reply r;
+	if (!http_self_allows(srv, req, req->param))
+		return http_forbidden();
 	if (path_mailbox(srv, req, &mb, &r) < 0)
 		return r;
 	struct jsonw w;
@@ -630,112 +668,206 @@ static struct http_reply handle_usage_get(struct http_server *srv, struct MHD_Co
 	return text_end(&w, text);
 }
 
-static struct http_reply handle_usage_put(struct http_server *srv, struct MHD_Connection *conn,
-                                          struct http_request *req)
+/*
+ * Does url match pattern, where "{}" stands for one non-empty part (copied to param)? The part
+ * runs to the pattern's literal tail, so it may hold '/' (a local part may). *score_r is the
+ * pattern's literal length: among several matching patterns the most specific one wins.
+ */
+static bool route_match(const char *pattern, const char *url, char *param, size_t size,
+                        size_t *score_r)
 {
-	struct store_mailbox mb;
-	struct http_reply r;
-	json_t *doc;
-	if (path_mailbox(srv, req, &mb, &r) < 0)
-		return r;
-	if (parse_body(conn, req, &doc, &r) < 0)
-		return r;
-	const char *key;
-	json_t *val;
-	json_object_foreach(doc, key, val)
-	{
-		if (strcmp(key, "bytes") != 0 && strcmp(key, "messages") != 0 &&
-		    strcmp(key, "source") != 0 && strcmp(key, "measured_at") != 0) {
-			json_decref(doc);
-			return error_reply(400, "unknown_field",
-			                   "allowed: bytes, messages, source, measured_at");
+	const char *hole = strstr(pattern, "{}");
+	*score_r = strlen(pattern);
+	if (hole == NULL)
+		return strcmp(pattern, url) == 0;
+	size_t pre = (size_t)(hole - pattern), ulen = strlen(url);
+	const char *post = hole + 2;
+	size_t postlen = strlen(post);
+	*score_r -= 2;
+	if (ulen < pre + postlen + 1 || strncmp(url, pattern, pre) != 0 ||
+	    strcmp(url + ulen - postlen, post) != 0)
+		return false;
+	size_t seglen = ulen - pre - postlen;
+	if (seglen >= size)
+		return false;
+	memcpy(param, url + pre, seglen);
+	param[seglen] = '\0';
+	return true;
+}
+
+/* The most specific pattern matching url; NULL if none. */
+static const char *best_pattern(const char *url, char *param, size_t size)
+{
+	const char *best = NULL;
+	size_t best_score = 0, score;
+	for (size_t i = 0; i < NROUTES; i++)
+		if (route_match(routes[i].path, url, param, size, &score) &&
+		    (best == NULL || score > best_score)) {
+			best = routes[i].path;
+			best_score = score;
 		}
-	}
-	json_t *b = json_object_get(doc, "bytes"), *m = json_object_get(doc, "messages");
-	json_t *src = json_object_get(doc, "source"), *at = json_object_get(doc, "measured_at");
-	const char *bad = NULL;
-	if (!json_is_integer(b) || json_integer_value(b) < 0 ||
-	    (m != NULL && (!json_is_integer(m) || json_integer_value(m) < 0)))
-		bad = "bytes (required) and messages must be non-negative integers";
-	else if (!json_is_string(src) || json_string_length(src) == 0 ||
-	         json_string_length(src) > USAGE_SOURCE_MAX)
-		bad = "source (required) must be a string of 1 to 100 characters, e.g. \"doveadm\"";
-	else if (at != NULL && (!json_is_string(at) || !usage_time_valid(json_string_value(at))))
-		bad = "measured_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
-	if (bad != NULL) {
-		json_decref(doc);
-		return error_reply(400, "invalid_field", bad);
-	}
-	uint64_t bytes = (uint64_t)json_integer_value(b);
-	uint64_t msgs = m != NULL ? (uint64_t)json_integer_value(m) : mb.used_messages;
-	const char *why;
-	int rc = usage_set(srv->svc->usage, mb.id, bytes, msgs, json_string_value(src),
-	                   at != NULL ? json_string_value(at) : "", &why);
-	if (rc < 0) {
-		json_decref(doc);
-		return db_unavailable(why);
-	}
-	if (rc == 1) {
-		json_decref(doc);
-		return error_reply(404, "not_found", "no such mailbox");
-	}
-	r = (struct http_reply){ 200,
-		                 json_pack("{s:s, s:{s:I, s:I}, s:s, s:o}", "mailbox", mb.address,
-		                           "usage", "bytes", (json_int_t)bytes, "messages",
-		                           (json_int_t)msgs, "source", json_string_value(src),
-		                           "measured_at", at != NULL ? json_copy(at) : json_null()),
-		                 NULL, NULL, 0 };
-	json_decref(doc);
+	if (best != NULL)
+		(void)route_match(best, url, param, size, &score);
+	return best;
+}
+
+static struct http_reply unauthorized(void)
+{
+	struct http_reply r = error_reply(401, "unauthorized", "a valid bearer token is required");
+	r.www_authenticate = true;
 	return r;
 }
 
-/* Does url match pattern, where "{}" stands for one non-empty segment (copied to param)? */
-static bool route_match(const char *pattern, const char *url, char *param, size_t size)
+/*
+ * Authenticate the request's bearer token against the view. Every failure looks the same to
+ * the caller (401, one message, about the same time: a hash is compared even for an unknown
+ * id); the reason goes to the debug log only.
+ */
+static int authenticate(struct http_server *srv, struct MHD_Connection *conn,
+                        struct http_request *req, struct http_reply *err_r)
 {
-	const char *hole = strstr(pattern, "{}");
-	if (hole == NULL)
-		return strcmp(pattern, url) == 0;
-	size_t pre = (size_t)(hole - pattern);
-	const char *post = hole + 2;
-	if (strncmp(url, pattern, pre) != 0)
-		return false;
-	const char *seg = url + pre, *end = strchr(seg, '/');
-	size_t seglen = end != NULL ? (size_t)(end - seg) : strlen(seg);
-	if (seglen == 0 || seglen >= size || strcmp(seg + seglen, post) != 0)
-		return false;
-	memcpy(param, seg, seglen);
-	param[seglen] = '\0';
-	return true;
+	static const uint8_t dummy[TOKEN_HASH_LEN];
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	const char *why = NULL;
+	int64_t id = 0;
+	struct store_token tok;
+	uint8_t hash[TOKEN_HASH_LEN];
+	if (h == NULL) {
+		why = "missing";
+		goto fail;
+	}
+	if (strncasecmp(h, "Bearer ", 7) != 0) {
+		why = "not_bearer";
+		goto fail;
+	}
+	h += 7;
+	h += strspn(h, " ");
+	size_t len = strnlen(h, TOKEN_TEXT_MAX + 1);
+	if (len > TOKEN_TEXT_MAX || token_parse(h, len, &id) < 0) {
+		why = "malformed";
+		goto fail;
+	}
+	token_hash(h, len, hash);
+	int rc = store_token(srv->svc->store, id, &tok);
+	if (rc < 0) {
+		*err_r = http_store_unavailable();
+		return -1;
+	}
+	bool match = token_hash_equal(hash, rc == 0 ? tok.hash : dummy);
+	if (rc != 0 || !match) {
+		why = rc != 0 ? "unknown_or_revoked" : "wrong_secret";
+		goto fail;
+	}
+	if (tok.expires != 0 && (int64_t)time(NULL) >= tok.expires) {
+		why = "expired";
+		goto fail;
+	}
+	req->authenticated = true;
+	req->tok = tok;
+	return 0;
+fail:
+	log_debug("http event=auth_failed reason=%s token_id=%lld", why, (long long)id);
+	*err_r = unauthorized();
+	return -1;
+}
+
+bool http_self_allows(struct http_server *srv, struct http_request *req, const char *address)
+{
+	if (!req->authenticated || req->tok.scope != TOKEN_SELF)
+		return true;
+	struct store_mailbox mb;
+	enum service_resolve_error e;
+	const char *why;
+	return service_resolve_mailbox(srv->svc, address, strlen(address), true, &mb, &e, &why) ==
+	               0 &&
+	       mb.id == req->tok.mailbox_id;
 }
 
 static struct http_reply dispatch(struct http_server *srv, struct MHD_Connection *conn,
                                   const char *method, const char *url, struct http_request *req)
 {
-	bool path_known = false;
+	const char *pattern = best_pattern(url, req->param, sizeof(req->param));
+	if (pattern == NULL)
+		return error_reply(404, "not_found", "no such endpoint");
+	const struct route *rt = NULL;
 	for (size_t i = 0; i < NROUTES; i++) {
-		if (!route_match(routes[i].path, url, req->param, sizeof(req->param)))
+		if (strcmp(routes[i].path, pattern) != 0)
 			continue;
-		path_known = true;
 		if (strcmp(routes[i].method, method) == 0 ||
-		    (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
-			return routes[i].handler(srv, conn, req);
+		    (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
+			rt = &routes[i];
+			break;
+		}
 		size_t ml = strlen(req->allow);
 		snprintf(req->allow + ml, sizeof(req->allow) - ml, "%s%s", ml ? ", " : "",
 		         routes[i].method);
 	}
-	if (!path_known)
+	if (rt == NULL) {
+		struct http_reply r = error_reply(405, "method_not_allowed",
+		                                  "method not allowed for this endpoint");
+		r.allow = req->allow;
+		return r;
+	}
+	if (rt->scopes != S_NONE) {
+		struct http_reply err;
+		if (authenticate(srv, conn, req, &err) < 0)
+			return err;
+		if ((rt->scopes & (1u << req->tok.scope)) == 0)
+			return http_forbidden();
+	}
+	req->arg = rt->arg;
+	return rt->handler(srv, conn, req);
+}
+
+/* The request's Origin if http_cors_origins allows it, else NULL. */
+static const char *cors_origin(struct http_server *srv, struct MHD_Connection *conn)
+{
+	const char *o = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	const char *list = srv->cfg->http_cors_origins;
+	if (o == NULL || list[0] == '\0')
+		return NULL;
+	size_t olen = strlen(o);
+	for (const char *p = list; *p != '\0';) {
+		size_t n = strcspn(p, " ,\t");
+		if ((n == 1 && p[0] == '*') || (n == olen && strncasecmp(p, o, n) == 0))
+			return o;
+		p += n;
+		p += strspn(p, " ,\t");
+	}
+	return NULL;
+}
+
+/* A CORS preflight: the methods the path allows, with the headers a dashboard sends. */
+static struct http_reply preflight(struct http_server *srv, struct MHD_Connection *conn,
+                                   const char *url, struct http_request *req)
+{
+	(void)srv;
+	(void)conn;
+	const char *pattern = best_pattern(url, req->param, sizeof(req->param));
+	if (pattern == NULL)
 		return error_reply(404, "not_found", "no such endpoint");
-	struct http_reply r =
-	        error_reply(405, "method_not_allowed", "method not allowed for this endpoint");
-	r.allow = req->allow;
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (strcmp(routes[i].path, pattern) != 0)
+			continue;
+		size_t ml = strlen(req->allow);
+		snprintf(req->allow + ml, sizeof(req->allow) - ml, "%s%s", ml ? ", " : "",
+		         routes[i].method);
+	}
+	struct http_reply r = { .status = 204, .allow = req->allow };
 	return r;
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply *r)
+static enum MHD_Result send_reply(struct http_server *srv, struct MHD_Connection *conn,
+                                  struct http_reply *r, bool is_preflight)
 {
 	char *text;
 	size_t len;
-	if (r->text != NULL) {
+	if (r->status == 204 || r->status == 304) {
+		json_decref(r->body);
+		free(r->raw);
+		text = NULL;
+		len = 0;
+	} else if (r->text != NULL) {
 		/* hand the buffer's storage to MHD: a trailing newline for readable curl output */
 		(void)!buf_append(r->text, "\n", 1); /* at the limit the JSON goes without it */
 		len = r->text->len;
@@ -743,7 +875,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply
 		free(r->text);
 		r->text = NULL;
 	} else {
-		text = r->body != NULL ? json_dumps(r->body, JSON_COMPACT) : NULL;
+		text = r->raw != NULL    ? r->raw
+		       : r->body != NULL ? json_dumps(r->body, JSON_COMPACT)
+		                         : NULL;
 		json_decref(r->body);
 		if (text == NULL) {
 			text = xstrdup(
@@ -760,16 +894,47 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply
 	        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(text);
+		free(r->location);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	if (r->allow != NULL)
+	if (len > 0) {
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	}
+	if (r->allow != NULL && !is_preflight)
 		MHD_add_response_header(resp, "Allow", r->allow);
 	if (r->retry_after != 0) {
 		char ra[16];
 		snprintf(ra, sizeof(ra), "%u", r->retry_after);
 		MHD_add_response_header(resp, "Retry-After", ra);
+	}
+	if (r->etag[0] != '\0') {
+		char et[sizeof(r->etag) + 2];
+		snprintf(et, sizeof(et), "\"%s\"", r->etag);
+		MHD_add_response_header(resp, "ETag", et);
+	}
+	if (r->location != NULL) {
+		MHD_add_response_header(resp, "Location", r->location);
+		free(r->location);
+		r->location = NULL;
+	}
+	if (r->www_authenticate)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"mailquota\"");
+	const char *origin = cors_origin(srv, conn);
+	if (origin != NULL) {
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+		MHD_add_response_header(resp, "Vary", "Origin");
+		if (is_preflight) {
+			MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+			                        r->allow != NULL ? r->allow : "");
+			MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+			                        "Authorization, Content-Type, If-Match, "
+			                        "If-None-Match");
+			MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+		} else {
+			MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+			                        "ETag, Location, Retry-After");
+		}
 	}
 	enum MHD_Result ret = MHD_queue_response(conn, r->status, resp);
 	MHD_destroy_response(resp);
@@ -797,7 +962,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			struct http_reply r =
 			        error_reply(413, "body_too_large", "request body exceeds 512 KiB");
 			req->answered = true;
-			return send_reply(conn, &r);
+			return send_reply(srv, conn, &r, false);
 		}
 		return MHD_YES; /* otherwise never answer on the first call: keep-alive */
 	}
@@ -820,16 +985,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	req->answered = true;
 	struct http_reply r;
+	bool is_preflight = strcmp(method, "OPTIONS") == 0;
 	if (req->too_large)
 		r = error_reply(413, "body_too_large", "request body exceeds 512 KiB");
+	else if (is_preflight)
+		r = preflight(srv, conn, url, req);
 	else
 		r = dispatch(srv, conn, method, url, req);
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		char u[128];
-		log_debug("http method=%s url=\"%s\" status=%u", method,
-		          str_sanitize(u, sizeof(u), url, strlen(url), 100), r.status);
+		log_debug("http method=%s url=\"%s\" status=%u token=%lld", method,
+		          str_sanitize(u, sizeof(u), url, strlen(url), 100), r.status,
+		          req->authenticated ? (long long)req->tok.id : 0LL);
 	}
-	return send_reply(conn, &r);
+	return send_reply(srv, conn, &r, is_preflight);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,

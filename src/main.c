@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -134,7 +135,8 @@ int main(int argc, char **argv)
 	struct store *store = view_new(&vo);
 	struct usage *usage = usage_new(cfg.database_url, (unsigned)cfg.database_pool_size,
 	                                (unsigned)cfg.usage_key_retention);
-	struct service svc = { &cfg, store, usage };
+	struct admin *admin = admin_new(cfg.database_url, (unsigned)cfg.database_pool_size);
+	struct service svc = { &cfg, store, usage, admin };
 
 	/* bind first, so a socket in use fails start-up at once; clients queue in the backlog
 	   while the first load completes */
@@ -166,6 +168,7 @@ int main(int argc, char **argv)
 	policy_server_destroy(&ps);
 	store_destroy(&store);
 	usage_destroy(&usage);
+	admin_destroy(&admin);
 	close(sfd);
 	log_info("event=stopped");
 	config_free(&cfg);

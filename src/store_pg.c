@@ -138,7 +138,7 @@ static void pg_destroy(struct store *store)
 	free(s);
 }
 
-static const struct store_ops pg_ops = { pg_resolve, pg_status, pg_destroy };
+static const struct store_ops pg_ops = { pg_resolve, pg_status, pg_destroy, NULL };
 
 struct store *store_pg_new(const char *conninfo, unsigned pool_size)
 {

@@ -61,9 +61,18 @@ struct valias {
 	char local[];
 };
 
+/* An API token that may be used: revoked ones are not loaded. */
+struct vtoken {
+	int64_t id;
+	int64_t mailbox_id; /* scope self: the one mailbox; else 0 */
+	enum token_scope scope;
+	int64_t expires; /* Unix time; 0: never */
+	uint8_t hash[TOKEN_HASH_LEN];
+};
+
 struct snap {
 	uint64_t seed;
-	struct hmap dom_by_name, dom_by_id, mb_by_key, mb_by_id, al_by_key, al_by_id;
+	struct hmap dom_by_name, dom_by_id, mb_by_key, mb_by_id, al_by_key, al_by_id, tok_by_id;
 };
 
 /* Lookup keys. */
@@ -154,6 +163,11 @@ static bool al_id_eq(const void *item, const void *key)
 	return ((const struct valias *)item)->id == *(const int64_t *)key;
 }
 
+static bool tok_id_eq(const void *item, const void *key)
+{
+	return ((const struct vtoken *)item)->id == *(const int64_t *)key;
+}
+
 static uint64_t h_name(const struct snap *s, const char *p, size_t len)
 {
 	return hmap_hash_bytes(p, len, s->seed);
@@ -181,6 +195,7 @@ static struct snap *snap_new(void)
 	hmap_init(&s->mb_by_id);
 	hmap_init(&s->al_by_key);
 	hmap_init(&s->al_by_id);
+	hmap_init(&s->tok_by_id);
 	return s;
 }
 
@@ -206,6 +221,9 @@ static void snap_free(struct snap **sp)
 	hmap_free(&s->mb_by_id);
 	hmap_free(&s->al_by_key);
 	hmap_free(&s->al_by_id);
+	for (size_t i = 0; i < s->tok_by_id.cap; i++)
+		free(s->tok_by_id.slots[i].item);
+	hmap_free(&s->tok_by_id);
 	free(s);
 	*sp = NULL;
 }
@@ -284,6 +302,17 @@ static void put_alias(struct snap *s, struct valias *a)
 	hmap_insert(&s->al_by_id, h_id(s, a->id), a);
 	hmap_insert(&s->al_by_key,
 	            h_local(s, a->domain_id, a->catchall ? NULL : a->local, strlen(a->local)), a);
+}
+
+static void del_token(struct snap *s, int64_t id)
+{
+	free(hmap_remove(&s->tok_by_id, h_id(s, id), &id, tok_id_eq));
+}
+
+static void put_token(struct snap *s, struct vtoken *t)
+{
+	del_token(s, t->id);
+	hmap_insert(&s->tok_by_id, h_id(s, t->id), t);
 }
 
 /* ---- lookups (callers hold the read lock) ---- */
@@ -535,6 +564,10 @@ static int get_grace(const struct row *r, int i, int32_t *out)
 	"a.id, a.domain_id, a.local_part, (SELECT coalesce(string_agg(t.mailbox_id::text, ','" \
 	" ORDER BY t.mailbox_id), '') FROM alias_targets t WHERE t.alias_id = a.id)"           \
 	" FROM aliases a"
+#define TOKEN_COLUMNS                                                          \
+	"id, scope, coalesce(mailbox_id, 0), encode(secret_hash, 'hex'),"      \
+	" coalesce(extract(epoch FROM expires_at)::bigint, 0) FROM api_tokens" \
+	" WHERE revoked_at IS NULL"
 
 /* What a row callback does with what it parsed. */
 struct apply_ctx {
@@ -632,6 +665,44 @@ static int alias_row(void *ctx, struct row *r)
 	return 0;
 }
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int token_row(void *ctx, struct row *r)
+{
+	struct apply_ctx *c = ctx;
+	if (r->n != 5)
+		return -1;
+	struct vtoken *t = xcalloc(1, sizeof(*t));
+	uint64_t exp;
+	if (get_id(r, 0, &t->id) < 0 || r->null[1] || token_scope_parse(r->f[1], &t->scope) < 0 ||
+	    r->null[2] || r->null[3] || strlen(r->f[3]) != 2 * TOKEN_HASH_LEN ||
+	    get_u64(r, 4, &exp) < 0 || exp > INT64_MAX) {
+		free(t);
+		return -1;
+	}
+	uint64_t mb;
+	if (strnum_u64(r->f[2], strlen(r->f[2]), INT64_MAX, &mb) < 0) {
+		free(t);
+		return -1;
+	}
+	t->mailbox_id = (int64_t)mb;
+	t->expires = (int64_t)exp;
+	for (size_t i = 0; i < TOKEN_HASH_LEN; i++) {
+		int hi = hexval(r->f[3][2 * i]), lo = hexval(r->f[3][2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			free(t);
+			return -1;
+		}
+		t->hash[i] = (uint8_t)(hi << 4 | lo);
+	}
+	seen_add(c, t->id);
+	put_token(c->snap, t);
+	return 0;
+}
+
 /* ---- loading and applying changes (listener thread) ---- */
 
 static bool exec_ok(PGconn *conn, const char *sql)
@@ -669,7 +740,8 @@ static struct snap *load_all(PGconn *conn)
 	PQclear(r);
 	if (copy_rows(conn, "SELECT " DOMAIN_COLUMNS, domain_row, &c) < 0 ||
 	    copy_rows(conn, "SELECT " MAILBOX_COLUMNS, mailbox_row, &c) < 0 ||
-	    copy_rows(conn, "SELECT " ALIAS_COLUMNS, alias_row, &c) < 0) {
+	    copy_rows(conn, "SELECT " ALIAS_COLUMNS, alias_row, &c) < 0 ||
+	    copy_rows(conn, "SELECT " TOKEN_COLUMNS, token_row, &c) < 0) {
 		PQclear(PQexec(conn, "ROLLBACK"));
 		goto fail;
 	}
@@ -724,18 +796,21 @@ typedef void (*del_fn)(struct snap *s, int64_t id);
  * Re-read the rows named in ids into the live snapshot: rows found replace the view's, ids not
  * found are deleted. The reads happen before the write lock; the apply happens under it.
  */
+#define KINDS 4
+
 struct change_batch {
-	struct idset ids[3]; /* domains, mailboxes, aliases */
+	struct idset ids[KINDS]; /* domains, mailboxes, aliases, tokens */
 };
 
 /* followed by the id list and "}'::bigint[])"; the ids are numbers we formatted ourselves */
-static const char *const batch_query[3] = {
+static const char *const batch_query[KINDS] = {
 	"SELECT " DOMAIN_COLUMNS " WHERE id = ANY('{",
 	"SELECT " MAILBOX_COLUMNS " WHERE id = ANY('{",
 	"SELECT " ALIAS_COLUMNS " WHERE a.id = ANY('{",
+	"SELECT " TOKEN_COLUMNS " AND id = ANY('{",
 };
-static const row_fn batch_row[3] = { domain_row, mailbox_row, alias_row };
-static const del_fn batch_del[3] = { del_domain, del_mailbox, del_alias };
+static const row_fn batch_row[KINDS] = { domain_row, mailbox_row, alias_row, token_row };
+static const del_fn batch_del[KINDS] = { del_domain, del_mailbox, del_alias, del_token };
 
 /*
  * Fetch into a scratch snapshot, then move items into the live one under the write lock:
@@ -744,12 +819,12 @@ static const del_fn batch_del[3] = { del_domain, del_mailbox, del_alias };
  */
 static int apply_batch(struct view *v, struct change_batch *b)
 {
-	struct snap *scratch[3] = { NULL, NULL, NULL };
-	struct hmap seen[3];
+	struct snap *scratch[KINDS] = { NULL, NULL, NULL, NULL };
+	struct hmap seen[KINDS];
 	int ret = -1;
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < KINDS; k++)
 		hmap_init(&seen[k]);
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < KINDS; k++) {
 		if (b->ids[k].map.count == 0)
 			continue;
 		struct buf q;
@@ -765,7 +840,7 @@ static int apply_batch(struct view *v, struct change_batch *b)
 	}
 	pthread_rwlock_wrlock(&v->lock);
 	struct snap *live = v->snap;
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < KINDS; k++) {
 		struct idset *ids = &b->ids[k];
 		for (size_t i = 0; i < ids->map.cap; i++) {
 			int64_t *idp = ids->map.slots[i].item;
@@ -787,17 +862,22 @@ static int apply_batch(struct view *v, struct change_batch *b)
 				struct vmailbox *m = hmap_remove(
 				        &scratch[1]->mb_by_id, h_id(scratch[1], id), &id, mb_id_eq);
 				put_mailbox(live, m);
-			} else {
+			} else if (k == 2) {
 				struct valias *a = hmap_remove(&scratch[2]->al_by_id,
 				                               h_id(scratch[2], id), &id, al_id_eq);
 				put_alias(live, a);
+			} else {
+				struct vtoken *t =
+				        hmap_remove(&scratch[3]->tok_by_id, h_id(scratch[3], id),
+				                    &id, tok_id_eq);
+				put_token(live, t);
 			}
 		}
 	}
 	pthread_rwlock_unlock(&v->lock);
 	ret = 0;
 out:
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < KINDS; k++) {
 		/* what remains in a scratch snapshot was not moved (only on failure) */
 		if (scratch[k] != NULL) {
 			/* the key indexes still point at moved items: clear them before freeing */
@@ -890,6 +970,7 @@ static int drain(struct view *v, struct change_batch *b, size_t *n_r)
 		int k = n->extra[0] == 'd'   ? 0
 		        : n->extra[0] == 'm' ? 1
 		        : n->extra[0] == 'a' ? 2
+		        : n->extra[0] == 't' ? 3
 		                             : -1;
 		uint64_t id;
 		if (k >= 0 && n->extra[1] == ' ' &&
@@ -943,12 +1024,13 @@ static void *listener(void *arg)
 
 		struct change_batch b;
 		size_t n = 0;
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < KINDS; k++)
 			idset_init(&b.ids[k]);
 		int rc = drain(v, &b, &n);
 		if (rc == 0 && n > 0) {
-			size_t distinct =
-			        b.ids[0].map.count + b.ids[1].map.count + b.ids[2].map.count;
+			size_t distinct = 0;
+			for (int k = 0; k < KINDS; k++)
+				distinct += b.ids[k].map.count;
 			if (distinct > VIEW_BATCH_MAX) {
 				rc = full_load(v, "large_batch");
 			} else {
@@ -963,7 +1045,7 @@ static void *listener(void *arg)
 				          distinct);
 			}
 		}
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < KINDS; k++)
 			idset_free(&b.ids[k]);
 
 		struct timespec now = mono_now();
@@ -1054,7 +1136,27 @@ static void view_destroy(struct store *store)
 	free(v);
 }
 
-static const struct store_ops view_ops = { view_resolve, view_status, view_destroy };
+static int view_token(struct store *store, int64_t id, struct store_token *tok_r)
+{
+	struct view *v = (struct view *)store;
+	pthread_rwlock_rdlock(&v->lock);
+	if (v->snap == NULL) {
+		pthread_rwlock_unlock(&v->lock);
+		return -1;
+	}
+	const struct vtoken *t = hmap_get(&v->snap->tok_by_id, h_id(v->snap, id), &id, tok_id_eq);
+	if (t != NULL) {
+		tok_r->id = t->id;
+		tok_r->scope = t->scope;
+		tok_r->mailbox_id = t->mailbox_id;
+		tok_r->expires = t->expires;
+		memcpy(tok_r->hash, t->hash, sizeof(tok_r->hash));
+	}
+	pthread_rwlock_unlock(&v->lock);
+	return t != NULL ? 0 : 1;
+}
+
+static const struct store_ops view_ops = { view_resolve, view_status, view_destroy, view_token };
 
 struct store *view_new(const struct view_options *opt)
 {

@@ -174,7 +174,8 @@ class HttpApi(unittest.TestCase):
         # the same without Content-Length (chunked): read to the end, then 413
         c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
         c.request("POST", "/v1/check", body=(b"x" * 65536 for _ in range(10)),
-                  headers={"Content-Type": "application/json"}, encode_chunked=True)
+                  headers={"Content-Type": "application/json", **self.d.auth},
+                  encode_chunked=True)
         r = c.getresponse()
         self.assert_error(r.status, json.loads(r.read()), 413, "body_too_large")
         c.close()
@@ -197,7 +198,8 @@ class HttpApi(unittest.TestCase):
     def test_keep_alive(self):
         c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
         for _ in range(20):
-            c.request("GET", "/v1/check?recipient=user1@example.test&size=1")
+            c.request("GET", "/v1/check?recipient=user1@example.test&size=1",
+                      headers=self.d.auth)
             r = c.getresponse()
             self.assertEqual(json.loads(r.read())["verdict"], "accept")
             self.assertFalse(r.will_close)

@@ -148,7 +148,7 @@ class Profiles(unittest.TestCase):
 
 class StoreUnavailable(unittest.TestCase):
     def test_tempfail_never_5xx(self):
-        d = mqtest.Daemon("host=/nonexistent-dir user=postgres dbname=none",
+        d = mqtest.Daemon("host=/nonexistent-dir user=postgres dbname=none", token=mqtest.UNUSABLE_TOKEN,
                           view_load_timeout=0)
         try:
             self.assertEqual(d.policy(recipient="full@example.test", size=1),
@@ -163,7 +163,7 @@ class StoreUnavailable(unittest.TestCase):
             d.cleanup()
 
     def test_defer_if_permit(self):
-        d = mqtest.Daemon("host=/nonexistent-dir user=postgres dbname=none",
+        d = mqtest.Daemon("host=/nonexistent-dir user=postgres dbname=none", token=mqtest.UNUSABLE_TOKEN,
                           view_load_timeout=0, reply_tempfail="DEFER_IF_PERMIT Quota service unavailable")
         try:
             self.assertEqual(d.policy(recipient="a@b.test", size=1),

@@ -276,7 +276,7 @@ class Concurrency(unittest.TestCase):
                                 batch.append(dict(batch[0]))
                             sent.append(batch)
                         conn.request("POST", "/v1/usage", json.dumps({"reports": batch}),
-                                     {"Content-Type": "application/json"})
+                                     {"Content-Type": "application/json", **d.auth})
                         resp = conn.getresponse()
                         doc = json.loads(resp.read())
                         if resp.status != 200:
@@ -356,6 +356,7 @@ class Faults(unittest.TestCase):
                    " FROM domains d, generate_series(0, 19) g")
             d = mqtest.Daemon(db.conninfo, database_pool_size=4)
             port = d.http_port
+            auth = d.auth
             reports = [{"mailbox": f"b{i % 20}@k.test", "bytes": 1000 + i, "messages": 1,
                         "key": f"storm/{i}"} for i in range(3000)]
             pending = list(range(0, 3000, 10))   # batches of 10, by first index
@@ -373,7 +374,7 @@ class Faults(unittest.TestCase):
                         c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                         c.request("POST", "/v1/usage",
                                   json.dumps({"reports": reports[b:b + 10]}),
-                                  {"Content-Type": "application/json"})
+                                  {"Content-Type": "application/json", **auth})
                         r = c.getresponse()
                         body = r.read()
                         c.close()
@@ -392,7 +393,7 @@ class Faults(unittest.TestCase):
             os.kill(d.proc.pid, signal.SIGKILL)   # mid-storm
             d.proc.wait()
             self.assertLess(len(done), len(pending))
-            d2 = mqtest.Daemon(db.conninfo, http_listen=f"127.0.0.1:{port}")
+            d2 = mqtest.Daemon(db.conninfo, token=d.token, http_listen=f"127.0.0.1:{port}")
             for t in threads:
                 t.join(timeout=120)
             self.assertEqual(len(done), len(pending))

@@ -54,11 +54,29 @@ class Database:
         psql("postgres", f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)", self.host)
 
 
+# for daemons whose database is unreachable on purpose: no token can be made there
+UNUSABLE_TOKEN = "mqt_1_" + "A" * 43
+
+
+def bootstrap_token(conninfo, name, *fields):
+    """A new token made with database access (`mailquota token bootstrap`); its text."""
+    p = subprocess.run([os.path.join(BIN, "mailquota"), "-d", conninfo, "token", "bootstrap",
+                        name, *fields], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError(f"token bootstrap exited {p.returncode}: {p.stderr}")
+    return p.stdout.strip()
+
+
 class Daemon:
     """The real mailquotad on a Unix socket, a loopback TCP port and a loopback HTTP port."""
 
-    def __init__(self, conninfo, **overrides):
+    def __init__(self, conninfo, token=None, **overrides):
         self.dir = tempfile.mkdtemp(prefix="mqd-")
+        # an admin token for the test's requests, made as an operator would make the first one
+        if token is None:
+            token = bootstrap_token(conninfo, "test-admin")
+        self.token = token
+        self.auth = {"Authorization": "Bearer " + token}
         os.chmod(self.dir, 0o755)
         self.socket = os.path.join(self.dir, "policy.sock")
         self.tcp_port = free_port()
@@ -135,9 +153,15 @@ class Daemon:
             return c.ask(**attrs)
 
     # --- HTTP ---
-    def http(self, method, path, body=None, headers=None):
+    def http(self, method, path, body=None, headers=None, token=True):
+        """A request with the admin token (token=False: none; a string: that token)."""
         c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=30)
-        hdrs = dict(headers or {})
+        hdrs = {}
+        if token is True:
+            hdrs.update(self.auth)
+        elif token:
+            hdrs["Authorization"] = "Bearer " + token
+        hdrs.update(headers or {})
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
             hdrs.setdefault("Content-Type", "application/json")

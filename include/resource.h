@@ -1,0 +1,61 @@
+/*
+ * resource: what the admin API accepts for domains, mailboxes, aliases and tokens (pure).
+ * One table of fields per kind says each field's name and type; a request body or an import
+ * row is checked against it and turned into the normalised key and the JSON object of fields
+ * that the database functions of sql/005_admin.sql take. Nothing here touches the network,
+ * the database or the log.
+ */
+#ifndef MQ_RESOURCE_H
+#define MQ_RESOURCE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "address.h"
+
+#define RESOURCE_TARGETS_MAX 1000 /* mailboxes named in one alias change */
+#define RESOURCE_NAME_MAX    100  /* a token's name */
+#define RESOURCE_FIELD_MAX   64   /* a field name quoted back in an error */
+#define RESOURCE_KEY_MAX     (ADDRESS_MAX + 1)
+
+enum resource_kind { RESOURCE_DOMAIN, RESOURCE_MAILBOX, RESOURCE_ALIAS, RESOURCE_TOKEN };
+enum resource_mode { RESOURCE_CREATE, RESOURCE_UPDATE };
+
+/* A normalised object key: a domain name, or an address split in two (local NULL: catch-all). */
+struct resource_key {
+	char text[RESOURCE_KEY_MAX + 1]; /* "example.com", "user@example.com", "@example.com" */
+	char local[ADDRESS_LOCAL_MAX + 1];
+	char domain[ADDRESS_DOMAIN_MAX + 1];
+	bool catchall;
+};
+
+struct resource_error {
+	const char *code; /* "unknown_field", "invalid_field", "missing_field", "invalid_body" */
+	char field[RESOURCE_FIELD_MAX + 1];
+	const char *reason; /* static text */
+};
+
+/* "domain", "mailbox", "alias", "token". */
+const char *resource_kind_name(enum resource_kind kind);
+
+/*
+ * Parse and normalise the key of an object of kind from text (a path segment or a body field):
+ * domains are lower-cased and checked, mailbox addresses normalised with rules (case folding;
+ * an extension is kept, since it is part of a stored name), alias addresses may be "@domain".
+ * 0 with *key_r, or -1 with a static *why_r.
+ */
+int resource_key_parse(enum resource_kind kind, const char *text, const struct address_rules *rules,
+                       struct resource_key *key_r, const char **why_r)
+        __attribute__((warn_unused_result));
+
+/*
+ * Check body against the field table of kind. In RESOURCE_CREATE mode the key field ("name" or
+ * "address") is required and parsed into *key_r; in RESOURCE_UPDATE mode it is refused (keys
+ * never change). On success returns 0 and a new object of the settable fields in *fields_r
+ * (caller decrefs; alias targets normalised); else -1 with *err_r.
+ */
+int resource_check(enum resource_kind kind, enum resource_mode mode, json_t *body,
+                   const struct address_rules *rules, struct resource_key *key_r, json_t **fields_r,
+                   struct resource_error *err_r) __attribute__((warn_unused_result));
+
+#endif

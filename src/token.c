@@ -1,0 +1,117 @@
+/*
+ * token: the format, hashing and comparison of API bearer tokens. It must never keep or log a
+ * token's text, and never compare secrets with an early exit.
+ */
+#include "token.h"
+
+#include <errno.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "strnum.h"
+
+#define PREFIX     "mqt_"
+#define PREFIX_LEN 4
+#define SECRET_RAW 32
+
+static const char *const scope_names[] = {
+	[TOKEN_ADMIN] = "admin",
+	[TOKEN_READ] = "read",
+	[TOKEN_USAGE] = "usage",
+	[TOKEN_SELF] = "self",
+};
+
+const char *token_scope_name(enum token_scope s)
+{
+	return scope_names[s];
+}
+
+int token_scope_parse(const char *name, enum token_scope *s_r)
+{
+	for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++) {
+		if (strcmp(name, scope_names[i]) == 0) {
+			*s_r = (enum token_scope)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static bool b64url_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_';
+}
+
+void token_hash(const char *text, size_t len, uint8_t hash_r[TOKEN_HASH_LEN])
+{
+	/* SHA-256 is always available in GnuTLS; a failure here would be our bug */
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, text, len, hash_r) < 0)
+		abort();
+}
+
+int token_generate(int64_t id, char *text_r, size_t size, uint8_t hash_r[TOKEN_HASH_LEN])
+{
+	uint8_t raw[SECRET_RAW + 1]; /* one spare zero byte: 33 bytes encode as exactly 44 chars */
+	size_t got = 0;
+	while (got < SECRET_RAW) {
+		ssize_t n = getrandom(raw + got, SECRET_RAW - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	raw[SECRET_RAW] = 0;
+	char secret[TOKEN_SECRET_LEN + 2];
+	size_t o = 0;
+	for (size_t i = 0; i < SECRET_RAW + 1; i += 3) {
+		uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+		secret[o++] = b64url[(v >> 18) & 63];
+		secret[o++] = b64url[(v >> 12) & 63];
+		secret[o++] = b64url[(v >> 6) & 63];
+		secret[o++] = b64url[v & 63];
+	}
+	secret[TOKEN_SECRET_LEN] = '\0'; /* 32 bytes carry 43 characters; the 44th is padding */
+	int n = snprintf(text_r, size, PREFIX "%lld_%s", (long long)id, secret);
+	explicit_bzero(raw, sizeof(raw));
+	explicit_bzero(secret, sizeof(secret));
+	if (n < 0 || (size_t)n >= size)
+		abort(); /* callers pass TOKEN_TEXT_MAX */
+	token_hash(text_r, (size_t)n, hash_r);
+	return 0;
+}
+
+int token_parse(const char *text, size_t len, int64_t *id_r)
+{
+	if (len < PREFIX_LEN + 2 + TOKEN_SECRET_LEN || len > TOKEN_TEXT_MAX ||
+	    memcmp(text, PREFIX, PREFIX_LEN) != 0)
+		return -1;
+	const char *id = text + PREFIX_LEN;
+	size_t idlen = len - PREFIX_LEN - 1 - TOKEN_SECRET_LEN;
+	if (id[idlen] != '_')
+		return -1;
+	uint64_t v;
+	if (idlen == 0 || id[0] == '0' || strnum_u64(id, idlen, INT64_MAX, &v) < 0)
+		return -1;
+	for (size_t i = len - TOKEN_SECRET_LEN; i < len; i++)
+		if (!b64url_char(text[i]))
+			return -1;
+	*id_r = (int64_t)v;
+	return 0;
+}
+
+bool token_hash_equal(const uint8_t a[TOKEN_HASH_LEN], const uint8_t b[TOKEN_HASH_LEN])
+{
+	volatile uint8_t diff = 0;
+	for (size_t i = 0; i < TOKEN_HASH_LEN; i++)
+		diff |= a[i] ^ b[i];
+	return diff == 0;
+}
