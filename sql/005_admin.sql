@@ -9,6 +9,15 @@
 
 -- ---- versions ----
 
+-- updated_at moves only when something changed (a no-op admin change is no change)
+CREATE OR REPLACE FUNCTION mq_touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW IS DISTINCT FROM OLD THEN
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END $$;
+
 ALTER TABLE domains ADD COLUMN version bigint NOT NULL DEFAULT 1;
 ALTER TABLE mailboxes ADD COLUMN version bigint NOT NULL DEFAULT 1;
 ALTER TABLE aliases ADD COLUMN version bigint NOT NULL DEFAULT 1;

@@ -688,8 +688,10 @@ static bool route_match(const char *pattern, const char *url, char *param, size_
 	    strcmp(url + ulen - postlen, post) != 0)
 		return false;
 	size_t seglen = ulen - pre - postlen;
-	if (seglen >= size)
-		return false;
+	if (seglen >= size) {
+		param[0] = '\0'; /* matched, but too long to use: the caller answers 400 */
+		return true;
+	}
 	memcpy(param, url + pre, seglen);
 	param[seglen] = '\0';
 	return true;
@@ -789,6 +791,10 @@ static struct http_reply dispatch(struct http_server *srv, struct MHD_Connection
 	const char *pattern = best_pattern(url, req->param, sizeof(req->param));
 	if (pattern == NULL)
 		return error_reply(404, "not_found", "no such endpoint");
+	if (strstr(pattern, "{}") != NULL && req->param[0] == '\0')
+		return error_reply(
+		        400, "invalid_parameter",
+		        "a path segment is longer than 1024 bytes (HTTP_PARAM_VALUE_MAX)");
 	const struct route *rt = NULL;
 	for (size_t i = 0; i < NROUTES; i++) {
 		if (strcmp(routes[i].path, pattern) != 0)

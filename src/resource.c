@@ -84,6 +84,42 @@ const char *resource_kind_name(enum resource_kind kind)
 	return kinds[kind].name;
 }
 
+/*
+ * Stored names are stricter than what checks accept: a domain is an ASCII host name (labels of
+ * letters, digits, '-' and '_', 1..63 octets, no leading or trailing '-'; IDNs in their
+ * xn-- form), a local part printable ASCII without '@'. Nothing a terminal or a log could
+ * misrender gets into the database through the API.
+ */
+static bool hostname_ok(const char *d)
+{
+	size_t label = 0;
+	char prev = '.';
+	for (const char *p = d;; p++) {
+		char c = *p;
+		if (c == '.' || c == '\0') {
+			if (label == 0 || label > 63 || prev == '-')
+				return false;
+			if (c == '\0')
+				return true;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+		           (c == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+		prev = c;
+	}
+}
+
+static bool local_ok(const char *l)
+{
+	for (; *l; l++)
+		if ((unsigned char)*l < 0x21 || (unsigned char)*l > 0x7e || *l == '@')
+			return false;
+	return true;
+}
+
 int resource_key_parse(enum resource_kind kind, const char *text, const struct address_rules *rules,
                        struct resource_key *key_r, const char **why_r)
 {
@@ -113,6 +149,10 @@ int resource_key_parse(enum resource_kind kind, const char *text, const struct a
 		}
 		if (address_normalize(probe, strlen(probe), &whole, &a, why_r) < 0)
 			return -1;
+		if (!hostname_ok(a.domain)) {
+			*why_r = "a domain is an ASCII host name (IDNs in xn-- form)";
+			return -1;
+		}
 		(void)!str_copy(key_r->domain, a.domain, sizeof(key_r->domain));
 		key_r->catchall = kind == RESOURCE_ALIAS;
 		n = snprintf(key_r->text, sizeof(key_r->text), "%s%s",
@@ -125,6 +165,14 @@ int resource_key_parse(enum resource_kind kind, const char *text, const struct a
 	}
 	if (address_normalize(text, len, &whole, &a, why_r) < 0)
 		return -1;
+	if (!local_ok(a.local)) {
+		*why_r = "a local part is printable ASCII without @";
+		return -1;
+	}
+	if (!hostname_ok(a.domain)) {
+		*why_r = "a domain is an ASCII host name (IDNs in xn-- form)";
+		return -1;
+	}
 	(void)!str_copy(key_r->local, a.local, sizeof(key_r->local));
 	(void)!str_copy(key_r->domain, a.domain, sizeof(key_r->domain));
 	int n = snprintf(key_r->text, sizeof(key_r->text), "%s@%s", a.local, a.domain);
