@@ -12,6 +12,8 @@ import tempfile
 import time
 import uuid
 
+import openapi
+
 BIN = os.environ.get("MQ_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 PGHOST = os.environ.get("MQ_TEST_PGHOST", "")
 
@@ -153,7 +155,7 @@ class Daemon:
             return c.ask(**attrs)
 
     # --- HTTP ---
-    def http(self, method, path, body=None, headers=None, token=True):
+    def http(self, method, path, body=None, headers=None, token=True, validate=True):
         """A request with the admin token (token=False: none; a string: that token)."""
         c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=30)
         hdrs = {}
@@ -173,6 +175,9 @@ class Daemon:
             doc = json.loads(data) if data else None
         except ValueError:
             doc = None
+        # every response of a documented operation must match api-docs/openapi.yaml
+        if validate and openapi.known(method, path) and (doc is not None or not data):
+            openapi.validate(method, path, r.status, doc)
         return r.status, doc, r
 
 

@@ -29,20 +29,28 @@ def _template_regex(template):
                                     for p in parts) + "$")
 
 
+def known(method, path):
+    """Whether the spec has an operation for this request (else it is a routing error)."""
+    try:
+        find_operation(method, path)
+        return True
+    except AssertionError:
+        return False
+
+
 def find_operation(method, path):
-    """(template, operation) for a concrete path such as /v1/mailboxes/a@b.test?x=1."""
+    """(template, operation) for a concrete path such as /v1/mailboxes/a@b.test?x=1: the most
+    specific matching template (as the daemon routes), then the method."""
     path = path.split("?", 1)[0]
     best = None
     for template, item in spec()["paths"].items():
-        if method.lower() not in item:
-            continue
         if _template_regex(template).match(path):
             literal = len(re.sub(r"\{[^}]+\}", "", template))
             if best is None or literal > best[0]:
-                best = (literal, template, item[method.lower()])
-    if best is None:
+                best = (literal, template, item)
+    if best is None or method.lower() not in best[2]:
         raise AssertionError(f"{method} {path}: not in api-docs/openapi.yaml")
-    return best[1], best[2]
+    return best[1], best[2][method.lower()]
 
 
 def _resolve(obj):
