@@ -114,6 +114,12 @@ static inline int store_token(struct store *store, int64_t id, struct store_toke
 }
 
 /* Destroy a store and NULL the pointer. */
-void store_destroy(struct store **store);
+static inline void store_destroy(struct store **store)
+{
+	if (*store == NULL)
+		return;
+	(*store)->ops->destroy(*store);
+	*store = NULL;
+}
 
 #endif

@@ -99,6 +99,15 @@ static enum admin_status run(struct admin *a, const char *stmt, int n, const cha
 	if (conn == NULL)
 		return ADMIN_UNAVAILABLE;
 	PGresult *r = PQexecPrepared(conn, stmt, n, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQstatus(conn) == CONNECTION_BAD) {
+		/* a pooled connection that died while idle (a restarted server): the statement
+		   never ran; once more on a fresh connection */
+		PQclear(r);
+		dbpool_release(a->pool, conn);
+		if ((conn = dbpool_acquire(a->pool, &why)) == NULL)
+			return ADMIN_UNAVAILABLE;
+		r = PQexecPrepared(conn, stmt, n, params, NULL, NULL, 0);
+	}
 	enum admin_status st = ADMIN_DONE;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -435,6 +444,13 @@ static enum admin_status run_list(struct admin *a, const char *sql, int n,
 	if (conn == NULL)
 		return ADMIN_UNAVAILABLE;
 	PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQstatus(conn) == CONNECTION_BAD) {
+		PQclear(r); /* died while idle: once more on a fresh connection (a read) */
+		dbpool_release(a->pool, conn);
+		if ((conn = dbpool_acquire(a->pool, &why)) == NULL)
+			return ADMIN_UNAVAILABLE;
+		r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	}
 	dbpool_release(a->pool, conn);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		const char *m = PQresultErrorMessage(r);

@@ -84,21 +84,30 @@ DELIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "maildir-deli
 
 
 class PostfixInstance:
-    def __init__(self, socket_path, conninfo):
+    def __init__(self, socket_path, api_url, token):
         self.dir = tempfile.mkdtemp(prefix="mq-postfix-")
         os.chmod(self.dir, 0o755)
         self.port = mqtest.free_port()
         self.etc = os.path.join(self.dir, "etc")
         os.makedirs(self.etc)
-        for sub in ("queue", "data", "mail"):
+        for sub in ("queue", "data", "mail", "spool"):
             os.makedirs(os.path.join(self.dir, sub))
         shutil.chown(os.path.join(self.dir, "data"), "postfix")
         os.chown(os.path.join(self.dir, "mail"), NOBODY, NOBODY)
+        os.chown(os.path.join(self.dir, "spool"), NOBODY, NOBODY)
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write(MAIN_CF.format(dir=self.dir, uid=NOBODY, gid=NOBODY, socket=socket_path))
+        # the delivery wrapper reports through the API with a token of scope usage, readable
+        # only by the user pipe(8) runs it as
+        token_file = os.path.join(self.etc, "mailquota.token")
+        with open(token_file, "w") as f:
+            f.write(token + "\n")
+        os.chown(token_file, NOBODY, NOBODY)
+        os.chmod(token_file, 0o400)
         conf = os.path.join(self.etc, "mailquota.conf")
         with open(conf, "w") as f:
-            f.write(f"database_url = {conninfo}\n")
+            f.write(f"api_url = {api_url}\napi_token_file = {token_file}\n"
+                    f"report_spool = {self.dir}/spool/reports\n")
         os.chmod(conf, 0o644)
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(listen=f"127.0.0.1:{self.port}", dir=self.dir, conf=conf,
@@ -190,7 +199,11 @@ class PostfixEndToEnd(unittest.TestCase):
                                        policy_socket_mode="0660")
             st = os.stat(cls.daemon.socket)
             assert st.st_gid == grp.getgrnam("postfix").gr_gid
-            cls.pf = PostfixInstance(cls.daemon.socket, db.conninfo)
+            st, doc, _ = cls.daemon.http("POST", "/v1/tokens", {"name": "postfix-deliver",
+                                                                "scope": "usage"})
+            assert st == 201, doc
+            cls.pf = PostfixInstance(cls.daemon.socket,
+                                     f"http://127.0.0.1:{cls.daemon.http_port}", doc["token"])
         except BaseException:
             cls.tearDownClass()
             raise

@@ -1,5 +1,7 @@
 """The mailquota CLI against a real PostgreSQL: migrations, administration and check."""
+import json
 import os
+import subprocess
 import unittest
 
 import mqtest
@@ -39,24 +41,24 @@ class Cli(unittest.TestCase):
         db = self.db
         db.cli("domain", "add", "EXAMPLE.test", "storage=10M", "messages=100", "grace=10")
         p = db.cli("domain", "add", "example.test", check=False)
-        self.assertEqual(p.returncode, 1)
-        self.assertIn("already exists", p.stderr)
+        self.assertEqual(p.returncode, 6)  # conflict
+        self.assertIn("exists already", p.stderr)
         p = db.cli("domain", "add", "bad..test", check=False)
         self.assertEqual(p.returncode, 2)
         p = db.cli("domain", "set", "example.test", "bogus=1", check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("unknown field", p.stderr)
         p = db.cli("domain", "set", "example.test", "storage=-1", check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         p = db.cli("domain", "set", "example.test", "storage=9223372036854775808", check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         p = db.cli("mailbox", "add", "u@missing.test", check=False)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("no domain missing.test", p.stderr)
+        self.assertIn("domain does not exist", p.stderr)
         db.cli("mailbox", "add", "Alice@Example.Test", "storage=1G", "max-size=25M")
         # all or nothing: a bad field leaves no mailbox behind
         p = db.cli("mailbox", "add", "bob@example.test", "storage=1G", "nope=1", check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertEqual(db.sql("SELECT count(*) FROM mailboxes WHERE local_part = 'bob'"), "0")
         p = db.cli("alias", "add", "list@example.test", "nobody@example.test", check=False)
         self.assertEqual(p.returncode, 1)
@@ -74,12 +76,83 @@ class Cli(unittest.TestCase):
         self.assertIn("10485760", out)
         db.cli("mailbox", "set", "alice@example.test", "storage=none")
         self.assertEqual(db.sql("SELECT storage_limit_bytes IS NULL FROM mailboxes"), "t")
+        # --json: the API's documents, all pages as one array
+        doc = json.loads(db.cli("--json", "mailbox", "get", "alice@example.test").stdout)
+        self.assertEqual((doc["address"], doc["max_message_size"]),
+                         ("alice@example.test", 25 * 1024 * 1024))
+        for i in range(5):
+            db.cli("mailbox", "add", f"m{i}@example.test")
+        items = json.loads(db.cli("--json", "mailbox", "list", "example.test").stdout)
+        self.assertEqual(len(items), 6)
+        items = json.loads(db.cli("--json", "mailbox", "list", "limit=2").stdout)
+        self.assertEqual([m["address"] for m in items], ["alice@example.test",
+                                                         "m0@example.test"])
+        db.cli("usage", "set", "m3@example.test", "11M")
+        over = json.loads(db.cli("--json", "mailbox", "list", "over_quota=true").stdout)
+        self.assertEqual([m["address"] for m in over], ["m3@example.test"])
+        p = db.cli("mailbox", "list", "bogus=1", check=False)
+        self.assertEqual(p.returncode, 1)
+        db.cli("alias", "remove", "list@example.test", "alice@example.test", check=False)
         db.cli("alias", "del", "list@example.test")
         db.cli("mailbox", "del", "alice@example.test")
         p = db.cli("mailbox", "del", "alice@example.test", check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 4)
+        # every change is in the audit log, with the token that made it
+        log = json.loads(db.cli("--json", "audit", "object=alice@example.test").stdout)
+        self.assertEqual([e["action"] for e in log],
+                         ["mailbox.delete", "mailbox.update", "mailbox.create"])
+        self.assertIn("mailbox.delete", db.cli("audit").stdout)
         db.cli("domain", "del", "example.test")
         self.assertEqual(db.sql("SELECT count(*) FROM domains"), "0")
+
+    def test_tokens(self):
+        db = self.db
+        db.cli("domain", "add", "t.test")
+        db.cli("mailbox", "add", "me@t.test")
+        p = db.cli("token", "create", "panel", "scope=read")
+        tok = p.stdout.strip()
+        self.assertRegex(tok, r"^mqt_[0-9]+_[A-Za-z0-9_-]{43}$")
+        self.assertIn("shown once", p.stderr)
+        # the read token lists but cannot change (exit 7)
+        p = db.cli("domain", "list", env={"MAILQUOTA_TOKEN": tok})
+        self.assertIn("t.test", p.stdout)
+        p = db.cli("domain", "add", "x.test", env={"MAILQUOTA_TOKEN": tok}, check=False)
+        self.assertEqual(p.returncode, 7)
+        p = db.cli("token", "create", "u", "scope=self", check=False)
+        self.assertEqual(p.returncode, 1)
+        db.cli("token", "create", "me", "scope=self", "mailbox=me@t.test")
+        out = db.cli("token", "list").stdout
+        self.assertIn("panel", out)
+        self.assertIn("me@t.test", out)
+        tid = tok.split("_")[1]
+        db.cli("token", "revoke", tid)
+        self.assertNotIn("panel", db.cli("token", "list").stdout)
+        self.assertIn("revoked", db.cli("token", "list", "all").stdout)
+        p = mqtest.eventually(lambda: db.cli("domain", "list", env={"MAILQUOTA_TOKEN": tok},
+                                             check=False).returncode, 7)
+        self.assertEqual(p, 7)
+        # no token, no API
+        p = db.cli("domain", "list", env={"MAILQUOTA_TOKEN": ""}, check=False)
+        self.assertEqual(p.returncode, 7)
+        self.assertIn("no API token", p.stderr)
+        p = db.cli("domain", "list", check=False,
+                   env={"MAILQUOTA_URL": f"http://127.0.0.1:{mqtest.free_port()}"})
+        self.assertEqual(p.returncode, 5)
+        self.assertIn("cannot reach the API", p.stderr)
+        # a token file from the configuration
+        path = os.path.join(self.db.api().dir, "cli.conf")
+        tf = os.path.join(self.db.api().dir, "token")
+        with open(tf, "w") as f:
+            f.write(self.db.api().token + "\n")
+        with open(path, "w") as f:
+            f.write(f"api_url = http://127.0.0.1:{self.db.api().http_port}\n"
+                    f"api_token_file = {tf}\n")
+        p = subprocess.run([os.path.join(mqtest.BIN, "mailquota"), "-c", path, "domain", "list"],
+                           capture_output=True, text=True,
+                           env={k: v for k, v in os.environ.items()
+                                if not k.startswith("MAILQUOTA_")})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("t.test", p.stdout)
 
     def test_check_exit_codes(self):
         db = self.db

@@ -181,11 +181,16 @@ class DeliverWrapper(unittest.TestCase):
             db.cli("mailbox", "add", "u@w.test")
             good, bad = os.path.join(tmp, "good.conf"), os.path.join(tmp, "bad.conf")
             spool = os.path.join(tmp, "spool")
+            api = db.api()
+            token = os.path.join(tmp, "token")
+            with open(token, "w") as f:
+                f.write(api.token + "\n")
             with open(good, "w") as f:
-                f.write(f"database_url = {db.conninfo}\nreport_spool = {spool}\n")
-            with open(bad, "w") as f:
-                f.write("database_url = host=/nonexistent-dir user=postgres dbname=none\n"
-                        f"report_spool = {spool}\n")
+                f.write(f"api_url = http://127.0.0.1:{api.http_port}\n"
+                        f"api_token_file = {token}\nreport_spool = {spool}\n")
+            with open(bad, "w") as f:  # the API unreachable
+                f.write(f"api_url = http://127.0.0.1:{mqtest.free_port()}\n"
+                        f"api_token_file = {token}\nreport_spool = {spool}\n")
             msg = b"Subject: t\n\n" + b"z" * 1000 + b"\n"
             out = os.path.join(tmp, "out")
 
@@ -203,7 +208,7 @@ class DeliverWrapper(unittest.TestCase):
             p = deliver(good, "q2/u", "exit 75")                   # the agent defers
             self.assertEqual(p.returncode, 75)
             self.assertEqual(used(db, "u@w.test"), (len(msg), 1))  # nothing reported
-            p = deliver(bad, "q3/u")                                # database away
+            p = deliver(bad, "q3/u")                                # API away
             self.assertEqual(p.returncode, 0, p.stderr)             # delivered all the same
             self.assertIn(b"spooled", p.stderr)
             self.assertEqual(used(db, "u@w.test"), (len(msg), 1))

@@ -1,0 +1,171 @@
+/*
+ * apiclient: HTTP calls for the mailquota command through libcurl. It must never print the
+ * token, follow redirects (a token must not travel to another host), or buffer more than
+ * APICLIENT_RESPONSE_MAX of an answer.
+ */
+#include "apiclient.h"
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "xalloc.h"
+
+struct api_client {
+	CURL *curl;
+	char *base;
+	char *auth; /* "Authorization: Bearer ..." or NULL */
+};
+
+struct api_client *api_client_new(const char *base_url, const char *token)
+{
+	struct api_client *c = xcalloc(1, sizeof(*c));
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	c->curl = curl_easy_init();
+	if (c->curl == NULL)
+		abort();
+	size_t n = strlen(base_url);
+	c->base = xstrdup(base_url);
+	if (n > 0 && c->base[n - 1] == '/')
+		c->base[n - 1] = '\0';
+	if (token != NULL && token[0] != '\0') {
+		size_t len = strlen(token) + 32;
+		c->auth = xmalloc(len);
+		snprintf(c->auth, len, "Authorization: Bearer %s", token);
+	}
+	return c;
+}
+
+void api_client_free(struct api_client **cp)
+{
+	struct api_client *c = *cp;
+	if (c == NULL)
+		return;
+	curl_easy_cleanup(c->curl);
+	free(c->base);
+	if (c->auth != NULL) {
+		explicit_bzero(c->auth, strlen(c->auth));
+		free(c->auth);
+	}
+	free(c);
+	curl_global_cleanup();
+	*cp = NULL;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = ud;
+	size_t n = size * nmemb; /* libcurl guarantees size == 1 */
+	return buf_append(b, data, n) < 0 ? 0 : n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct api_response *r = ud;
+	size_t n = size * nmemb;
+	char line[256];
+	size_t m = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
+	memcpy(line, data, m);
+	line[m] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strncasecmp(line, "ETag:", 5) == 0) {
+		const char *v = line + 5 + strspn(line + 5, " ");
+		size_t vl = strlen(v);
+		if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"' && vl - 2 < sizeof(r->etag)) {
+			memcpy(r->etag, v + 1, vl - 2);
+			r->etag[vl - 2] = '\0';
+		}
+	} else if (strncasecmp(line, "Retry-After:", 12) == 0) {
+		(void)!str_copy(r->retry_after, line + 12 + strspn(line + 12, " "),
+		                sizeof(r->retry_after));
+	}
+	return n;
+}
+
+int api_call(struct api_client *c, const char *method, const char *path, json_t *body,
+             const char *if_match, struct api_response *r, char *err, size_t errsize)
+{
+	memset(r, 0, sizeof(*r));
+	struct buf url, in;
+	buf_init(&url, 1 << 20);
+	buf_init(&in, APICLIENT_RESPONSE_MAX);
+	if (buf_printf(&url, "%s%s", c->base, path) < 0) {
+		snprintf(err, errsize, "URL too long");
+		buf_free(&url);
+		return -1;
+	}
+	struct curl_slist *h = NULL;
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	char im[96];
+	if (c->auth != NULL)
+		h = curl_slist_append(h, c->auth);
+	if (text != NULL)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	if (if_match != NULL) {
+		snprintf(im, sizeof(im), "If-Match: \"%s\"", if_match);
+		h = curl_slist_append(h, im);
+	}
+	h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+	CURL *k = c->curl;
+	curl_easy_reset(k);
+	curl_easy_setopt(k, CURLOPT_URL, url.data);
+	curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(k, CURLOPT_NOBODY, strcmp(method, "HEAD") == 0 ? 1L : 0L);
+	if (text != NULL) {
+		curl_easy_setopt(k, CURLOPT_POSTFIELDS, text);
+		curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
+	}
+	curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(k, CURLOPT_WRITEDATA, &in);
+	curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(k, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(k, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(k, CURLOPT_TIMEOUT, (long)APICLIENT_TIMEOUT_SEC);
+	curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(k, CURLOPT_USERAGENT, "mailquota");
+	CURLcode rc = curl_easy_perform(k);
+	curl_slist_free_all(h);
+	free(text);
+	buf_free(&url);
+	if (rc != CURLE_OK) {
+		snprintf(err, errsize, "%s",
+		         rc == CURLE_WRITE_ERROR ? "answer too large" : curl_easy_strerror(rc));
+		buf_free(&in);
+		return -1;
+	}
+	curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &r->status);
+	if (in.len > 0)
+		r->doc = json_loadb(in.data, in.len, 0, NULL);
+	buf_free(&in);
+	return 0;
+}
+
+void api_response_free(struct api_response *r)
+{
+	json_decref(r->doc);
+	r->doc = NULL;
+}
+
+char *api_escape(const char *s)
+{
+	struct buf b;
+	buf_init(&b, SIZE_MAX / 2);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		             (*p >= '0' && *p <= '9') || strchr("-._~@", *p) != NULL;
+		if ((plain ? buf_append(&b, (const char *)p, 1) : buf_printf(&b, "%%%02X", *p)) < 0)
+			abort();
+	}
+	if (b.data == NULL && buf_puts(&b, "") < 0)
+		abort();
+	char *out = xstrdup(b.data);
+	buf_free(&b);
+	return out;
+}
