@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "bulk.h"
 #include "resource.h"
 #include "token.h"
 
@@ -106,5 +107,42 @@ enum admin_status admin_usage_set(struct admin *a, const char *address, uint64_t
                                   const uint64_t *messages, const char *source,
                                   const char *measured_at, int64_t token, struct admin_outcome *out)
         __attribute__((warn_unused_result));
+
+/* ---- bulk ---- */
+
+/* One row of an import, already checked by resource_check(). */
+struct admin_import_row {
+	size_t line;
+	enum resource_kind kind;
+	struct resource_key key;
+	json_t *fields; /* borrowed */
+};
+
+struct admin_import_counts {
+	size_t created, updated, unchanged, failed;
+};
+
+/*
+ * Upsert rows[0..n) in one transaction, in order, as token. Rows the database refuses (unknown
+ * domain or target, no targets) are reported in errs with their line. all_or_nothing: any
+ * refusal rolls everything back; otherwise the rest is committed. dry_run: always rolled back.
+ * *applied_r says whether anything was committed.
+ */
+enum admin_status admin_import(struct admin *a, const struct admin_import_row *rows, size_t n,
+                               bool all_or_nothing, bool dry_run, int64_t token,
+                               struct admin_import_counts *counts, struct bulk_errors *errs,
+                               bool *applied_r) __attribute__((warn_unused_result));
+
+/* An export in progress: one connection, one snapshot, a cursor per kind. */
+struct admin_export;
+
+/* Start exporting the kinds whose bits (1 << kind) are set, domains first. NULL when the
+   database is unavailable. */
+struct admin_export *admin_export_open(struct admin *a, unsigned kinds);
+/* The next up to 1000 objects written in fmt to out: 1 with something written, 0 at the end,
+   -1 on a database failure. */
+int admin_export_next(struct admin_export *x, enum bulk_format fmt, struct buf *out)
+        __attribute__((warn_unused_result));
+void admin_export_close(struct admin_export **xp);
 
 #endif

@@ -7,7 +7,9 @@
 #define MQ_APICLIENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define APICLIENT_RESPONSE_MAX (64 * 1024 * 1024) /* a larger answer is an error */
 #define APICLIENT_TIMEOUT_SEC  60
@@ -34,6 +36,16 @@ int api_call(struct api_client *c, const char *method, const char *path, json_t 
              const char *if_match, struct api_response *r, char *err, size_t errsize)
         __attribute__((warn_unused_result));
 void api_response_free(struct api_response *r);
+
+/*
+ * The same with a raw body (data[len] of content_type, or none) and, when out is not NULL, the
+ * answer's body copied to out as it arrives (r->doc stays NULL for a 2xx answer then). With
+ * progress, a bar of the upload is drawn on standard error.
+ */
+int api_call_raw(struct api_client *c, const char *method, const char *path,
+                 const char *content_type, const char *data, size_t len, FILE *out, bool progress,
+                 struct api_response *r, char *err, size_t errsize)
+        __attribute__((warn_unused_result));
 
 /* s percent-encoded for a path segment or query value (malloc'd). */
 char *api_escape(const char *s);

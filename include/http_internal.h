@@ -44,6 +44,8 @@ struct http_reply {
 	char etag[48];        /* without quotes; "" for none */
 	char *location;       /* owned; NULL for none */
 	bool www_authenticate;
+	struct MHD_Response *stream; /* owned: a streamed body (exports) instead of the above */
+	const char *content_type;    /* with stream */
 };
 
 typedef struct http_reply (*http_handler)(struct http_server *srv, struct MHD_Connection *conn,
@@ -83,6 +85,10 @@ struct http_reply http_admin_delete(struct http_server *, struct MHD_Connection 
                                     struct http_request *);
 struct http_reply http_admin_audit(struct http_server *, struct MHD_Connection *,
                                    struct http_request *);
+struct http_reply http_admin_export(struct http_server *, struct MHD_Connection *,
+                                    struct http_request *);
+struct http_reply http_admin_import(struct http_server *, struct MHD_Connection *,
+                                    struct http_request *);
 struct http_reply http_admin_usage_put(struct http_server *, struct MHD_Connection *,
                                        struct http_request *);
 

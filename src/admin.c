@@ -636,3 +636,241 @@ enum admin_status admin_audit(struct admin *a, const struct admin_query *q, stru
 	json_decref(cur);
 	return st;
 }
+
+/* ---- bulk ---- */
+
+#define IMPORT_BATCH 5000 /* rows of one kind per statement */
+
+static const char *const import_sql[] = {
+	[RESOURCE_DOMAIN] =
+	        "SELECT u.ord, r.code FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY"
+	        " AS u(row, ord) CROSS JOIN LATERAL mq_admin_domain($2, 'upsert',"
+	        " u.row->>'domain', u.row->'fields', NULL) r ORDER BY u.ord",
+	[RESOURCE_MAILBOX] =
+	        "SELECT u.ord, r.code FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY"
+	        " AS u(row, ord) CROSS JOIN LATERAL mq_admin_mailbox($2, 'upsert',"
+	        " u.row->>'local', u.row->>'domain', u.row->'fields', NULL) r ORDER BY u.ord",
+	[RESOURCE_ALIAS] =
+	        "SELECT u.ord, r.code FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY"
+	        " AS u(row, ord) CROSS JOIN LATERAL mq_admin_alias($2, 'upsert',"
+	        " u.row->>'local', u.row->>'domain', u.row->'fields', NULL) r ORDER BY u.ord",
+};
+
+static const char *import_message(const char *code, const char **field_r)
+{
+	*field_r = "";
+	if (strcmp(code, "unknown_domain") == 0) {
+		*field_r = "address";
+		return "the domain does not exist (import it first, earlier in the file)";
+	}
+	if (strcmp(code, "unknown_target") == 0) {
+		*field_r = "targets";
+		return "a target is not a mailbox (import mailboxes before aliases)";
+	}
+	if (strcmp(code, "no_targets") == 0) {
+		*field_r = "targets";
+		return "an alias needs at least one target";
+	}
+	return "refused";
+}
+
+enum admin_status admin_import(struct admin *a, const struct admin_import_row *rows, size_t n,
+                               bool all_or_nothing, bool dry_run, int64_t token,
+                               struct admin_import_counts *counts, struct bulk_errors *errs,
+                               bool *applied_r)
+{
+	const char *why;
+	*applied_r = false;
+	memset(counts, 0, sizeof(*counts));
+	PGconn *conn = dbpool_acquire(a->pool, &why);
+	if (conn == NULL)
+		return ADMIN_UNAVAILABLE;
+	enum admin_status st = ADMIN_UNAVAILABLE;
+	char tok[24];
+	snprintf(tok, sizeof(tok), "%lld", (long long)token);
+	PGresult *r = PQexec(conn, "BEGIN");
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok)
+		goto release;
+	/* runs of one kind, in file order, at most IMPORT_BATCH rows per statement */
+	for (size_t start = 0; start < n;) {
+		size_t end = start;
+		while (end < n && end - start < IMPORT_BATCH && rows[end].kind == rows[start].kind)
+			end++;
+		json_t *arr = json_array();
+		for (size_t i = start; i < end; i++) {
+			const struct resource_key *k = &rows[i].key;
+			json_t *o = json_pack("{s:s, s:O}", "domain", k->domain, "fields",
+			                      rows[i].fields);
+			if (rows[i].kind != RESOURCE_DOMAIN)
+				json_object_set_new(o, "local",
+				                    k->catchall ? json_null()
+				                                : json_string(k->local));
+			json_array_append_new(arr, o);
+		}
+		char *text = json_dumps(arr, JSON_COMPACT);
+		json_decref(arr);
+		const char *params[2] = { text, token > 0 ? tok : NULL };
+		r = PQexecParams(conn, import_sql[rows[start].kind], 2, NULL, params, NULL, NULL,
+		                 0);
+		free(text);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || (size_t)PQntuples(r) != end - start) {
+			const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+			const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+			bool refused = state != NULL && (strncmp(state, "22", 2) == 0 ||
+			                                 strncmp(state, "23", 2) == 0);
+			if (!refused) {
+				log_warn("event=import_failed error=\"%.200s\"",
+				         m != NULL ? m : "no result");
+				PQclear(r);
+				goto rollback;
+			}
+			char msg[200];
+			snprintf(msg, sizeof(msg),
+			         "the database refused a row of lines %zu-%zu: %s",
+			         rows[start].line, rows[end - 1].line, m != NULL ? m : "?");
+			bulk_error_add(errs, rows[start].line, NULL, "invalid_value", msg);
+			counts->failed += end - start;
+			PQclear(r);
+			st = ADMIN_DONE;
+			goto rollback; /* the transaction is aborted: nothing can be kept */
+		}
+		for (int i = 0; i < PQntuples(r); i++) {
+			const char *code = PQgetvalue(r, i, 1);
+			const struct admin_import_row *row = &rows[start + (size_t)i];
+			if (strcmp(code, "created") == 0) {
+				counts->created++;
+			} else if (strcmp(code, "updated") == 0) {
+				counts->updated++;
+			} else if (strcmp(code, "unchanged") == 0) {
+				counts->unchanged++;
+			} else {
+				const char *field;
+				const char *msg = import_message(code, &field);
+				bulk_error_add(errs, row->line, field, code, msg);
+				counts->failed++;
+			}
+		}
+		PQclear(r);
+		start = end;
+	}
+	st = ADMIN_DONE;
+	if (dry_run || (all_or_nothing && counts->failed > 0))
+		goto rollback;
+	r = PQexec(conn, "COMMIT");
+	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok) {
+		st = ADMIN_UNAVAILABLE;
+		goto release;
+	}
+	*applied_r = true;
+	goto release;
+rollback:
+	PQclear(PQexec(conn, "ROLLBACK"));
+release:
+	dbpool_release(a->pool, conn);
+	return st;
+}
+
+struct admin_export {
+	struct admin *admin;
+	PGconn *conn;
+	unsigned kinds;
+	int kind;  /* the kind being read; -1 before the first */
+	bool open; /* a cursor is declared for kind */
+	bool failed;
+};
+
+static const char *const export_query[] = {
+	[RESOURCE_DOMAIN] = "DECLARE mq_export NO SCROLL CURSOR FOR"
+	                    " SELECT mq_domain_doc(t)::text FROM domains t ORDER BY t.name",
+	[RESOURCE_MAILBOX] = "DECLARE mq_export NO SCROLL CURSOR FOR"
+	                     " SELECT mq_mailbox_doc(t)::text FROM mailboxes t ORDER BY t.address",
+	[RESOURCE_ALIAS] = "DECLARE mq_export NO SCROLL CURSOR FOR"
+	                   " SELECT mq_alias_doc(t)::text FROM aliases t ORDER BY t.address",
+};
+
+static bool exec_cmd(PGconn *conn, const char *sql)
+{
+	PGresult *r = PQexec(conn, sql);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		log_warn("event=export_failed error=\"%.200s\"", PQresultErrorMessage(r));
+	PQclear(r);
+	return ok;
+}
+
+struct admin_export *admin_export_open(struct admin *a, unsigned kinds)
+{
+	const char *why;
+	PGconn *conn = dbpool_acquire(a->pool, &why);
+	if (conn == NULL)
+		return NULL;
+	/* one snapshot for every kind: the export is consistent */
+	if (!exec_cmd(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")) {
+		dbpool_release(a->pool, conn);
+		return NULL;
+	}
+	struct admin_export *x = xcalloc(1, sizeof(*x));
+	x->admin = a;
+	x->conn = conn;
+	x->kinds = kinds;
+	x->kind = -1;
+	return x;
+}
+
+int admin_export_next(struct admin_export *x, enum bulk_format fmt, struct buf *out)
+{
+	while (!x->failed) {
+		if (!x->open) {
+			do
+				x->kind++;
+			while (x->kind <= RESOURCE_ALIAS && (x->kinds & (1u << x->kind)) == 0);
+			if (x->kind > RESOURCE_ALIAS)
+				return 0;
+			if (!exec_cmd(x->conn, export_query[x->kind]))
+				break;
+			x->open = true;
+		}
+		PGresult *r = PQexec(x->conn, "FETCH 1000 FROM mq_export");
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			PQclear(r);
+			break;
+		}
+		int rows = PQntuples(r);
+		for (int i = 0; i < rows; i++) {
+			json_t *doc = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+			int rc = doc != NULL
+			                 ? bulk_write(fmt, (enum resource_kind)x->kind, doc, out)
+			                 : -1;
+			json_decref(doc);
+			if (rc < 0) {
+				PQclear(r);
+				log_warn("event=export_failed error=\"cannot write a row\"");
+				x->failed = true;
+				return -1;
+			}
+		}
+		PQclear(r);
+		if (rows > 0)
+			return 1;
+		if (!exec_cmd(x->conn, "CLOSE mq_export"))
+			break;
+		x->open = false;
+	}
+	x->failed = true;
+	return -1;
+}
+
+void admin_export_close(struct admin_export **xp)
+{
+	struct admin_export *x = *xp;
+	if (x == NULL)
+		return;
+	PQclear(PQexec(x->conn, "ROLLBACK"));
+	dbpool_release(x->admin->pool, x->conn);
+	free(x);
+	*xp = NULL;
+}

@@ -87,9 +87,124 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* Where an answer's body goes: a bounded buffer, or straight to a file for a 2xx answer. */
+struct sink {
+	struct buf *in;
+	FILE *out;
+	struct api_client_status {
+		long status;
+	} st;
+	CURL *k;
+};
+
+static size_t on_sink(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct sink *s = ud;
+	size_t n = size * nmemb;
+	long status = 0;
+	curl_easy_getinfo(s->k, CURLINFO_RESPONSE_CODE, &status);
+	if (s->out != NULL && status >= 200 && status < 300)
+		return fwrite(data, 1, n, s->out) == n ? n : 0;
+	return buf_append(s->in, data, n) < 0 ? 0 : n;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	(void)ud;
+	(void)dltotal;
+	(void)dlnow;
+	if (ultotal <= 0)
+		return 0;
+	int width = 40, done = (int)(ulnow * width / ultotal);
+	fprintf(stderr, "\rsending  [%.*s%*s] %3d%%", done,
+	        "########################################", width - done, "",
+	        (int)(ulnow * 100 / ultotal));
+	if (ulnow == ultotal)
+		fprintf(stderr, "\rsent: %lld bytes; the server is applying them...%20s",
+		        (long long)ultotal, "");
+	return 0;
+}
+
+int api_call_raw(struct api_client *c, const char *method, const char *path,
+                 const char *content_type, const char *data, size_t len, FILE *out, bool progress,
+                 struct api_response *r, char *err, size_t errsize)
+{
+	memset(r, 0, sizeof(*r));
+	struct buf url, in;
+	buf_init(&url, 1 << 20);
+	buf_init(&in, APICLIENT_RESPONSE_MAX);
+	if (buf_printf(&url, "%s%s", c->base, path) < 0) {
+		snprintf(err, errsize, "URL too long");
+		buf_free(&url);
+		return -1;
+	}
+	struct curl_slist *h = NULL;
+	char ct[128];
+	if (c->auth != NULL)
+		h = curl_slist_append(h, c->auth);
+	if (content_type != NULL) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+		h = curl_slist_append(h, ct);
+	}
+	h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+	CURL *k = c->curl;
+	curl_easy_reset(k);
+	struct sink sk = { &in, out, { 0 }, k };
+	curl_easy_setopt(k, CURLOPT_URL, url.data);
+	curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
+	if (data != NULL) {
+		curl_easy_setopt(k, CURLOPT_POSTFIELDS, data);
+		curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_sink);
+	curl_easy_setopt(k, CURLOPT_WRITEDATA, &sk);
+	curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(k, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(k, CURLOPT_FOLLOWLOCATION, 0L);
+	/* bulk calls may take long: no overall timeout, but give up on a stalled transfer */
+	bool bulk = out != NULL || progress || len > 4 * 1024 * 1024;
+	curl_easy_setopt(k, CURLOPT_TIMEOUT, bulk ? 0L : (long)APICLIENT_TIMEOUT_SEC);
+	curl_easy_setopt(k, CURLOPT_LOW_SPEED_LIMIT, 1L); /* and a stalled one after 10 minutes */
+	curl_easy_setopt(k, CURLOPT_LOW_SPEED_TIME, 600L);
+	curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(k, CURLOPT_USERAGENT, "mailquota");
+	if (progress) {
+		curl_easy_setopt(k, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(k, CURLOPT_XFERINFOFUNCTION, on_progress);
+	}
+	CURLcode rc = curl_easy_perform(k);
+	if (progress)
+		fprintf(stderr, "\r%80s\r", "");
+	curl_slist_free_all(h);
+	buf_free(&url);
+	if (rc != CURLE_OK) {
+		snprintf(err, errsize, "%s",
+		         rc == CURLE_WRITE_ERROR ? "cannot store the answer"
+		                                 : curl_easy_strerror(rc));
+		buf_free(&in);
+		return -1;
+	}
+	curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &r->status);
+	if (in.len > 0)
+		r->doc = json_loadb(in.data, in.len, 0, NULL);
+	buf_free(&in);
+	return 0;
+}
+
 int api_call(struct api_client *c, const char *method, const char *path, json_t *body,
              const char *if_match, struct api_response *r, char *err, size_t errsize)
 {
+	if (if_match == NULL) {
+		char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+		int rc = api_call_raw(c, method, path, text != NULL ? "application/json" : NULL,
+		                      text, text != NULL ? strlen(text) : 0, NULL, false, r, err,
+		                      errsize);
+		free(text);
+		return rc;
+	}
 	memset(r, 0, sizeof(*r));
 	struct buf url, in;
 	buf_init(&url, 1 << 20);

@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "apiclient.h"
 #include "buf.h"
+#include "bulk.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
@@ -1324,6 +1325,159 @@ static int cmd_deliver(struct ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+/* ---- bulk ---- */
+
+/* format=, type=, mode=, dry_run= arguments as a query string; -1 (reported) otherwise. */
+static int bulk_query(int argc, char **argv, const char *const *allowed, struct buf *q)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		bool ok = false;
+		for (const char *const *a = allowed; eq != NULL && *a != NULL; a++)
+			ok |= strlen(*a) == (size_t)(eq - argv[i]) &&
+			      strncmp(*a, argv[i], strlen(*a)) == 0;
+		if (!ok) {
+			fprintf(stderr, "mailquota: unexpected argument \"%s\"\n", argv[i]);
+			return -1;
+		}
+		char *v = api_escape(eq + 1);
+		if (buf_printf(q, "%s%.*s=%s", q->len ? "&" : "?", (int)(eq - argv[i]), argv[i],
+		               v) < 0)
+			abort();
+		free(v);
+	}
+	if (q->len == 0 && buf_puts(q, "") < 0)
+		abort();
+	return 0;
+}
+
+/* export [format=ndjson|csv] [type=domains|mailboxes|aliases]: to standard output */
+static int cmd_export(struct ctx *ctx, int argc, char **argv)
+{
+	static const char *const allowed[] = { "format", "type", NULL };
+	struct buf q, path;
+	buf_init(&q, 4096);
+	if (bulk_query(argc, argv, allowed, &q) < 0) {
+		buf_free(&q);
+		return EXIT_USAGE;
+	}
+	buf_init(&path, 8192);
+	if (buf_printf(&path, "/v1/export%s", q.data) < 0)
+		abort();
+	struct api_response r;
+	char err[256];
+	int rc = 0;
+	if (api_call_raw(api_of(ctx), "GET", path.data, NULL, NULL, 0, stdout, false, &r, err,
+	                 sizeof(err)) < 0)
+		rc = api_error("export", &r, err); /* a cut stream ends here too */
+	else if (r.status != 200)
+		rc = api_error("export", &r, NULL);
+	else if (fflush(stdout) != 0)
+		rc = fail("export", strerror(errno));
+	api_response_free(&r);
+	buf_free(&q);
+	buf_free(&path);
+	return rc;
+}
+
+/* import FILE [format=] [type=] [mode=] [dry_run=]: one request, one transaction */
+static int cmd_import(struct ctx *ctx, int argc, char **argv)
+{
+	static const char *const allowed[] = { "format", "type", "mode", "dry_run", NULL };
+	struct buf q, path, data;
+	buf_init(&q, 4096);
+	if (bulk_query(argc - 1, argv + 1, allowed, &q) < 0) {
+		buf_free(&q);
+		return EXIT_USAGE;
+	}
+	/* the format from the file name when not given */
+	size_t fl = strlen(argv[0]);
+	bool csv = strstr(q.data, "format=csv") != NULL ||
+	           (strstr(q.data, "format=") == NULL && fl > 4 &&
+	            strcmp(argv[0] + fl - 4, ".csv") == 0);
+	if (csv && strstr(q.data, "format=") == NULL &&
+	    buf_printf(&q, "%sformat=csv", q.len ? "&" : "?") < 0)
+		abort();
+	FILE *f = strcmp(argv[0], "-") == 0 ? stdin : fopen(argv[0], "r");
+	if (f == NULL) {
+		buf_free(&q);
+		return fail(argv[0], strerror(errno));
+	}
+	buf_init(&data, BULK_BODY_MAX);
+	char chunk[65536];
+	size_t n;
+	bool too_big = false;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_append(&data, chunk, n) < 0) {
+			too_big = true;
+			break;
+		}
+	bool read_err = ferror(f);
+	if (f != stdin)
+		fclose(f);
+	if (too_big || read_err) {
+		buf_free(&q);
+		buf_free(&data);
+		return fail(argv[0], too_big ? "larger than 32 MiB: split it" : strerror(errno));
+	}
+	buf_init(&path, 8192);
+	if (buf_printf(&path, "/v1/import%s", q.data) < 0)
+		abort();
+	struct api_response r;
+	char err[256];
+	int rc;
+	bool tty = isatty(STDERR_FILENO) && !ctx->json;
+	if (api_call_raw(api_of(ctx), "POST", path.data, csv ? "text/csv" : "application/x-ndjson",
+	                 data.data != NULL ? data.data : "", data.len, NULL, tty, &r, err,
+	                 sizeof(err)) < 0) {
+		rc = api_error("import", &r, err);
+		goto out;
+	}
+	if (r.status != 200 && r.status != 422) {
+		rc = api_error("import", &r, NULL);
+		api_response_free(&r);
+		goto out;
+	}
+	if (ctx->json) {
+		print_json(r.doc);
+	} else {
+		json_t *d = r.doc;
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(d, "errors"), i, e)
+		{
+			const char *fld = json_string_value(json_object_get(e, "field"));
+			fprintf(stderr, "%s:%lld: %s%s%s\n", argv[0],
+			        (long long)json_integer_value(json_object_get(e, "line")),
+			        fld != NULL ? fld : "", fld != NULL ? ": " : "",
+			        json_string_value(json_object_get(e, "message")));
+		}
+		long long total = json_integer_value(json_object_get(d, "errors_total"));
+		if ((size_t)total > json_array_size(json_object_get(d, "errors")))
+			fprintf(stderr, "... and %lld more errors\n",
+			        total - (long long)json_array_size(json_object_get(d, "errors")));
+		printf("%s: %lld rows: %lld created, %lld updated, %lld unchanged, %lld failed; "
+		       "%s\n",
+		       argv[0], (long long)json_integer_value(json_object_get(d, "rows")),
+		       (long long)json_integer_value(json_object_get(d, "created")),
+		       (long long)json_integer_value(json_object_get(d, "updated")),
+		       (long long)json_integer_value(json_object_get(d, "unchanged")),
+		       (long long)json_integer_value(json_object_get(d, "failed")),
+		       json_is_true(json_object_get(d, "applied"))   ? "applied"
+		       : json_is_true(json_object_get(d, "dry_run")) ? "dry run: nothing applied"
+		                                                     : "nothing applied");
+	}
+	rc = r.status == 200 && json_integer_value(json_object_get(r.doc, "failed")) == 0
+	             ? 0
+	             : EXIT_FAIL;
+	api_response_free(&r);
+out:
+	buf_free(&q);
+	buf_free(&path);
+	buf_free(&data);
+	return rc;
+}
+
 /* ---- check ---- */
 
 static int cmd_check(struct ctx *ctx, int argc, char **argv)
@@ -1439,6 +1593,11 @@ static const struct command commands[] = {
 	  "delivery wrapper for a Postfix pipe transport: run COMMAND, report what it stored" },
 	{ "check", NULL, 2, 2, cmd_check, "ADDRESS SIZE",
 	  "ask the daemon (exit 0 accept, 3 refused, 4 unknown, 5 tempfail)" },
+	{ "import", NULL, 1, 5, cmd_import,
+	  "FILE|- [format=ndjson|csv] [type=T] [mode=best_effort] [dry_run=true]",
+	  "import domains, mailboxes, aliases (all or nothing by default); errors by line" },
+	{ "export", NULL, 0, 2, cmd_export, "[format=ndjson|csv] [type=domains|mailboxes|aliases]",
+	  "write domains, mailboxes and aliases to standard output, importable as is" },
 	{ "audit", NULL, 0, 16, cmd_audit, "[NAME=VALUE]...",
 	  "show the audit log, newest first (object=, action=, token=, since=, until=, limit=)" },
 };

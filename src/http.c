@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "bulk.h"
 #include "http_internal.h"
 #include "jsonw.h"
 #include "log.h"
@@ -83,6 +84,8 @@ static const struct route routes[] = {
 	{ "GET", "/v1/tokens/{}", http_admin_get, S_ADMIN, T },
 	{ "DELETE", "/v1/tokens/{}", http_admin_delete, S_ADMIN, T },
 	{ "GET", "/v1/audit", http_admin_audit, S_ADMIN | S_READ, 0 },
+	{ "GET", "/v1/export", http_admin_export, S_ADMIN | S_READ, 0 },
+	{ "POST", "/v1/import", http_admin_import, S_ADMIN, 0 },
 };
 #undef D
 #undef M
@@ -866,9 +869,13 @@ static struct http_reply preflight(struct http_server *srv, struct MHD_Connectio
 static enum MHD_Result send_reply(struct http_server *srv, struct MHD_Connection *conn,
                                   struct http_reply *r, bool is_preflight)
 {
-	char *text;
-	size_t len;
-	if (r->status == 204 || r->status == 304) {
+	char *text = NULL;
+	size_t len = 0;
+	struct MHD_Response *resp = r->stream;
+	if (resp != NULL) {
+		MHD_add_response_header(resp, "Content-Type", r->content_type);
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	} else if (r->status == 204 || r->status == 304) {
 		json_decref(r->body);
 		free(r->raw);
 		text = NULL;
@@ -896,8 +903,8 @@ static enum MHD_Result send_reply(struct http_server *srv, struct MHD_Connection
 		text[len++] = '\n';
 		text[len] = '\0';
 	}
-	struct MHD_Response *resp =
-	        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(text);
 		free(r->location);
@@ -956,17 +963,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)version;
 	if (req == NULL) {
 		req = xcalloc(1, sizeof(*req));
-		buf_init(&req->body, HTTP_BODY_MAX);
+		/* imports may be large; every other body is small */
+		size_t limit = strcmp(url, "/v1/import") == 0 ? BULK_BODY_MAX : HTTP_BODY_MAX;
+		buf_init(&req->body, limit);
 		*req_cls = req;
 		const char *cl =
 		        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		uint64_t clen;
 		if (cl != NULL && strnum_u64(cl, strlen(cl), UINT64_MAX, &clen) == 0 &&
-		    clen > HTTP_BODY_MAX) {
+		    clen > limit) {
 			/* refuse before reading the body; this closes the connection, as it
 			   should for a body we will not read */
-			struct http_reply r =
-			        error_reply(413, "body_too_large", "request body exceeds 512 KiB");
+			struct http_reply r = error_reply(
+			        413, "body_too_large",
+			        limit == HTTP_BODY_MAX ? "request body exceeds 512 KiB"
+			                               : "an import exceeds 32 MiB: split it");
 			req->answered = true;
 			return send_reply(srv, conn, &r, false);
 		}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "bulk.h"
 #include "http_internal.h"
 #include "resource.h"
 #include "strnum.h"
@@ -587,5 +588,242 @@ struct http_reply http_admin_usage_put(struct http_server *srv, struct MHD_Conne
 		                                   src != NULL ? src : json_null(), "measured_at",
 		                                   at != NULL ? at : json_null(), "object", d) };
 	json_decref(doc);
+	return r;
+}
+
+/* ---- bulk: export (streamed) and import ---- */
+
+struct export_stream {
+	struct admin_export *x;
+	enum bulk_format fmt;
+	struct buf pending; /* written, not yet handed to MHD */
+	size_t off;
+	bool done;
+};
+
+/* MHD pulls the body: hand out what is pending, fetching the next 1000 objects when empty
+   (so other connections on this thread get their turn between fetches). */
+static ssize_t export_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	(void)pos;
+	struct export_stream *s = cls;
+	while (s->off == s->pending.len) {
+		if (s->done)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		buf_reset(&s->pending);
+		s->off = 0;
+		int rc = admin_export_next(s->x, s->fmt, &s->pending);
+		if (rc < 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut body */
+		if (rc == 0)
+			s->done = true;
+	}
+	size_t n = s->pending.len - s->off;
+	if (n > max)
+		n = max;
+	memcpy(out, s->pending.data + s->off, n);
+	s->off += n;
+	return (ssize_t)n;
+}
+
+static void export_free(void *cls)
+{
+	struct export_stream *s = cls;
+	admin_export_close(&s->x);
+	buf_free(&s->pending);
+	free(s);
+}
+
+static const char *const export_params[] = { "format", "type", NULL };
+static const char *const import_params[] = { "format", "type", "mode", "dry_run", NULL };
+
+/* format and type parameters; type is required for CSV. 0 or -1 with the reply. */
+static int bulk_params(struct MHD_Connection *conn, const char *const *allowed,
+                       enum bulk_format *fmt, unsigned *kinds, const char **mode, bool *dry_run,
+                       struct http_reply *err_r)
+{
+	struct query_ctx c = { .n = 0 };
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, &c);
+	*fmt = BULK_NDJSON;
+	*kinds = 7;
+	*mode = "all_or_nothing";
+	*dry_run = false;
+	bool typed = false;
+	for (size_t i = 0; i < c.n; i++) {
+		const char *n = c.p[i].name, *v = c.p[i].value, *why = NULL;
+		bool known = false;
+		for (size_t k = 0; allowed[k] != NULL; k++)
+			known |= strcmp(allowed[k], n) == 0;
+		enum resource_kind kind;
+		int b = 0;
+		if (!known || c.too_many || c.too_long)
+			why = "is not a parameter here";
+		else if (strcmp(n, "format") == 0 && bulk_format_parse(v, fmt) < 0)
+			why = "must be ndjson or csv";
+		else if (strcmp(n, "type") == 0) {
+			if (bulk_kind_parse(v, &kind) < 0)
+				why = "must be domains, mailboxes or aliases";
+			else {
+				*kinds = 1u << kind;
+				typed = true;
+			}
+		} else if (strcmp(n, "mode") == 0) {
+			if (strcmp(v, "all_or_nothing") != 0 && strcmp(v, "best_effort") != 0)
+				why = "must be all_or_nothing or best_effort";
+			*mode = v;
+		} else if (strcmp(n, "dry_run") == 0) {
+			if (!is_bool(v, &b))
+				why = "must be true or false";
+			*dry_run = b == 1;
+		}
+		if (why != NULL) {
+			char msg[160], nm[48];
+			snprintf(msg, sizeof(msg), "%s %s",
+			         str_sanitize(nm, sizeof(nm), n, strlen(n), 40), why);
+			*err_r = http_error_field(400, "invalid_parameter", nm, msg);
+			return -1;
+		}
+	}
+	if (*fmt == BULK_CSV && !typed) {
+		*err_r = http_error_field(400, "missing_parameter", "type",
+		                          "a CSV file holds one type: give type=domains, mailboxes "
+		                          "or aliases");
+		return -1;
+	}
+	return 0;
+}
+
+struct http_reply http_admin_export(struct http_server *srv, struct MHD_Connection *conn,
+                                    struct http_request *req)
+{
+	(void)req;
+	enum bulk_format fmt;
+	unsigned kinds;
+	const char *mode;
+	bool dry;
+	struct http_reply r;
+	if (bulk_params(conn, export_params, &fmt, &kinds, &mode, &dry, &r) < 0)
+		return r;
+	struct export_stream *s = xcalloc(1, sizeof(*s));
+	s->fmt = fmt;
+	buf_init(&s->pending, 64 * 1024 * 1024);
+	s->x = admin_export_open(srv->svc->admin, kinds);
+	if (s->x == NULL) {
+		buf_free(&s->pending);
+		free(s);
+		return http_db_unavailable("the database cannot be reached; retry later");
+	}
+	if (fmt == BULK_CSV) {
+		for (int k = 0; k < 3; k++)
+			if (kinds == 1u << k)
+				bulk_csv_header((enum resource_kind)k, &s->pending);
+	}
+	r = (struct http_reply){ .status = 200,
+		                 .content_type = fmt == BULK_CSV ? "text/csv; charset=utf-8"
+		                                                 : "application/x-ndjson" };
+	r.stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, export_read, s,
+	                                             export_free);
+	if (r.stream == NULL) {
+		export_free(s);
+		return http_error(500, "internal", "cannot start the export");
+	}
+	return r;
+}
+
+struct http_reply http_admin_import(struct http_server *srv, struct MHD_Connection *conn,
+                                    struct http_request *req)
+{
+	enum bulk_format fmt;
+	unsigned kinds;
+	const char *mode;
+	bool dry_run;
+	struct http_reply r;
+	if (bulk_params(conn, import_params, &fmt, &kinds, &mode, &dry_run, &r) < 0)
+		return r;
+	const char *ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+	if (ctype != NULL && strncasecmp(ctype, "application/x-ndjson", 20) != 0 &&
+	    strncasecmp(ctype, "application/ndjson", 18) != 0 &&
+	    strncasecmp(ctype, "text/csv", 8) != 0 && strncasecmp(ctype, "text/plain", 10) != 0)
+		return http_error(415, "unsupported_media_type",
+		                  "an import is application/x-ndjson or text/csv");
+	enum resource_kind csv_kind = RESOURCE_DOMAIN;
+	for (int k = 0; k < 3; k++)
+		if (kinds == 1u << k)
+			csv_kind = (enum resource_kind)k;
+	struct bulk_errors *errs = xcalloc(1, sizeof(*errs));
+	struct bulk_row *rows = NULL;
+	size_t n = 0;
+	int prc = bulk_parse(fmt, csv_kind, req->body.data != NULL ? req->body.data : "",
+	                     req->body.len, &rows, &n, errs);
+	size_t unreadable = errs->total; /* rows that did not even parse */
+	/* every row through the same checks as a single create */
+	struct admin_import_row *todo = xcalloc(n ? n : 1, sizeof(*todo));
+	json_t **owned = xcalloc(n ? n : 1, sizeof(*owned));
+	size_t ntodo = 0;
+	for (size_t i = 0; prc == 0 && i < n; i++) {
+		struct resource_error e;
+		struct admin_import_row *t = &todo[ntodo];
+		if (resource_check(rows[i].kind, RESOURCE_CREATE, rows[i].obj,
+		                   &srv->cfg->address_rules, &t->key, &owned[ntodo], &e) < 0) {
+			char msg[200];
+			snprintf(msg, sizeof(msg), "%s%s%s", e.field, e.field[0] ? ": " : "",
+			         e.reason);
+			bulk_error_add(errs, rows[i].line, e.field, e.code, msg);
+			continue;
+		}
+		t->line = rows[i].line;
+		t->kind = rows[i].kind;
+		t->fields = owned[ntodo];
+		ntodo++;
+	}
+	bool all = strcmp(mode, "all_or_nothing") == 0;
+	size_t invalid = errs->total;
+	struct admin_import_counts counts = { 0 };
+	bool applied = false;
+	enum admin_status st = ADMIN_DONE;
+	/* with invalid rows, an all-or-nothing import still runs the valid ones, rolled back, so
+	   the report names every problem the database would find too */
+	if (prc == 0 && ntodo > 0)
+		st = admin_import(srv->svc->admin, todo, ntodo, all,
+		                  dry_run || (all && invalid > 0), req->tok.id, &counts, errs,
+		                  &applied);
+	counts.failed += invalid;
+	if (st != ADMIN_DONE) {
+		r = http_db_unavailable("the database cannot be reached; nothing was imported");
+	} else {
+		json_t *list = json_array();
+		for (size_t i = 0; i < errs->n; i++) {
+			const struct bulk_error *e = &errs->list[i];
+			json_t *o = json_pack("{s:I, s:s, s:s}", "line", (json_int_t)e->line,
+			                      "error", e->code, "message", e->message);
+			if (e->field[0] != '\0')
+				json_object_set_new(o, "field", json_string(e->field));
+			json_array_append_new(list, o);
+		}
+		bool failed = prc < 0 || (all && errs->total > 0);
+		r = (struct http_reply){
+			.status = failed ? 422 : 200,
+			.body = json_pack("{s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:I}",
+			                  "applied", applied, "dry_run", dry_run, "mode", mode,
+			                  "rows", (json_int_t)(prc < 0 ? 0 : n + unreadable),
+			                  "created", (json_int_t)counts.created, "updated",
+			                  (json_int_t)counts.updated, "unchanged",
+			                  (json_int_t)counts.unchanged, "failed",
+			                  (json_int_t)counts.failed, "errors", list, "errors_total",
+			                  (json_int_t)errs->total)
+		};
+		if (failed)
+			json_object_set_new(r.body, "error", json_string("import_failed")),
+			        json_object_set_new(r.body, "message",
+			                            json_string(prc < 0 ? "the file cannot be read"
+			                                                : "some rows are invalid: "
+			                                                  "nothing was imported"));
+	}
+	for (size_t i = 0; i < ntodo; i++)
+		json_decref(owned[i]);
+	free(owned);
+	free(todo);
+	bulk_rows_free(rows, n);
+	free(errs);
 	return r;
 }
