@@ -497,12 +497,14 @@ enum admin_status admin_list(struct admin *a, const struct admin_query *q, struc
 		params_add(params, &n, q->updated_since, &sql,
 		           " AND t.updated_at >= ", "::timestamptz");
 	if (q->prefix != NULL) {
-		/* a range on the key: uses the same index as the sort by key, whatever the
-		 * collation */
-		const char *col = q->kind == RESOURCE_DOMAIN ? "t.name" : "t.address";
+		/* addresses are in collation "C" (sql/007), so LIKE 'prefix%' is an index range;
+		   the prefix's own \ % and _ are escaped */
+		const char *col = q->kind == RESOURCE_DOMAIN ? "t.name COLLATE \"C\"" : "t.address";
 		params[n++] = q->prefix;
-		if (buf_printf(&sql, " AND %s >= $%d AND left(%s, length($%d)) = $%d", col, n, col,
-		               n, n) < 0)
+		if (buf_printf(&sql,
+		               " AND %s LIKE replace(replace(replace($%d, '\\', '\\\\'), '%%',"
+		               " '\\%%'), '_', '\\_') || '%%'",
+		               col, n) < 0)
 			abort();
 	}
 	if (q->min_usage_percent != NULL) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonw.h"
 #include "strnum.h"
 #include "xalloc.h"
 
@@ -43,7 +44,7 @@ void bulk_error_add(struct bulk_errors *e, size_t line, const char *field, const
 	x->line = line;
 	(void)!str_copy(x->field, field != NULL ? field : "", sizeof(x->field));
 	(void)!str_copy(x->code, code, sizeof(x->code));
-	(void)!str_copy(x->message, message, sizeof(x->message));
+	(void)!str_copy(x->message, message != NULL ? message : "invalid", sizeof(x->message));
 }
 
 int bulk_format_parse(const char *s, enum bulk_format *f_r)
@@ -219,6 +220,10 @@ static int csv_record(const char *data, size_t len, size_t *pos, size_t *line, c
 static json_t *cell_value(const char *col, const char *v, const char **why)
 {
 	uint64_t n;
+	if (!utf8_valid(v, strlen(v))) {
+		*why = "is not valid UTF-8";
+		return NULL;
+	}
 	if (strcmp(col, "name") == 0 || strcmp(col, "address") == 0)
 		return json_string(v);
 	if (strcmp(col, "targets") == 0) {
@@ -271,6 +276,13 @@ static int parse_csv(enum resource_kind kind, const char *data, size_t len, stru
 	if (rc != 0) {
 		bulk_error_add(errs, 1, NULL, "invalid_csv", rc > 0 ? "no header row" : why);
 		goto out;
+	}
+	for (size_t i = 0; i < nh; i++) {
+		if (!utf8_valid(h[i], strlen(h[i]))) {
+			bulk_error_add(errs, 1, NULL, "invalid_csv",
+			               "a column name is not valid UTF-8");
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < nh; i++)
 		for (size_t j = 0; j < i; j++)

@@ -403,6 +403,9 @@ class Lists(AdminBase):
         self.assertEqual(addrs(domain="L2.test"), ["off@l2.test", "u@l2.test"])
         self.assertEqual(addrs(enabled="false"), ["off@l2.test"])
         self.assertEqual(addrs(prefix="m1"), [f"m{i}@l1.test" for i in range(10, 20)])
+        self.assertEqual(addrs(prefix="m_"), [])   # _ and % are themselves, not wildcards
+        self.assertEqual(addrs(prefix="%"), [])
+        self.assertEqual(addrs(prefix="m24@"), ["m24@l1.test"])
         self.assertEqual(addrs(domain="none.test"), [])
         time.sleep(0.01)
         stamp = self.db.sql("SELECT to_char(now() AT TIME ZONE 'UTC',"

@@ -46,6 +46,8 @@ static void test_csv(void **state)
 		{ "address\n\"a\"b@x.test\n", -1, 0, 1, 2, NULL },
 		{ "", -1, 0, 1, 1, NULL },
 		{ "address,address\na,b\n", -1, 0, 1, 1, NULL },
+		{ "address\n\xff@x.test\nok@x.test\n", 0, 1, 1, 2, "ok@x.test" }, /* not UTF-8 */
+		{ "addr\xfe\na\n", -1, 0, 1, 1, NULL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct csv_case *c = &cases[i];
