@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Admin list pages on a large database: median and p99 milliseconds per page for every filter
-and sort order the API offers, first page and a deep page (by cursor), against a baseline in
-the same run: fetching one mailbox by address (a primary-key-like lookup through the same
-daemon). Usage: admin_lists.py PORT TOKEN DOMAIN [ROUNDS]"""
+"""Admin list pages on a large database: median milliseconds per page of 100 for every filter
+and sort order the API offers, first page and a deep page (20 pages in, by cursor), as a ratio
+against a baseline measured in the same run: the first page of the unfiltered list (so a ratio
+near 1 means the filter costs nothing more: an index found the rows). Also one mailbox by
+address, for scale. Usage: admin_lists.py PORT TOKEN DOMAIN [ROUNDS]"""
 import http.client
 import json
 import statistics
@@ -35,8 +36,10 @@ def timed(path):
     return statistics.median(ms), ms[int(len(ms) * 0.99) - 1] if len(ms) >= 100 else ms[-1]
 
 
-base_med, base_p99 = timed(f"/v1/mailboxes/user500@{domain}")
-print(f"baseline: one mailbox by address  median {base_med:.2f} ms  max {base_p99:.2f} ms")
+one_med, _ = timed(f"/v1/mailboxes/user500@{domain}")
+base_med, _ = timed("/v1/mailboxes?limit=100")
+print(f"one mailbox by address: median {one_med:.2f} ms; baseline, the unfiltered first page "
+      f"of 100: median {base_med:.2f} ms")
 cases = [
     ("all, by address", {}),
     ("all, by address, descending", {"sort": "-address"}),
@@ -48,7 +51,7 @@ cases = [
     ("address prefix", {"prefix": "user99"}),
     ("disabled", {"enabled": "false"}),
 ]
-print(f"{'page of 100':40} {'first page':>12} {'deep page':>12}  {'x baseline':>10}")
+print(f"{'page of 100':40} {'first page':>12} {'deep page':>12}  {'x baseline (worse of the two)':>10}")
 for name, params in cases:
     q = dict(params, limit=100)
     first = f"/v1/mailboxes?{urllib.parse.urlencode(q)}"
@@ -61,4 +64,6 @@ for name, params in cases:
         cursor = get(first + "&cursor=" + urllib.parse.quote(cursor))["next_cursor"]
     f_med, _ = timed(first)
     d_med = timed(first + "&cursor=" + urllib.parse.quote(cursor))[0] if cursor else float("nan")
-    print(f"{name:40} {f_med:9.2f} ms {d_med:9.2f} ms  {max(f_med, d_med if cursor else 0) / base_med:9.1f}x")
+    worst = max(f_med, d_med if cursor else 0)
+    deep = f"{d_med:9.2f} ms" if cursor else "  (1 page)  "
+    print(f"{name:40} {f_med:9.2f} ms {deep}  {worst / base_med:9.2f}x")
