@@ -49,6 +49,7 @@ struct ctx {
 	struct config cfg;
 	bool json;
 	const char *url_opt;
+	const char *if_match; /* --if-match ETAG: set and del change only that version */
 	struct api_client *api;
 };
 
@@ -409,7 +410,7 @@ static int object_set(struct ctx *ctx, enum resource_kind kind, int argc, char *
 	}
 	char *path = item_path(kind, key.text, "");
 	struct api_response r;
-	int rc = call(ctx, key.text, "PATCH", path, body, NULL, &r);
+	int rc = call(ctx, key.text, "PATCH", path, body, ctx->if_match, &r);
 	free(path);
 	json_decref(body);
 	if (rc != 0)
@@ -427,7 +428,7 @@ static int object_del(struct ctx *ctx, enum resource_kind kind, const char *arg)
 		return EXIT_USAGE;
 	char *path = item_path(kind, key.text, "");
 	struct api_response r;
-	int rc = call(ctx, key.text, "DELETE", path, NULL, NULL, &r);
+	int rc = call(ctx, key.text, "DELETE", path, NULL, ctx->if_match, &r);
 	free(path);
 	if (rc == 0)
 		api_response_free(&r);
@@ -770,6 +771,30 @@ static int cmd_token_list(struct ctx *ctx, int argc, char **argv)
 	}
 	char *a[] = { (char *)"include_revoked=true" };
 	return object_list(ctx, RESOURCE_TOKEN, argc, a, false);
+}
+
+static int cmd_token_get(struct ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	uint64_t id;
+	if (strnum_u64(argv[0], strlen(argv[0]), INT64_MAX, &id) < 0 || id == 0) {
+		fprintf(stderr, "mailquota: %s is not a token id\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/tokens/%llu", (unsigned long long)id);
+	struct api_response r;
+	int rc = call(ctx, argv[0], "GET", path, NULL, NULL, &r);
+	if (rc != 0)
+		return rc;
+	if (ctx->json) {
+		print_json(r.doc);
+	} else {
+		printf("%s\n", headers[RESOURCE_TOKEN]);
+		print_row(RESOURCE_TOKEN, r.doc);
+	}
+	api_response_free(&r);
+	return 0;
 }
 
 static int cmd_token_revoke(struct ctx *ctx, int argc, char **argv)
@@ -1559,6 +1584,7 @@ static const struct command commands[] = {
 	  "NAME [scope=S] [mailbox=ADDRESS] [expires=TIME]",
 	  "make a token (scope admin, read, usage or self); prints it once" },
 	{ "token", "list", 0, 1, cmd_token_list, "[all]", "list tokens (all: with revoked ones)" },
+	{ "token", "get", 1, 1, cmd_token_get, "ID", "show a token (never its secret)" },
 	{ "token", "revoke", 1, 1, cmd_token_revoke, "ID", "revoke a token everywhere" },
 	{ "domain", "add", 1, 64, cmd_domain_add, "DOMAIN [FIELD=VALUE]...", "create a domain" },
 	{ "domain", "set", 2, 64, cmd_domain_set, "DOMAIN FIELD=VALUE...",
@@ -1606,8 +1632,8 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: mailquota [-c config] [-d conninfo] [-u url] [--json] COMMAND "
-	             "[ARGS]\n\ncommands:\n");
+	fprintf(out, "usage: mailquota [-c config] [-d conninfo] [-u url] [--json] "
+	             "[--if-match ETAG] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		char head[96];
 		snprintf(head, sizeof(head), "%s%s%s %s", commands[i].noun,
@@ -1616,7 +1642,9 @@ static void usage(FILE *out)
 		fprintf(out, "  %-48s %s\n", head, commands[i].help);
 	}
 	fprintf(out,
-	        "\nEverything but migrate and token bootstrap goes through the HTTP API: the URL\n"
+	        "\n--if-match ETAG (the etag a get shows) makes set and del change only that\n"
+	        "version (exit 6 if it changed since).\n"
+	        "Everything but migrate and token bootstrap goes through the HTTP API: the URL\n"
 	        "comes from -u, MAILQUOTA_URL, api_url or http_listen; the token from\n"
 	        "MAILQUOTA_TOKEN or api_token_file. Sizes take K, M, G, T suffixes (powers of\n"
 	        "1024); a limit of \"none\" inherits the domain default (mailbox) or means\n"
@@ -1633,12 +1661,13 @@ int main(int argc, char **argv)
 	char err[CONFIG_ERROR_MAX];
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "if-match", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
-	while ((opt = getopt_long(argc, argv, "+c:d:u:jhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+c:d:u:e:jhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
@@ -1652,6 +1681,22 @@ int main(int argc, char **argv)
 		case 'j':
 			ctx.json = true;
 			break;
+		case 'e': {
+			/* as the API shows it, with or without its quotes */
+			static char etag[64];
+			const char *e = optarg[0] == '"' ? optarg + 1 : optarg;
+			size_t el = strlen(e);
+			if (el > 0 && e[el - 1] == '"')
+				el--;
+			if (el == 0 || el >= sizeof(etag) || memchr(e, '"', el) != NULL) {
+				fprintf(stderr, "mailquota: --if-match: not an ETag\n");
+				return EXIT_USAGE;
+			}
+			memcpy(etag, e, el);
+			etag[el] = '\0';
+			ctx.if_match = etag;
+			break;
+		}
 		case 'V':
 			printf("mailquota %s\n", MAILQUOTA_VERSION);
 			return 0;

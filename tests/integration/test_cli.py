@@ -75,6 +75,18 @@ class Cli(unittest.TestCase):
         out = db.cli("domain", "list").stdout
         self.assertIn("10485760", out)
         db.cli("mailbox", "set", "alice@example.test", "storage=none")
+        # two admins: the second one's --if-match names a version that is gone
+        etag = json.loads(db.cli("--json", "mailbox", "get", "alice@example.test").stdout)["etag"]
+        db.cli("--if-match", etag, "mailbox", "set", "alice@example.test", "messages=5")
+        p = db.cli("--if-match", f'"{etag}"', "mailbox", "set", "alice@example.test",
+                   "messages=6", check=False)
+        self.assertEqual(p.returncode, 6)
+        self.assertIn("changed since you read it", p.stderr)
+        p = db.cli("--if-match", etag, "mailbox", "del", "alice@example.test", check=False)
+        self.assertEqual(p.returncode, 6)
+        self.assertEqual(db.sql("SELECT message_limit FROM mailboxes"), "5")
+        p = db.cli("--if-match", 'a"b', "mailbox", "del", "alice@example.test", check=False)
+        self.assertEqual(p.returncode, 2)
         self.assertEqual(db.sql("SELECT storage_limit_bytes IS NULL FROM mailboxes"), "t")
         # --json: the API's documents, all pages as one array
         doc = json.loads(db.cli("--json", "mailbox", "get", "alice@example.test").stdout)
@@ -100,7 +112,7 @@ class Cli(unittest.TestCase):
         # every change is in the audit log, with the token that made it
         log = json.loads(db.cli("--json", "audit", "object=alice@example.test").stdout)
         self.assertEqual([e["action"] for e in log],
-                         ["mailbox.delete", "mailbox.update", "mailbox.create"])
+                         ["mailbox.delete", "mailbox.update", "mailbox.update", "mailbox.create"])
         self.assertIn("mailbox.delete", db.cli("audit").stdout)
         db.cli("domain", "del", "example.test")
         self.assertEqual(db.sql("SELECT count(*) FROM domains"), "0")
@@ -120,7 +132,11 @@ class Cli(unittest.TestCase):
         self.assertEqual(p.returncode, 7)
         p = db.cli("token", "create", "u", "scope=self", check=False)
         self.assertEqual(p.returncode, 1)
-        db.cli("token", "create", "me", "scope=self", "mailbox=me@t.test")
+        me = db.cli("token", "create", "me", "scope=self", "mailbox=me@t.test").stdout.strip()
+        doc = json.loads(db.cli("--json", "token", "get", me.split("_")[1]).stdout)
+        self.assertEqual((doc["scope"], doc["mailbox"], "token" in doc), ("self", "me@t.test",
+                                                                          False))
+        self.assertEqual(db.cli("token", "get", "99999", check=False).returncode, 4)
         out = db.cli("token", "list").stdout
         self.assertIn("panel", out)
         self.assertIn("me@t.test", out)
@@ -158,6 +174,9 @@ class Cli(unittest.TestCase):
         db = self.db
         db.cli("domain", "add", "example.test")
         db.cli("mailbox", "add", "a@example.test", "storage=100")
+        # check asks the daemon, whose view follows the database within milliseconds
+        mqtest.eventually(lambda: db.cli("check", "a@example.test", "1",
+                                         check=False).returncode, 0)
         p = db.cli("check", "A+x@example.test", "100", check=False)
         self.assertEqual(p.returncode, 0, p.stdout)
         self.assertIn("verdict:   accept", p.stdout)
