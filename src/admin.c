@@ -132,6 +132,15 @@ static enum admin_status run(struct admin *a, const char *stmt, int n, const cha
 	return st;
 }
 
+/* A one-document result into out: "ok" with the document, or "not_found"; clears r. */
+static void take_doc(PGresult *r, struct admin_outcome *out)
+{
+	(void)!str_copy(out->code, PQntuples(r) == 1 ? "ok" : "not_found", sizeof(out->code));
+	if (PQntuples(r) == 1)
+		set_doc(out, PQgetvalue(r, 0, 0));
+	PQclear(r);
+}
+
 /* A (code, doc) result into out. */
 static void take_code_doc(PGresult *r, struct admin_outcome *out)
 {
@@ -188,13 +197,7 @@ enum admin_status admin_get(struct admin *a, enum resource_kind kind,
 	enum admin_status st = run(a, get_stmt[kind], 1, params, &r, out);
 	if (st != ADMIN_DONE)
 		return st;
-	if (PQntuples(r) == 1) {
-		(void)!str_copy(out->code, "ok", sizeof(out->code));
-		set_doc(out, PQgetvalue(r, 0, 0));
-	} else {
-		(void)!str_copy(out->code, "not_found", sizeof(out->code));
-	}
-	PQclear(r);
+	take_doc(r, out);
 	return ADMIN_DONE;
 }
 
@@ -207,10 +210,7 @@ enum admin_status admin_token_get(struct admin *a, int64_t id, struct admin_outc
 	enum admin_status st = run(a, "token_get", 1, params, &r, out);
 	if (st != ADMIN_DONE)
 		return st;
-	(void)!str_copy(out->code, PQntuples(r) == 1 ? "ok" : "not_found", sizeof(out->code));
-	if (PQntuples(r) == 1)
-		set_doc(out, PQgetvalue(r, 0, 0));
-	PQclear(r);
+	take_doc(r, out);
 	return ADMIN_DONE;
 }
 
@@ -291,10 +291,7 @@ enum admin_status admin_usage_set(struct admin *a, const char *address, uint64_t
 	enum admin_status st = run(a, "usage_set", 6, params, &r, out);
 	if (st != ADMIN_DONE)
 		return st;
-	(void)!str_copy(out->code, PQntuples(r) == 1 ? "ok" : "not_found", sizeof(out->code));
-	if (PQntuples(r) == 1)
-		set_doc(out, PQgetvalue(r, 0, 0));
-	PQclear(r);
+	take_doc(r, out);
 	return ADMIN_DONE;
 }
 

@@ -57,13 +57,6 @@ void api_client_free(struct api_client **cp)
 	*cp = NULL;
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct buf *b = ud;
-	size_t n = size * nmemb; /* libcurl guarantees size == 1 */
-	return buf_append(b, data, n) < 0 ? 0 : n;
-}
-
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct api_response *r = ud;
@@ -126,9 +119,9 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	return 0;
 }
 
-int api_call_raw(struct api_client *c, const char *method, const char *path,
-                 const char *content_type, const char *data, size_t len, FILE *out, bool progress,
-                 struct api_response *r, char *err, size_t errsize)
+static int perform(struct api_client *c, const char *method, const char *path,
+                   const char *content_type, const char *data, size_t len, const char *if_match,
+                   FILE *out, bool progress, struct api_response *r, char *err, size_t errsize)
 {
 	memset(r, 0, sizeof(*r));
 	struct buf url, in;
@@ -146,6 +139,11 @@ int api_call_raw(struct api_client *c, const char *method, const char *path,
 	if (content_type != NULL) {
 		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
 		h = curl_slist_append(h, ct);
+	}
+	char im[96];
+	if (if_match != NULL) {
+		snprintf(im, sizeof(im), "If-Match: \"%s\"", if_match);
+		h = curl_slist_append(h, im);
 	}
 	h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
 	CURL *k = c->curl;
@@ -194,72 +192,22 @@ int api_call_raw(struct api_client *c, const char *method, const char *path,
 	return 0;
 }
 
+int api_call_raw(struct api_client *c, const char *method, const char *path,
+                 const char *content_type, const char *data, size_t len, FILE *out, bool progress,
+                 struct api_response *r, char *err, size_t errsize)
+{
+	return perform(c, method, path, content_type, data, len, NULL, out, progress, r, err,
+	               errsize);
+}
+
 int api_call(struct api_client *c, const char *method, const char *path, json_t *body,
              const char *if_match, struct api_response *r, char *err, size_t errsize)
 {
-	if (if_match == NULL) {
-		char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-		int rc = api_call_raw(c, method, path, text != NULL ? "application/json" : NULL,
-		                      text, text != NULL ? strlen(text) : 0, NULL, false, r, err,
-		                      errsize);
-		free(text);
-		return rc;
-	}
-	memset(r, 0, sizeof(*r));
-	struct buf url, in;
-	buf_init(&url, 1 << 20);
-	buf_init(&in, APICLIENT_RESPONSE_MAX);
-	if (buf_printf(&url, "%s%s", c->base, path) < 0) {
-		snprintf(err, errsize, "URL too long");
-		buf_free(&url);
-		return -1;
-	}
-	struct curl_slist *h = NULL;
 	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-	char im[96];
-	if (c->auth != NULL)
-		h = curl_slist_append(h, c->auth);
-	if (text != NULL)
-		h = curl_slist_append(h, "Content-Type: application/json");
-	if (if_match != NULL) {
-		snprintf(im, sizeof(im), "If-Match: \"%s\"", if_match);
-		h = curl_slist_append(h, im);
-	}
-	h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
-	CURL *k = c->curl;
-	curl_easy_reset(k);
-	curl_easy_setopt(k, CURLOPT_URL, url.data);
-	curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(k, CURLOPT_NOBODY, strcmp(method, "HEAD") == 0 ? 1L : 0L);
-	if (text != NULL) {
-		curl_easy_setopt(k, CURLOPT_POSTFIELDS, text);
-		curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
-	}
-	curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(k, CURLOPT_WRITEDATA, &in);
-	curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(k, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(k, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(k, CURLOPT_TIMEOUT, (long)APICLIENT_TIMEOUT_SEC);
-	curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(k, CURLOPT_USERAGENT, "mailquota");
-	CURLcode rc = curl_easy_perform(k);
-	curl_slist_free_all(h);
+	int rc = perform(c, method, path, text != NULL ? "application/json" : NULL, text,
+	                 text != NULL ? strlen(text) : 0, if_match, NULL, false, r, err, errsize);
 	free(text);
-	buf_free(&url);
-	if (rc != CURLE_OK) {
-		snprintf(err, errsize, "%s",
-		         rc == CURLE_WRITE_ERROR ? "answer too large" : curl_easy_strerror(rc));
-		buf_free(&in);
-		return -1;
-	}
-	curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &r->status);
-	if (in.len > 0)
-		r->doc = json_loadb(in.data, in.len, 0, NULL);
-	buf_free(&in);
-	return 0;
+	return rc;
 }
 
 void api_response_free(struct api_response *r)
