@@ -390,6 +390,28 @@ static long b64url_decode(const char *s, char *out, size_t size)
 }
 
 /* Add parameter v and append "<before>$<its number><after>" to sql. */
+/*
+ * A cursor of sort order sort: 0 with its key and id (strings owned by *holder_r, which the
+ * caller decrefs), or -1 (nothing to free) for anything this API did not give out.
+ */
+static int cursor_decode(const char *cursor, const char *sort, json_t **holder_r,
+                         const char **key_r, const char **id_r)
+{
+	char raw[ADMIN_CURSOR_MAX];
+	long len = strlen(cursor) < ADMIN_CURSOR_MAX ? b64url_decode(cursor, raw, sizeof(raw)) : -1;
+	json_t *c = len < 0 ? NULL : json_loadb(raw, (size_t)len, 0, NULL);
+	if (!json_is_array(c) || json_array_size(c) != 3 || !json_is_string(json_array_get(c, 0)) ||
+	    strcmp(json_string_value(json_array_get(c, 0)), sort) != 0 ||
+	    !json_is_string(json_array_get(c, 1)) || !json_is_string(json_array_get(c, 2))) {
+		json_decref(c);
+		return -1;
+	}
+	*key_r = json_string_value(json_array_get(c, 1));
+	*id_r = json_string_value(json_array_get(c, 2));
+	*holder_r = c;
+	return 0;
+}
+
 static void params_add(const char **params, int *n, const char *v, struct buf *sql,
                        const char *before, const char *after)
 {
@@ -533,23 +555,14 @@ enum admin_status admin_list(struct admin *a, const struct admin_query *q, struc
 		abort();
 	json_t *cur = NULL;
 	if (q->cursor != NULL) {
-		char raw[ADMIN_CURSOR_MAX];
-		long len = strlen(q->cursor) < ADMIN_CURSOR_MAX
-		                   ? b64url_decode(q->cursor, raw, sizeof(raw))
-		                   : -1;
-		cur = len < 0 ? NULL : json_loadb(raw, (size_t)len, 0, NULL);
-		if (!json_is_array(cur) || json_array_size(cur) != 3 ||
-		    !json_is_string(json_array_get(cur, 0)) ||
-		    strcmp(json_string_value(json_array_get(cur, 0)), sort) != 0 ||
-		    !json_is_string(json_array_get(cur, 1)) ||
-		    !json_is_string(json_array_get(cur, 2))) {
-			json_decref(cur);
+		const char *key, *id;
+		if (cursor_decode(q->cursor, sort, &cur, &key, &id) < 0) {
 			buf_free(&sql);
 			*why_r = "cursor is not one this list gave out (or the sort order changed)";
 			return ADMIN_REFUSED;
 		}
-		params[n++] = json_string_value(json_array_get(cur, 1));
-		params[n++] = json_string_value(json_array_get(cur, 2));
+		params[n++] = key;
+		params[n++] = id;
 		if (buf_printf(&sql, " AND (%s, t.id) %s ($%d::%s, $%d::bigint)", so->column,
 		               desc ? "<" : ">", n - 1, so->key_type, n) < 0)
 			abort();
@@ -602,16 +615,9 @@ enum admin_status admin_audit(struct admin *a, const struct admin_query *q, stru
 		params_add(params, &n, q->until, &sql, " AND l.at < ", "::timestamptz");
 	json_t *cur = NULL;
 	if (q->cursor != NULL) {
-		char raw[ADMIN_CURSOR_MAX];
-		long len = strlen(q->cursor) < ADMIN_CURSOR_MAX
-		                   ? b64url_decode(q->cursor, raw, sizeof(raw))
-		                   : -1;
-		cur = len < 0 ? NULL : json_loadb(raw, (size_t)len, 0, NULL);
+		const char *k, *unused;
 		uint64_t id;
-		const char *k = json_string_value(json_array_get(cur, 1));
-		if (!json_is_array(cur) || json_array_size(cur) != 3 ||
-		    !json_is_string(json_array_get(cur, 0)) ||
-		    strcmp(json_string_value(json_array_get(cur, 0)), "-id") != 0 || k == NULL ||
+		if (cursor_decode(q->cursor, "-id", &cur, &k, &unused) < 0 ||
 		    strnum_u64(k, strlen(k), INT64_MAX, &id) < 0) {
 			json_decref(cur);
 			buf_free(&sql);

@@ -455,6 +455,10 @@ class Lists(AdminBase):
         ids = [e["id"] for e in items]
         self.assertEqual(ids, sorted(ids, reverse=True))
         self.assertGreater(n, 1)
+        # a list's cursor is no audit cursor, and garbage is no cursor at all
+        _, boxes, _ = self.call("GET", q(MAILBOXES, limit=1), want=200)
+        for bad in (boxes["next_cursor"], "WyItaWQiLCJ4IiwieCJd", "!!", "x" * 800):
+            self.call("GET", q("/v1/audit", cursor=bad), want=400)
         _, none, _ = self.call("GET", q("/v1/audit", until="2000-01-01T00:00:00Z"), want=200)
         self.assertEqual(none["items"], [])
 
