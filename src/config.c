@@ -357,12 +357,13 @@ static int check_origins(const char *list, char *err)
 	while (*p != '\0') {
 		size_t n = strcspn(p, " ,\t");
 		if (n > 0) {
-			bool ok = (n == 1 && p[0] == '*') ||
-			          ((n > 7 && strncmp(p, "http://", 7) == 0) ||
-			           (n > 8 && strncmp(p, "https://", 8) == 0));
-			const char *host = p + (p[4] == 's' ? 8 : 7);
-			for (const char *q = host; ok && q < p + n; q++)
-				ok = *q > 0x20 && *q < 0x7f && *q != '/' && *q != '@';
+			/* the scheme's length, never reading past this origin's n bytes */
+			size_t scheme = n > 7 && strncmp(p, "http://", 7) == 0    ? 7
+			                : n > 8 && strncmp(p, "https://", 8) == 0 ? 8
+			                                                          : 0;
+			bool ok = (n == 1 && p[0] == '*') || scheme > 0;
+			for (size_t i = scheme; ok && scheme > 0 && i < n; i++)
+				ok = p[i] > 0x20 && p[i] < 0x7f && p[i] != '/' && p[i] != '@';
 			if (!ok || n > 200) {
 				seterr(err,
 				       "http_cors_origins: \"%.*s\" is not an origin such as "

@@ -94,7 +94,33 @@ static const struct bad bads[] = {
 	{ "[main]\npolicy_socket = /x\n", "sections" },
 	{ "just words\n", "line 1" },
 	{ "log_level = loud\n", "log_level" },
+	{ "http_cors_origins = panel.example\n", "http_cors_origins" },
+	{ "http_cors_origins = https://\n", "http_cors_origins" },
+	{ "http_cors_origins = http://a/\n", "http_cors_origins" },
+	{ "http_cors_origins = https://u@a\n", "http_cors_origins" },
+	{ "http_cors_origins = ,x\n", "http_cors_origins" },
+	{ "http_cors_origins = **\n", "http_cors_origins" },
 };
+
+/* Origins that must pass, each at the very end of its string (no reading past it). */
+static void test_origins(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+		"http_cors_origins = *\n",
+		"http_cors_origins = https://a.example\n",
+		"http_cors_origins = http://a.example:8080, https://b.example *\n",
+		"http_cors_origins =\n",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct config c;
+		char err[CONFIG_ERROR_MAX] = "";
+		config_init(&c);
+		if (config_parse_string(&c, good[i], err) != 0)
+			fail_msg("\"%s\": %s", good[i], err);
+		config_free(&c);
+	}
+}
 
 static void test_errors(void **state)
 {
@@ -133,10 +159,9 @@ static void test_hostport(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_defaults), cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_errors),   cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_origins),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
