@@ -1,6 +1,7 @@
 """Helpers for integration and end-to-end tests: a fresh database per test class in the
 throwaway PostgreSQL of scripts/test, the real mailquota CLI, and the real mailquotad on
 temporary sockets. Standard library only."""
+import atexit
 import http.client
 import json
 import os
@@ -88,6 +89,17 @@ def bootstrap_token(conninfo, name, *fields):
     return p.stdout.strip()
 
 
+# every daemon a test started and has not stopped: stopped when the test process exits, so a
+# test that ends without cleaning up (or whose database's cluster it destroyed) leaves nothing
+_running = set()
+
+
+@atexit.register
+def _stop_all():
+    for d in list(_running):
+        d.cleanup()
+
+
 class Daemon:
     """The real mailquotad on a Unix socket, a loopback TCP port and a loopback HTTP port."""
 
@@ -120,6 +132,7 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "mailquotad.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        _running.add(self)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -148,6 +161,7 @@ class Daemon:
 
     def stop(self):
         """SIGTERM; returns the exit status."""
+        _running.discard(self)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
