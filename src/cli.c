@@ -49,7 +49,8 @@ struct ctx {
 	struct config cfg;
 	bool json;
 	const char *url_opt;
-	const char *if_match; /* --if-match ETAG: set and del change only that version */
+	const char *if_match;    /* --if-match ETAG: set and del change only that version */
+	enum resource_kind kind; /* of the command's noun: domain, mailbox, alias */
 	struct api_client *api;
 };
 
@@ -558,63 +559,28 @@ static int object_list(struct ctx *ctx, enum resource_kind kind, int argc, char 
 	return rc;
 }
 
-static int cmd_domain_add(struct ctx *c, int n, char **a)
+/* The generic object commands: the kind comes from the command's noun (see main). */
+static int cmd_add(struct ctx *c, int n, char **a)
 {
-	return object_add(c, RESOURCE_DOMAIN, n, a);
+	return object_add(c, c->kind, n, a);
 }
-static int cmd_domain_set(struct ctx *c, int n, char **a)
+static int cmd_set(struct ctx *c, int n, char **a)
 {
-	return object_set(c, RESOURCE_DOMAIN, n, a);
+	return object_set(c, c->kind, n, a);
 }
-static int cmd_domain_del(struct ctx *c, int n, char **a)
+static int cmd_del(struct ctx *c, int n, char **a)
 {
 	(void)n;
-	return object_del(c, RESOURCE_DOMAIN, a[0]);
+	return object_del(c, c->kind, a[0]);
 }
-static int cmd_domain_get(struct ctx *c, int n, char **a)
+static int cmd_get(struct ctx *c, int n, char **a)
 {
 	(void)n;
-	return object_get(c, RESOURCE_DOMAIN, a[0]);
+	return object_get(c, c->kind, a[0]);
 }
-static int cmd_domain_list(struct ctx *c, int n, char **a)
+static int cmd_list(struct ctx *c, int n, char **a)
 {
-	return object_list(c, RESOURCE_DOMAIN, n, a, false);
-}
-static int cmd_mailbox_add(struct ctx *c, int n, char **a)
-{
-	return object_add(c, RESOURCE_MAILBOX, n, a);
-}
-static int cmd_mailbox_set(struct ctx *c, int n, char **a)
-{
-	return object_set(c, RESOURCE_MAILBOX, n, a);
-}
-static int cmd_mailbox_del(struct ctx *c, int n, char **a)
-{
-	(void)n;
-	return object_del(c, RESOURCE_MAILBOX, a[0]);
-}
-static int cmd_mailbox_get(struct ctx *c, int n, char **a)
-{
-	(void)n;
-	return object_get(c, RESOURCE_MAILBOX, a[0]);
-}
-static int cmd_mailbox_list(struct ctx *c, int n, char **a)
-{
-	return object_list(c, RESOURCE_MAILBOX, n, a, false);
-}
-static int cmd_alias_del(struct ctx *c, int n, char **a)
-{
-	(void)n;
-	return object_del(c, RESOURCE_ALIAS, a[0]);
-}
-static int cmd_alias_get(struct ctx *c, int n, char **a)
-{
-	(void)n;
-	return object_get(c, RESOURCE_ALIAS, a[0]);
-}
-static int cmd_alias_list(struct ctx *c, int n, char **a)
-{
-	return object_list(c, RESOURCE_ALIAS, n, a, false);
+	return object_list(c, c->kind, n, a, false);
 }
 static int cmd_audit(struct ctx *c, int n, char **a)
 {
@@ -1586,28 +1552,27 @@ static const struct command commands[] = {
 	{ "token", "list", 0, 1, cmd_token_list, "[all]", "list tokens (all: with revoked ones)" },
 	{ "token", "get", 1, 1, cmd_token_get, "ID", "show a token (never its secret)" },
 	{ "token", "revoke", 1, 1, cmd_token_revoke, "ID", "revoke a token everywhere" },
-	{ "domain", "add", 1, 64, cmd_domain_add, "DOMAIN [FIELD=VALUE]...", "create a domain" },
-	{ "domain", "set", 2, 64, cmd_domain_set, "DOMAIN FIELD=VALUE...",
+	{ "domain", "add", 1, 64, cmd_add, "DOMAIN [FIELD=VALUE]...", "create a domain" },
+	{ "domain", "set", 2, 64, cmd_set, "DOMAIN FIELD=VALUE...",
 	  "change domain limits (pool, storage, messages, mailbox-max-size, max-size, grace)" },
-	{ "domain", "del", 1, 1, cmd_domain_del, "DOMAIN", "delete a domain and all it holds" },
-	{ "domain", "get", 1, 1, cmd_domain_get, "DOMAIN", "show a domain" },
-	{ "domain", "list", 0, 16, cmd_domain_list, "[NAME=VALUE]...",
+	{ "domain", "del", 1, 1, cmd_del, "DOMAIN", "delete a domain and all it holds" },
+	{ "domain", "get", 1, 1, cmd_get, "DOMAIN", "show a domain" },
+	{ "domain", "list", 0, 16, cmd_list, "[NAME=VALUE]...",
 	  "list domains (prefix=, updated_since=, sort=, limit=)" },
-	{ "mailbox", "add", 1, 64, cmd_mailbox_add, "ADDRESS [FIELD=VALUE]...",
-	  "create a mailbox" },
-	{ "mailbox", "set", 2, 64, cmd_mailbox_set, "ADDRESS FIELD=VALUE...",
+	{ "mailbox", "add", 1, 64, cmd_add, "ADDRESS [FIELD=VALUE]...", "create a mailbox" },
+	{ "mailbox", "set", 2, 64, cmd_set, "ADDRESS FIELD=VALUE...",
 	  "change mailbox limits (storage, messages, max-size, grace, enabled)" },
-	{ "mailbox", "del", 1, 1, cmd_mailbox_del, "ADDRESS", "delete a mailbox" },
-	{ "mailbox", "get", 1, 1, cmd_mailbox_get, "ADDRESS", "show a mailbox" },
-	{ "mailbox", "list", 0, 16, cmd_mailbox_list, "[DOMAIN] [NAME=VALUE]...",
+	{ "mailbox", "del", 1, 1, cmd_del, "ADDRESS", "delete a mailbox" },
+	{ "mailbox", "get", 1, 1, cmd_get, "ADDRESS", "show a mailbox" },
+	{ "mailbox", "list", 0, 16, cmd_list, "[DOMAIN] [NAME=VALUE]...",
 	  "list mailboxes (over_quota=, min_usage_percent=, enabled=, prefix=, sort=, limit=)" },
 	{ "alias", "add", 2, 1001, cmd_alias_add, "ADDRESS|@DOMAIN MAILBOX...",
 	  "create an alias (or catch-all) or add targets to it" },
 	{ "alias", "remove", 2, 1001, cmd_alias_remove, "ADDRESS|@DOMAIN MAILBOX...",
 	  "take targets off an alias" },
-	{ "alias", "del", 1, 1, cmd_alias_del, "ADDRESS|@DOMAIN", "delete an alias" },
-	{ "alias", "get", 1, 1, cmd_alias_get, "ADDRESS|@DOMAIN", "show an alias" },
-	{ "alias", "list", 0, 16, cmd_alias_list, "[DOMAIN] [NAME=VALUE]...", "list aliases" },
+	{ "alias", "del", 1, 1, cmd_del, "ADDRESS|@DOMAIN", "delete an alias" },
+	{ "alias", "get", 1, 1, cmd_get, "ADDRESS|@DOMAIN", "show an alias" },
+	{ "alias", "list", 0, 16, cmd_list, "[DOMAIN] [NAME=VALUE]...", "list aliases" },
 	{ "usage", "add", 2, 5, cmd_usage_add, "ADDRESS BYTES [MESSAGES] [key=K] [at=TIME]",
 	  "report a usage change (negative for deletions); a repeated key counts once" },
 	{ "usage", "set", 2, 5, cmd_usage_set, "ADDRESS BYTES [MESSAGES] [source=S] [at=TIME]",
@@ -1747,6 +1712,9 @@ int main(int argc, char **argv)
 			config_free(&ctx.cfg);
 			return EXIT_USAGE;
 		}
+		ctx.kind = strcmp(noun, "mailbox") == 0 ? RESOURCE_MAILBOX
+		           : strcmp(noun, "alias") == 0 ? RESOURCE_ALIAS
+		                                        : RESOURCE_DOMAIN;
 		int rc = c->fn(&ctx, n, a);
 		api_client_free(&ctx.api);
 		config_free(&ctx.cfg);
