@@ -48,18 +48,26 @@ mq_build() {
 
 MQ_PG_BIN=/usr/lib/postgresql/15/bin
 
+# mq_pg_as_postgres COMMAND...: run as the postgres user from /, so that a current directory
+# that user cannot enter (a clone under /root or a 0700 home) draws no "could not change
+# directory" complaint from the PostgreSQL tools. Paths given must be absolute.
+mq_pg_as_postgres() {
+    (cd / && runuser -u postgres -- "$@")
+}
+
 # mq_pg_start DIR: initdb into DIR/data (owned by postgres), listen only on a Unix socket in
 # DIR (no TCP), trust auth for the local superuser. Sets MQ_PGHOST and MQ_PG_PID.
 mq_pg_start() {
     local dir=$1
     mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
     chmod 755 "$dir"
     chown postgres:postgres "$dir"
     if [ ! -f "$dir/data/PG_VERSION" ]; then
-        runuser -u postgres -- "$MQ_PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust \
+        mq_pg_as_postgres "$MQ_PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust \
             -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1
     fi
-    runuser -u postgres -- "$MQ_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w \
+    mq_pg_as_postgres "$MQ_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w \
         -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off \
             -c max_connections=200" start >/dev/null
     MQ_PGHOST=$dir
@@ -68,8 +76,9 @@ mq_pg_start() {
 }
 
 mq_pg_stop() {
-    local dir=$1
+    local dir
+    dir=$(cd "$1" 2>/dev/null && pwd) || return 0
     if [ -f "$dir/data/postmaster.pid" ]; then
-        runuser -u postgres -- "$MQ_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+        mq_pg_as_postgres "$MQ_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
     fi
 }

@@ -85,21 +85,39 @@ DELIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "maildir-deli
 
 class PostfixInstance:
     def __init__(self, socket_path, api_url, token):
-        self.dir = tempfile.mkdtemp(prefix="mq-postfix-")
+        # Everything of this instance lives here, under /tmp (not $TMPDIR, which may be
+        # private): pipe(8) runs the delivery wrapper as nobody, who cannot enter a clone below
+        # a directory of mode 0700 (/root, a home on Debian 12), so nothing it uses may be there.
+        self.dir = tempfile.mkdtemp(prefix="mq-postfix-", dir="/tmp")
+        self.etc = os.path.join(self.dir, "etc")
+        try:
+            self._setup(socket_path, api_url, token)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _setup(self, socket_path, api_url, token):
         os.chmod(self.dir, 0o755)
         self.port = mqtest.free_port()
-        self.etc = os.path.join(self.dir, "etc")
-        os.makedirs(self.etc)
-        for sub in ("queue", "data", "mail", "spool"):
+        for sub in ("etc", "bin", "queue", "data", "mail", "spool"):
             os.makedirs(os.path.join(self.dir, sub))
+            os.chmod(os.path.join(self.dir, sub), 0o755)  # whatever the umask
         shutil.chown(os.path.join(self.dir, "data"), "postfix")
-        os.chown(os.path.join(self.dir, "mail"), NOBODY, NOBODY)
-        os.chown(os.path.join(self.dir, "spool"), NOBODY, NOBODY)
+        mail = os.path.join(self.dir, "mail")
+        spool = os.path.join(self.dir, "spool")
+        os.chown(mail, NOBODY, NOBODY)
+        os.chown(spool, NOBODY, NOBODY)
+        # the programs pipe(8) runs as nobody: copies of the ones under test, owned by root
+        mailquota = shutil.copy(os.path.join(mqtest.BIN, "mailquota"), self.dir + "/bin")
+        deliver = shutil.copy(DELIVER, self.dir + "/bin")
+        for prog in (mailquota, deliver):
+            os.chmod(prog, 0o755)
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write(MAIN_CF.format(dir=self.dir, uid=NOBODY, gid=NOBODY, socket=socket_path))
         # the delivery wrapper reports through the API with a token of scope usage, readable
-        # only by the user pipe(8) runs it as
-        token_file = os.path.join(self.etc, "mailquota.token")
+        # only by the user pipe(8) runs it as (outside etc/, where `postfix check` wants every
+        # file owned by root)
+        token_file = os.path.join(self.dir, "mailquota.token")
         with open(token_file, "w") as f:
             f.write(token + "\n")
         os.chown(token_file, NOBODY, NOBODY)
@@ -107,15 +125,18 @@ class PostfixInstance:
         conf = os.path.join(self.etc, "mailquota.conf")
         with open(conf, "w") as f:
             f.write(f"api_url = {api_url}\napi_token_file = {token_file}\n"
-                    f"report_spool = {self.dir}/spool/reports\n")
+                    f"report_spool = {spool}/reports\n")
         os.chmod(conf, 0o644)
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(listen=f"127.0.0.1:{self.port}", dir=self.dir, conf=conf,
-                                     mailquota=os.path.join(mqtest.BIN, "mailquota"),
-                                     deliver=DELIVER))
+                                     mailquota=mailquota, deliver=deliver))
         with open(os.path.join(self.etc, "vmailbox"), "w") as f:
             for m in MAILBOXES:
                 f.write(f"{m}@example.test example.test/{m}/\n")
+        # say now what the unprivileged users cannot reach, rather than let deliveries time out
+        self.require_access("nobody", [("-x", mailquota), ("-x", deliver), ("-r", conf),
+                                       ("-r", token_file), ("-w", mail), ("-w", spool)])
+        self.require_access("postfix", [("-w", socket_path)])
         self.run("check")
         self.run("start")
         deadline = time.time() + 30
@@ -126,9 +147,14 @@ class PostfixInstance:
                         return
             except (OSError, smtplib.SMTPException):
                 time.sleep(0.2)
-        log = self.log()
-        self.stop()
-        raise AssertionError("postfix did not start:\n" + log)
+        raise AssertionError("postfix did not start:\n" + self.log())
+
+    @staticmethod
+    def require_access(user, checks):
+        for flag, path in checks:
+            if subprocess.run(["runuser", "-u", user, "--", "test", flag, path]).returncode:
+                raise AssertionError(f"`test {flag} {path}` fails as user {user}, who must "
+                                     "reach it (a directory on the way, or its mode)")
 
     def run(self, cmd):
         # postfix reports errors on stderr only to a terminal; its log has them otherwise
