@@ -18,7 +18,6 @@
 
 #define ADMIN_LIST_MAX     1000 /* items in one page */
 #define ADMIN_LIST_DEFAULT 100
-#define ADMIN_CURSOR_MAX   700 /* an opaque cursor's length */
 
 struct admin;
 
@@ -54,7 +53,11 @@ struct admin_query {
 	bool include_revoked;
 };
 
-struct admin *admin_new(const char *conninfo, unsigned pool_size);
+struct db_limits;
+/* A pool of pool_size connections opened with limits (NULL: none); imports and export fetches
+   may take bulk_timeout_s instead of the statement timeout. */
+struct admin *admin_new(const char *conninfo, unsigned pool_size, const struct db_limits *limits,
+                        unsigned bulk_timeout_s);
 void admin_destroy(struct admin **ap);
 
 /* Release the document of an outcome. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "address.h"
+#include "cidr.h"
 #include "log.h"
 #include "reply.h"
 
@@ -17,11 +18,16 @@ struct config {
 	/* raw values, owned; every key of the table has a slot here */
 	char *database_url;
 	uint64_t database_pool_size;
+	uint64_t database_connect_timeout;
+	uint64_t database_statement_timeout;
+	uint64_t database_lock_timeout;
+	uint64_t database_bulk_timeout;
 	uint64_t usage_key_retention;
 	char *report_spool;
 	uint64_t view_sweep_interval;
 	uint64_t view_ping_interval;
 	uint64_t view_load_timeout;
+	uint64_t view_max_age;
 	char *policy_socket;
 	char *policy_socket_owner;
 	char *policy_socket_group;
@@ -29,10 +35,16 @@ struct config {
 	char *policy_tcp_listen;
 	uint64_t policy_idle_timeout;
 	uint64_t policy_max_connections;
+	uint64_t policy_max_connections_per_client;
+	char *policy_tcp_allow;
 	char *http_listen;
 	uint64_t http_max_connections;
 	uint64_t http_timeout;
 	uint64_t http_threads;
+	uint64_t http_workers;
+	uint64_t http_queue_max;
+	uint64_t http_max_connections_per_address;
+	uint64_t http_request_timeout;
 	char *http_cors_origins;
 	char *api_url;
 	char *api_token_file;
@@ -47,12 +59,14 @@ struct config {
 	char *reply_tempfail;
 	char *unknown_recipient_action;
 	char *log_level;
+	uint64_t shutdown_timeout;
 
 	/* derived by config_finish() */
 	struct address_rules address_rules;
 	struct reply_set replies;
 	enum reply_profile profile;
 	enum log_level level;
+	struct cidr_list policy_tcp_allow_list;
 };
 
 /* Fill *cfg with every default. Free with config_free(). */

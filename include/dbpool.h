@@ -12,18 +12,26 @@
 
 struct dbpool;
 
-/* Create a pool of up to size connections (1..DBPOOL_MAX); stmts stays owned by the caller and
-   must outlive the pool. Never fails; connections open on first use. */
+/* Create a pool of up to size connections (1..DBPOOL_MAX), each opened with limits (copied;
+   NULL: no statement or lock timeout); stmts stays owned by the caller and must outlive the
+   pool. Never fails; connections open on first use. */
 struct dbpool *dbpool_new(const char *conninfo, unsigned size, const char *application_name,
-                          const struct db_statement *stmts, size_t nstmts);
+                          const struct db_statement *stmts, size_t nstmts,
+                          const struct db_limits *limits);
 
 /*
- * Take a live, prepared connection, waiting while all are in use. Returns NULL with *error_r
- * ("database unavailable") when it cannot connect now; the first failure after success is
- * logged once. Give it back with dbpool_release().
+ * Take a live, prepared connection, waiting at most dbpool_timeout_ms() while all are in use.
+ * Returns NULL with a static *error_r when it cannot connect now, every connection stayed busy,
+ * or db_abort_all() was called; the first connect failure after success is logged once. Give it
+ * back with dbpool_release().
  */
 PGconn *dbpool_acquire(struct dbpool *pool, const char **error_r);
+/* Give a connection back; one not idle (a call timed out, a transaction left open) or broken is
+   closed and replaced on a later acquire. */
 void dbpool_release(struct dbpool *pool, PGconn *conn);
+
+/* How long one call on this pool's connections may take (pass it to db_run()). */
+unsigned dbpool_timeout_ms(const struct dbpool *pool);
 
 /* Close every connection, free, NULL the pointer. No connection may be in use. */
 void dbpool_destroy(struct dbpool **pool);

@@ -2,6 +2,7 @@
 #ifndef MQ_HTTP_H
 #define MQ_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -15,17 +16,31 @@
 #define HTTP_RESPONSE_MAX    (16 * 1024 * 1024) /* a check response (1000 results) */
 #define HTTP_RETRY_AFTER     5                  /* seconds a 503 asks the client to wait */
 #define HTTP_PARAM_VALUE_MAX 1024               /* one query parameter value */
+#define HTTP_HEADERS_MAX     100                /* header lines in one request (431 beyond) */
+#define HTTP_STREAMS_MAX     4 /* streamed bodies (exports) produced at once; more: 503 */
 
 struct http_server;
 
 /*
- * Start serving on cfg->http_listen with libmicrohttpd's own thread(s). Returns the server, or
- * NULL with a message in err[errsize] (start-up only).
+ * Start serving on cfg->http_listen with libmicrohttpd's own thread(s) for connections and
+ * checks, and cfg->http_workers threads for requests that need the database. Returns the
+ * server, or NULL with a message in err[errsize] (start-up only).
  */
 struct http_server *http_server_start(const struct config *cfg, const struct service *svc,
                                       char *err, size_t errsize);
 
-/* Stop serving, close every connection, free, NULL the pointer. */
+/* Shutdown, first step: stop accepting connections (the listening socket is closed); requests
+   in progress go on, answers carry "Connection: close". NULL is ignored. */
+void http_server_quiesce(struct http_server *srv);
+
+/* Whether no request is being answered or waits for a worker, and no body is streaming. */
+bool http_server_idle(struct http_server *srv);
+
+/*
+ * Stop: whatever still waits on the database is abandoned (db_abort_all(): those requests are
+ * answered 503), the last answers get a moment to go out, then every connection is closed.
+ * Free, NULL the pointer; NULL is ignored.
+ */
 void http_server_stop(struct http_server **srv);
 
 #endif

@@ -2,6 +2,8 @@
 #ifndef MQ_POLICY_SERVER_H
 #define MQ_POLICY_SERVER_H
 
+#include <stdbool.h>
+
 #include "config.h"
 #include "service.h"
 
@@ -27,6 +29,15 @@ void policy_server_set_handler(struct policy_server *srv, policy_handler_fn fn, 
  * is logged and ignored; the return value is the terminating signal number.
  */
 int policy_server_run(struct policy_server *srv, int signal_fd);
+
+/*
+ * Shutdown: close the listeners (the Unix socket is unlinked) and go on answering the
+ * connections already open until every answer owed is sent and done(ctx) is true (NULL: no
+ * other condition), at most timeout_ms. Returns 0, or the number of a signal that arrived
+ * meanwhile (the caller may stop at once).
+ */
+int policy_server_drain(struct policy_server *srv, int signal_fd, unsigned timeout_ms,
+                        bool (*done)(void *ctx), void *ctx);
 
 /* Close every connection and listener, unlink the socket, free, NULL the pointer. */
 void policy_server_destroy(struct policy_server **srv);

@@ -42,6 +42,7 @@ struct store_mailbox {
 };
 
 struct store_resolution {
+	uint64_t age_ms; /* how long since the data was last known to match PostgreSQL */
 	enum store_match match;
 	bool truncated; /* the alias has more than STORE_TARGETS_MAX targets */
 	unsigned ntargets;

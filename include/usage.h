@@ -39,8 +39,10 @@ struct usage_result {
 
 struct usage;
 
-/* A writer over its own small connection pool. Never fails. */
-struct usage *usage_new(const char *conninfo, unsigned pool_size, unsigned retention_seconds);
+struct db_limits;
+/* A writer over its own small connection pool, opened with limits (NULL: none). Never fails. */
+struct usage *usage_new(const char *conninfo, unsigned pool_size, unsigned retention_seconds,
+                        const struct db_limits *limits);
 void usage_destroy(struct usage **u);
 
 /*

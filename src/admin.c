@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cursor.h"
 #include "dbpool.h"
 #include "log.h"
 #include "strnum.h"
@@ -48,13 +49,36 @@ static const struct db_statement statements[] = {
 
 struct admin {
 	struct dbpool *pool;
+	unsigned bulk_timeout_s; /* imports and export fetches */
 };
 
-struct admin *admin_new(const char *conninfo, unsigned pool_size)
+static unsigned bulk_timeout_ms(const struct admin *a)
+{
+	return a->bulk_timeout_s != 0 ? (a->bulk_timeout_s + 1) * 1000 : dbpool_timeout_ms(a->pool);
+}
+
+/* "BEGIN ..." followed by the bulk statement timeout for this transaction only. */
+struct bulk_sql {
+	char data[160];
+};
+static struct bulk_sql bulk_begin(const struct admin *a, const char *begin)
+{
+	struct bulk_sql q;
+	if (a->bulk_timeout_s != 0)
+		snprintf(q.data, sizeof(q.data), "%s; SET LOCAL statement_timeout = %u", begin,
+		         a->bulk_timeout_s * 1000);
+	else
+		snprintf(q.data, sizeof(q.data), "%s", begin);
+	return q;
+}
+
+struct admin *admin_new(const char *conninfo, unsigned pool_size, const struct db_limits *limits,
+                        unsigned bulk_timeout_s)
 {
 	struct admin *a = xcalloc(1, sizeof(*a));
 	a->pool = dbpool_new(conninfo, pool_size, "mailquotad-admin", statements,
-	                     sizeof(statements) / sizeof(statements[0]));
+	                     sizeof(statements) / sizeof(statements[0]), limits);
+	a->bulk_timeout_s = bulk_timeout_s;
 	return a;
 }
 
@@ -98,7 +122,7 @@ static enum admin_status run(struct admin *a, const char *stmt, int n, const cha
 	PGconn *conn = dbpool_acquire(a->pool, &why);
 	if (conn == NULL)
 		return ADMIN_UNAVAILABLE;
-	PGresult *r = PQexecPrepared(conn, stmt, n, params, NULL, NULL, 0);
+	PGresult *r = db_run(conn, true, stmt, n, params, dbpool_timeout_ms(a->pool));
 	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQstatus(conn) == CONNECTION_BAD) {
 		/* a pooled connection that died while idle (a restarted server): the statement
 		   never ran; once more on a fresh connection */
@@ -106,7 +130,7 @@ static enum admin_status run(struct admin *a, const char *stmt, int n, const cha
 		dbpool_release(a->pool, conn);
 		if ((conn = dbpool_acquire(a->pool, &why)) == NULL)
 			return ADMIN_UNAVAILABLE;
-		r = PQexecPrepared(conn, stmt, n, params, NULL, NULL, 0);
+		r = db_run(conn, true, stmt, n, params, dbpool_timeout_ms(a->pool));
 	}
 	enum admin_status st = ADMIN_DONE;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -340,78 +364,7 @@ static const struct list_kind list_kinds[] = {
 	[RESOURCE_TOKEN] = LK("api_tokens t", "mq_token_doc(t)", token_sorts),
 };
 
-/* ---- cursors: base64url of the JSON array [sort, key, id] ---- */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void b64url_encode(const char *in, size_t n, struct buf *out)
-{
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)(unsigned char)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)(unsigned char)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char)in[i + 2];
-		char q[4] = { b64[v >> 18 & 63], b64[v >> 12 & 63], b64[v >> 6 & 63], b64[v & 63] };
-		size_t emit = i + 2 < n ? 4 : i + 1 < n ? 3 : 2;
-		if (buf_append(out, q, emit) < 0)
-			abort(); /* our own page output: within its bound */
-	}
-}
-
-static int b64val(char c)
-{
-	const char *p = strchr(b64, c);
-	return c != '\0' && p != NULL ? (int)(p - b64) : -1;
-}
-
-/* Decode into out[size]; the decoded length, or -1. */
-static long b64url_decode(const char *s, char *out, size_t size)
-{
-	size_t n = strlen(s), o = 0;
-	if (n % 4 == 1)
-		return -1;
-	for (size_t i = 0; i < n; i += 4) {
-		uint32_t v = 0;
-		size_t k;
-		for (k = 0; k < 4 && i + k < n; k++) {
-			int x = b64val(s[i + k]);
-			if (x < 0)
-				return -1;
-			v |= (uint32_t)x << (18 - 6 * k);
-		}
-		for (size_t j = 0; j + 1 < k; j++) {
-			if (o >= size)
-				return -1;
-			out[o++] = (char)(v >> (16 - 8 * j) & 0xff);
-		}
-	}
-	return (long)o;
-}
-
 /* Add parameter v and append "<before>$<its number><after>" to sql. */
-/*
- * A cursor of sort order sort: 0 with its key and id (strings owned by *holder_r, which the
- * caller decrefs), or -1 (nothing to free) for anything this API did not give out.
- */
-static int cursor_decode(const char *cursor, const char *sort, json_t **holder_r,
-                         const char **key_r, const char **id_r)
-{
-	char raw[ADMIN_CURSOR_MAX];
-	long len = strlen(cursor) < ADMIN_CURSOR_MAX ? b64url_decode(cursor, raw, sizeof(raw)) : -1;
-	json_t *c = len < 0 ? NULL : json_loadb(raw, (size_t)len, 0, NULL);
-	if (!json_is_array(c) || json_array_size(c) != 3 || !json_is_string(json_array_get(c, 0)) ||
-	    strcmp(json_string_value(json_array_get(c, 0)), sort) != 0 ||
-	    !json_is_string(json_array_get(c, 1)) || !json_is_string(json_array_get(c, 2))) {
-		json_decref(c);
-		return -1;
-	}
-	*key_r = json_string_value(json_array_get(c, 1));
-	*id_r = json_string_value(json_array_get(c, 2));
-	*holder_r = c;
-	return 0;
-}
-
 static void params_add(const char **params, int *n, const char *v, struct buf *sql,
                        const char *before, const char *after)
 {
@@ -437,15 +390,10 @@ static void write_page(PGresult *r, unsigned limit, const char *sort, struct buf
 	if (buf_puts(out, "],\"next_cursor\":") < 0)
 		abort();
 	if (more) {
-		json_t *c = json_pack("[s, s, s]", sort, PQgetvalue(r, rows - 1, 1),
-		                      PQgetvalue(r, rows - 1, 2));
-		char *text = json_dumps(c, JSON_COMPACT);
-		json_decref(c);
-		if (buf_puts(out, "\"") < 0)
-			abort();
-		b64url_encode(text, strlen(text), out);
-		free(text);
-		if (buf_puts(out, "\"") < 0)
+		const char *key = PQgetvalue(r, rows - 1, 1), *id = PQgetvalue(r, rows - 1, 2);
+		/* keys and ids are UTF-8 text from PostgreSQL; our page stays within its bound */
+		if (buf_puts(out, "\"") < 0 || cursor_encode(sort, key, id, out) < 0 ||
+		    buf_puts(out, "\"") < 0)
 			abort();
 	} else if (buf_puts(out, "null") < 0) {
 		abort();
@@ -462,13 +410,13 @@ static enum admin_status run_list(struct admin *a, const char *sql, int n,
 	PGconn *conn = dbpool_acquire(a->pool, &why);
 	if (conn == NULL)
 		return ADMIN_UNAVAILABLE;
-	PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	PGresult *r = db_run(conn, false, sql, n, params, dbpool_timeout_ms(a->pool));
 	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQstatus(conn) == CONNECTION_BAD) {
 		PQclear(r); /* died while idle: once more on a fresh connection (a read) */
 		dbpool_release(a->pool, conn);
 		if ((conn = dbpool_acquire(a->pool, &why)) == NULL)
 			return ADMIN_UNAVAILABLE;
-		r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+		r = db_run(conn, false, sql, n, params, dbpool_timeout_ms(a->pool));
 	}
 	dbpool_release(a->pool, conn);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -693,7 +641,9 @@ enum admin_status admin_import(struct admin *a, const struct admin_import_row *r
 	enum admin_status st = ADMIN_UNAVAILABLE;
 	char tok[24];
 	snprintf(tok, sizeof(tok), "%lld", (long long)token);
-	PGresult *r = PQexec(conn, "BEGIN");
+	unsigned bulk_ms = bulk_timeout_ms(a);
+	PGresult *r = db_run(conn, false, bulk_begin(a, "BEGIN").data, 0, NULL,
+	                     dbpool_timeout_ms(a->pool));
 	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	if (!ok)
@@ -717,8 +667,7 @@ enum admin_status admin_import(struct admin *a, const struct admin_import_row *r
 		char *text = json_dumps(arr, JSON_COMPACT);
 		json_decref(arr);
 		const char *params[2] = { text, token > 0 ? tok : NULL };
-		r = PQexecParams(conn, import_sql[rows[start].kind], 2, NULL, params, NULL, NULL,
-		                 0);
+		r = db_run(conn, false, import_sql[rows[start].kind], 2, params, bulk_ms);
 		free(text);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK || (size_t)PQntuples(r) != end - start) {
 			const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -763,7 +712,7 @@ enum admin_status admin_import(struct admin *a, const struct admin_import_row *r
 	st = ADMIN_DONE;
 	if (dry_run || (all_or_nothing && counts->failed > 0))
 		goto rollback;
-	r = PQexec(conn, "COMMIT");
+	r = db_run(conn, false, "COMMIT", 0, NULL, bulk_ms);
 	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	if (!ok) {
@@ -773,7 +722,8 @@ enum admin_status admin_import(struct admin *a, const struct admin_import_row *r
 	*applied_r = true;
 	goto release;
 rollback:
-	PQclear(PQexec(conn, "ROLLBACK"));
+	if (PQtransactionStatus(conn) != PQTRANS_ACTIVE) /* else the pool closes it */
+		PQclear(db_run(conn, false, "ROLLBACK", 0, NULL, dbpool_timeout_ms(a->pool)));
 release:
 	dbpool_release(a->pool, conn);
 	return st;
@@ -797,12 +747,13 @@ static const char *const export_query[] = {
 	                   " SELECT mq_alias_doc(t)::text FROM aliases t ORDER BY t.address",
 };
 
-static bool exec_cmd(PGconn *conn, const char *sql)
+static bool exec_cmd(struct admin *a, PGconn *conn, const char *sql)
 {
-	PGresult *r = PQexec(conn, sql);
+	PGresult *r = db_run(conn, false, sql, 0, NULL, bulk_timeout_ms(a));
 	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	if (!ok)
-		log_warn("event=export_failed error=\"%.200s\"", PQresultErrorMessage(r));
+		log_warn("event=export_failed error=\"%.200s\"",
+		         r != NULL ? PQresultErrorMessage(r) : "no answer in time");
 	PQclear(r);
 	return ok;
 }
@@ -814,7 +765,8 @@ struct admin_export *admin_export_open(struct admin *a, unsigned kinds)
 	if (conn == NULL)
 		return NULL;
 	/* one snapshot for every kind: the export is consistent */
-	if (!exec_cmd(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")) {
+	if (!exec_cmd(a, conn,
+	              bulk_begin(a, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").data)) {
 		dbpool_release(a->pool, conn);
 		return NULL;
 	}
@@ -835,11 +787,12 @@ int admin_export_next(struct admin_export *x, enum bulk_format fmt, struct buf *
 			while (x->kind <= RESOURCE_ALIAS && (x->kinds & (1u << x->kind)) == 0);
 			if (x->kind > RESOURCE_ALIAS)
 				return 0;
-			if (!exec_cmd(x->conn, export_query[x->kind]))
+			if (!exec_cmd(x->admin, x->conn, export_query[x->kind]))
 				break;
 			x->open = true;
 		}
-		PGresult *r = PQexec(x->conn, "FETCH 1000 FROM mq_export");
+		PGresult *r = db_run(x->conn, false, "FETCH 1000 FROM mq_export", 0, NULL,
+		                     bulk_timeout_ms(x->admin));
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 			PQclear(r);
 			break;
@@ -861,7 +814,7 @@ int admin_export_next(struct admin_export *x, enum bulk_format fmt, struct buf *
 		PQclear(r);
 		if (rows > 0)
 			return 1;
-		if (!exec_cmd(x->conn, "CLOSE mq_export"))
+		if (!exec_cmd(x->admin, x->conn, "CLOSE mq_export"))
 			break;
 		x->open = false;
 	}
@@ -874,7 +827,9 @@ void admin_export_close(struct admin_export **xp)
 	struct admin_export *x = *xp;
 	if (x == NULL)
 		return;
-	PQclear(PQexec(x->conn, "ROLLBACK"));
+	if (PQtransactionStatus(x->conn) != PQTRANS_ACTIVE) /* else the pool closes it */
+		PQclear(db_run(x->conn, false, "ROLLBACK", 0, NULL,
+		               dbpool_timeout_ms(x->admin->pool)));
 	dbpool_release(x->admin->pool, x->conn);
 	free(x);
 	*xp = NULL;

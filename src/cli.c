@@ -795,7 +795,7 @@ static int cmd_token_bootstrap(struct ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	json_decref(body);
-	struct admin *a = admin_new(ctx->cfg.database_url, 1);
+	struct admin *a = admin_new(ctx->cfg.database_url, 1, NULL, 0);
 	struct admin_outcome o = { 0 };
 	char text[TOKEN_TEXT_MAX];
 	enum admin_status st = admin_token_create(a, fields, 0, text, &o);

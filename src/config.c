@@ -38,6 +38,15 @@ static const struct cfg_key keys[] = {
 	  "libpq connection string or URI; empty uses the PG* environment variables"),
 	K(database_pool_size, CFG_UINT, "4", 1, 64,
 	  "PostgreSQL connections the daemon opens for writes (usage reports)"),
+	K(database_connect_timeout, CFG_UINT, "3", 1, 60,
+	  "seconds a new PostgreSQL connection may take (libpq connect_timeout)"),
+	K(database_statement_timeout, CFG_UINT, "10", 1, 3600,
+	  "seconds one statement of a write or admin read may run; the daemon gives up on a call "
+	  "1 s after it (a frozen server) and answers 503"),
+	K(database_lock_timeout, CFG_UINT, "3", 1, 3600,
+	  "seconds a write waits for a row lock before it is refused (503) and rolled back"),
+	K(database_bulk_timeout, CFG_UINT, "600", 1, 86400,
+	  "seconds an import or one export fetch may run (instead of database_statement_timeout)"),
 	K(usage_key_retention, CFG_UINT, "604800", 3600, 31536000,
 	  "seconds an idempotency key is remembered; a retry within it is never counted twice"),
 	K(report_spool, CFG_STR, "/var/spool/mailquota/reports", 0, 0,
@@ -48,6 +57,9 @@ static const struct cfg_key keys[] = {
 	  "seconds between probes of an idle listener connection"),
 	K(view_load_timeout, CFG_UINT, "10", 0, 3600,
 	  "seconds start-up waits for the first load before serving (tempfail until loaded)"),
+	K(view_max_age, CFG_UINT, "3600", 1, 2592000,
+	  "seconds the view may go without confirming it is in sync with PostgreSQL before its "
+	  "refusals become reply_tempfail"),
 	K(policy_socket, CFG_STR, "/run/mailquota/policy.sock", 0, 0,
 	  "Unix socket for the Postfix policy protocol; empty disables it"),
 	K(policy_socket_owner, CFG_STR, "", 0, 0, "owner of the policy socket (user name)"),
@@ -59,11 +71,25 @@ static const struct cfg_key keys[] = {
 	  "seconds an idle policy connection is kept (longer than Postfix's 300 s max_idle)"),
 	K(policy_max_connections, CFG_UINT, "1024", 1, 100000,
 	  "concurrent policy connections; more are accepted and closed at once"),
+	K(policy_max_connections_per_client, CFG_UINT, "256", 1, 100000,
+	  "concurrent policy connections from one client (TCP address, or Unix user id)"),
+	K(policy_tcp_allow, CFG_STR, "127.0.0.0/8 ::1", 0, 0,
+	  "networks that may use the TCP policy listener (CIDR list, like Postfix's mynetworks)"),
 	K(http_listen, CFG_STR, "127.0.0.1:8080", 0, 0,
 	  "host:port for the HTTP API; empty disables it"),
 	K(http_max_connections, CFG_UINT, "256", 1, 100000, "concurrent HTTP connections"),
 	K(http_timeout, CFG_UINT, "30", 1, 3600, "seconds an idle HTTP connection is kept"),
-	K(http_threads, CFG_UINT, "1", 1, 64, "HTTP worker threads"),
+	K(http_threads, CFG_UINT, "1", 1, 64,
+	  "HTTP threads serving connections and checks (never database work)"),
+	K(http_workers, CFG_UINT, "4", 1, 64,
+	  "threads that run the HTTP requests needing the database (writes, admin reads)"),
+	K(http_queue_max, CFG_UINT, "256", 1, 100000,
+	  "database requests waiting for a worker; more are answered 503 at once"),
+	K(http_max_connections_per_address, CFG_UINT, "64", 0, 100000,
+	  "concurrent HTTP connections from one client address (0: no limit)"),
+	K(http_request_timeout, CFG_UINT, "30", 1, 3600,
+	  "seconds a connection has to send a complete request, from connecting or from its "
+	  "previous response (idle keep-alive connections close after it too)"),
 	K(http_cors_origins, CFG_STR, "", 0, 0,
 	  "browser origins allowed to call the HTTP API (space-separated, or *); empty: none"),
 	K(api_url, CFG_STR, "", 0, 0,
@@ -90,6 +116,8 @@ static const struct cfg_key keys[] = {
 	K(unknown_recipient_action, CFG_STR, "DUNNO", 0, 0,
 	  "action for a recipient mailquota does not know (DUNNO lets the MTA decide)"),
 	K(log_level, CFG_STR, "info", 0, 0, "debug, info, warn or error"),
+	K(shutdown_timeout, CFG_UINT, "10", 0, 3600,
+	  "seconds SIGTERM waits for requests in progress to be answered before exiting"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -427,6 +455,23 @@ int config_finish(struct config *cfg, char *err)
 		return -1;
 	if (check_origins(cfg->http_cors_origins, err) < 0)
 		return -1;
+	const char *why;
+	if (cidr_list_parse(cfg->policy_tcp_allow, &cfg->policy_tcp_allow_list, &why) < 0) {
+		char sane[80];
+		seterr(err, "policy_tcp_allow: \"%s\": %s",
+		       str_sanitize(sane, sizeof(sane), cfg->policy_tcp_allow,
+		                    strlen(cfg->policy_tcp_allow), 60),
+		       why);
+		return -1;
+	}
+	if (cfg->database_lock_timeout > cfg->database_statement_timeout) {
+		seterr(err,
+		       "database_lock_timeout (%llu) must not exceed database_statement_timeout "
+		       "(%llu)",
+		       (unsigned long long)cfg->database_lock_timeout,
+		       (unsigned long long)cfg->database_statement_timeout);
+		return -1;
+	}
 	if (cfg->policy_socket[0] != '\0' && cfg->policy_socket[0] != '/') {
 		seterr(err, "policy_socket: \"%s\" must be an absolute path", cfg->policy_socket);
 		return -1;

@@ -1,7 +1,7 @@
 /*
  * dbpool: see the header. It must never make a caller wait on a dead database for longer than
- * one connect attempt (connect_timeout), and never hand out a connection whose statements are
- * not prepared.
+ * one connect attempt (connect_timeout), never hand out a connection whose statements are not
+ * prepared, and never take back into use a connection left inside a transaction or a call.
  */
 #include "dbpool.h"
 
@@ -27,6 +27,7 @@ struct dbpool {
 	char *appname;
 	const struct db_statement *stmts;
 	size_t nstmts;
+	struct db_limits limits;
 	unsigned size;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -42,9 +43,14 @@ static long ms_since(const struct timespec *t)
 }
 
 struct dbpool *dbpool_new(const char *conninfo, unsigned size, const char *application_name,
-                          const struct db_statement *stmts, size_t nstmts)
+                          const struct db_statement *stmts, size_t nstmts,
+                          const struct db_limits *limits)
 {
 	struct dbpool *p = xcalloc(1, sizeof(*p));
+	if (limits != NULL)
+		p->limits = *limits;
+	else
+		p->limits.connect_s = 3;
 	p->conninfo = xstrdup(conninfo);
 	p->appname = xstrdup(application_name);
 	p->stmts = stmts;
@@ -80,7 +86,7 @@ static int ensure(struct dbpool *p, struct slot *s)
 	if (s->last_attempt.tv_sec != 0 && ms_since(&s->last_attempt) < RECONNECT_INTERVAL_MS)
 		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &s->last_attempt);
-	PGconn *conn = db_connect(p->conninfo, p->appname, err, sizeof(err));
+	PGconn *conn = db_connect_limited(p->conninfo, p->appname, &p->limits, err, sizeof(err));
 	if (conn == NULL || db_prepare_all(conn, p->stmts, p->nstmts, err, sizeof(err)) < 0) {
 		if (conn != NULL)
 			PQfinish(conn);
@@ -92,9 +98,18 @@ static int ensure(struct dbpool *p, struct slot *s)
 	return 0;
 }
 
+unsigned dbpool_timeout_ms(const struct dbpool *p)
+{
+	return db_call_timeout_ms(&p->limits);
+}
+
 PGconn *dbpool_acquire(struct dbpool *p, const char **error_r)
 {
 	struct slot *s = NULL;
+	struct timespec deadline;
+	unsigned wait_ms = dbpool_timeout_ms(p);
+	clock_gettime(CLOCK_REALTIME, &deadline); /* pthread_cond_timedwait's clock */
+	deadline.tv_sec += wait_ms / 1000;
 	pthread_mutex_lock(&p->lock);
 	while (s == NULL) {
 		for (unsigned i = 0; i < p->size && s == NULL; i++) {
@@ -103,10 +118,22 @@ PGconn *dbpool_acquire(struct dbpool *p, const char **error_r)
 				s->busy = true;
 			}
 		}
-		if (s == NULL)
-			pthread_cond_wait(&p->cond, &p->lock);
+		if (s == NULL &&
+		    (db_aborting() || pthread_cond_timedwait(&p->cond, &p->lock, &deadline) != 0)) {
+			pthread_mutex_unlock(&p->lock);
+			*error_r = "every database connection is busy";
+			return NULL;
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
+	if (db_aborting()) {
+		pthread_mutex_lock(&p->lock);
+		s->busy = false;
+		pthread_cond_signal(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		*error_r = "shutting down";
+		return NULL;
+	}
 	if (ensure(p, s) < 0) {
 		pthread_mutex_lock(&p->lock);
 		s->busy = false;
@@ -120,9 +147,16 @@ PGconn *dbpool_acquire(struct dbpool *p, const char **error_r)
 
 void dbpool_release(struct dbpool *p, PGconn *conn)
 {
+	/* a call that timed out, or a transaction its user could not end: the server may still
+	   be working on it, so the connection is closed (the server rolls back) and replaced */
+	bool broken = PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE;
 	pthread_mutex_lock(&p->lock);
 	for (unsigned i = 0; i < p->size; i++) {
 		if (p->slots[i].busy && p->slots[i].conn == conn) {
+			if (broken) {
+				PQfinish(conn);
+				p->slots[i].conn = NULL;
+			}
 			p->slots[i].busy = false;
 			break;
 		}

@@ -34,63 +34,66 @@
 #define S_NONE  0u                 /* no token needed */
 #define S_ANY   (S_ADMIN | S_READ | S_USAGE | S_SELF)
 
+/* Where a route's handler runs: on the connection's thread (memory only), or on a worker
+   because it waits on PostgreSQL (the connection is suspended meanwhile). */
+enum route_where { ON_CONN, ON_WORKER };
+
+#define NOBODY 0u            /* the route takes no body: any body is a 413 */
+#define JSON   HTTP_BODY_MAX /* a JSON document */
+#define BULK   BULK_BODY_MAX /* an import file */
+
 struct route {
 	const char *method;
 	const char *path;
 	http_handler handler;
 	unsigned scopes;
 	int arg;
+	size_t body_max;
+	enum route_where where;
 };
-
-static struct http_reply handle_check_get(struct http_server *, struct MHD_Connection *,
-                                          struct http_request *);
-static struct http_reply handle_check_post(struct http_server *, struct MHD_Connection *,
-                                           struct http_request *);
-static struct http_reply handle_health(struct http_server *, struct MHD_Connection *,
-                                       struct http_request *);
-static struct http_reply handle_usage_post(struct http_server *, struct MHD_Connection *,
-                                           struct http_request *);
-static struct http_reply handle_usage_get(struct http_server *, struct MHD_Connection *,
-                                          struct http_request *);
 
 #define D RESOURCE_DOMAIN
 #define M RESOURCE_MAILBOX
 #define A RESOURCE_ALIAS
 #define T RESOURCE_TOKEN
+#define W ON_WORKER
+#define C ON_CONN
 static const struct route routes[] = {
-	{ "GET", "/v1/health", handle_health, S_NONE, 0 },
-	{ "GET", "/v1/check", handle_check_get, S_ANY, 0 },
-	{ "POST", "/v1/check", handle_check_post, S_ANY, 0 },
-	{ "POST", "/v1/usage", handle_usage_post, S_ADMIN | S_USAGE, 0 },
-	{ "GET", "/v1/mailboxes/{}/usage", handle_usage_get, S_ANY, 0 },
-	{ "PUT", "/v1/mailboxes/{}/usage", http_admin_usage_put, S_ADMIN | S_USAGE, 0 },
-	{ "GET", "/v1/domains", http_admin_list, S_ADMIN | S_READ, D },
-	{ "POST", "/v1/domains", http_admin_create, S_ADMIN, D },
-	{ "GET", "/v1/domains/{}", http_admin_get, S_ADMIN | S_READ, D },
-	{ "PATCH", "/v1/domains/{}", http_admin_update, S_ADMIN, D },
-	{ "DELETE", "/v1/domains/{}", http_admin_delete, S_ADMIN, D },
-	{ "GET", "/v1/mailboxes", http_admin_list, S_ADMIN | S_READ, M },
-	{ "POST", "/v1/mailboxes", http_admin_create, S_ADMIN, M },
-	{ "GET", "/v1/mailboxes/{}", http_admin_get, S_ADMIN | S_READ | S_SELF, M },
-	{ "PATCH", "/v1/mailboxes/{}", http_admin_update, S_ADMIN, M },
-	{ "DELETE", "/v1/mailboxes/{}", http_admin_delete, S_ADMIN, M },
-	{ "GET", "/v1/aliases", http_admin_list, S_ADMIN | S_READ, A },
-	{ "POST", "/v1/aliases", http_admin_create, S_ADMIN, A },
-	{ "GET", "/v1/aliases/{}", http_admin_get, S_ADMIN | S_READ, A },
-	{ "PATCH", "/v1/aliases/{}", http_admin_update, S_ADMIN, A },
-	{ "DELETE", "/v1/aliases/{}", http_admin_delete, S_ADMIN, A },
-	{ "GET", "/v1/tokens", http_admin_list, S_ADMIN, T },
-	{ "POST", "/v1/tokens", http_admin_create, S_ADMIN, T },
-	{ "GET", "/v1/tokens/{}", http_admin_get, S_ADMIN, T },
-	{ "DELETE", "/v1/tokens/{}", http_admin_delete, S_ADMIN, T },
-	{ "GET", "/v1/audit", http_admin_audit, S_ADMIN | S_READ, 0 },
-	{ "GET", "/v1/export", http_admin_export, S_ADMIN | S_READ, 0 },
-	{ "POST", "/v1/import", http_admin_import, S_ADMIN, 0 },
+	{ "GET", "/v1/health", http_health, S_NONE, 0, NOBODY, C },
+	{ "GET", "/v1/check", http_check_get, S_ANY, 0, NOBODY, C },
+	{ "POST", "/v1/check", http_check_post, S_ANY, 0, JSON, C },
+	{ "POST", "/v1/usage", http_usage_post, S_ADMIN | S_USAGE, 0, JSON, W },
+	{ "GET", "/v1/mailboxes/{}/usage", http_usage_get, S_ANY, 0, NOBODY, C },
+	{ "PUT", "/v1/mailboxes/{}/usage", http_admin_usage_put, S_ADMIN | S_USAGE, 0, JSON, W },
+	{ "GET", "/v1/domains", http_admin_list, S_ADMIN | S_READ, D, NOBODY, W },
+	{ "POST", "/v1/domains", http_admin_create, S_ADMIN, D, JSON, W },
+	{ "GET", "/v1/domains/{}", http_admin_get, S_ADMIN | S_READ, D, NOBODY, W },
+	{ "PATCH", "/v1/domains/{}", http_admin_update, S_ADMIN, D, JSON, W },
+	{ "DELETE", "/v1/domains/{}", http_admin_delete, S_ADMIN, D, NOBODY, W },
+	{ "GET", "/v1/mailboxes", http_admin_list, S_ADMIN | S_READ, M, NOBODY, W },
+	{ "POST", "/v1/mailboxes", http_admin_create, S_ADMIN, M, JSON, W },
+	{ "GET", "/v1/mailboxes/{}", http_admin_get, S_ADMIN | S_READ | S_SELF, M, NOBODY, W },
+	{ "PATCH", "/v1/mailboxes/{}", http_admin_update, S_ADMIN, M, JSON, W },
+	{ "DELETE", "/v1/mailboxes/{}", http_admin_delete, S_ADMIN, M, NOBODY, W },
+	{ "GET", "/v1/aliases", http_admin_list, S_ADMIN | S_READ, A, NOBODY, W },
+	{ "POST", "/v1/aliases", http_admin_create, S_ADMIN, A, JSON, W },
+	{ "GET", "/v1/aliases/{}", http_admin_get, S_ADMIN | S_READ, A, NOBODY, W },
+	{ "PATCH", "/v1/aliases/{}", http_admin_update, S_ADMIN, A, JSON, W },
+	{ "DELETE", "/v1/aliases/{}", http_admin_delete, S_ADMIN, A, NOBODY, W },
+	{ "GET", "/v1/tokens", http_admin_list, S_ADMIN, T, NOBODY, W },
+	{ "POST", "/v1/tokens", http_admin_create, S_ADMIN, T, JSON, W },
+	{ "GET", "/v1/tokens/{}", http_admin_get, S_ADMIN, T, NOBODY, W },
+	{ "DELETE", "/v1/tokens/{}", http_admin_delete, S_ADMIN, T, NOBODY, W },
+	{ "GET", "/v1/audit", http_admin_audit, S_ADMIN | S_READ, 0, NOBODY, W },
+	{ "GET", "/v1/export", http_admin_export, S_ADMIN | S_READ, 0, NOBODY, W },
+	{ "POST", "/v1/import", http_admin_import, S_ADMIN, 0, BULK, W },
 };
 #undef D
 #undef M
 #undef A
 #undef T
+#undef W
+#undef C
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -118,154 +121,23 @@ struct http_reply http_forbidden(void)
 
 #define error_reply http_error
 
-/* Members: each takes a key literal (see jsonw_key). Limits are null when unset. */
-#define write_limit(w, key, l)           (jsonw_key(w, key), put_limit(w, l))
-#define write_remaining(w, key, l, used) (jsonw_key(w, key), put_remaining(w, l, used))
-#define write_u64(w, key, v)             (jsonw_key(w, key), jsonw_u64(w, v))
-#define write_str(w, key, v)             (jsonw_key(w, key), jsonw_string(w, v))
-
-static void put_limit(struct jsonw *w, struct quota_limit l)
+void http_reply_free(struct http_reply *r)
 {
-	if (l.has)
-		jsonw_u64(w, l.value);
-	else
-		jsonw_null(w);
-}
-
-static void put_remaining(struct jsonw *w, struct quota_limit l, uint64_t used)
-{
-	if (l.has)
-		jsonw_u64(w, quota_remaining(l, used));
-	else
-		jsonw_null(w);
-}
-
-/* A mailbox with its limits and usage; with its verdict when t is a check's target. */
-static void write_mailbox(struct jsonw *w, const struct store_mailbox *m,
-                          const struct service_target *t)
-{
-	jsonw_object(w);
-	write_str(w, "address", m->address);
-	if (t != NULL) {
-		write_str(w, "verdict", quota_verdict_name(t->result.verdict));
-		write_str(w, "reason", quota_reason_name(t->result.reason));
+	json_decref(r->body);
+	r->body = NULL;
+	if (r->text != NULL) {
+		buf_free(r->text);
+		free(r->text);
+		r->text = NULL;
 	}
-	jsonw_key(w, "limits");
-	jsonw_object(w);
-	write_limit(w, "storage_bytes", m->storage);
-	write_limit(w, "messages", m->messages);
-	write_limit(w, "max_message_size", m->max_size);
-	jsonw_end_object(w);
-	jsonw_key(w, "usage");
-	jsonw_object(w);
-	write_u64(w, "bytes", m->used_bytes);
-	write_u64(w, "messages", m->used_messages);
-	jsonw_end_object(w);
-	jsonw_key(w, "remaining");
-	jsonw_object(w);
-	write_remaining(w, "bytes", m->storage, m->used_bytes);
-	write_remaining(w, "messages", m->messages, m->used_messages);
-	jsonw_end_object(w);
-	jsonw_key(w, "domain");
-	jsonw_object(w);
-	write_limit(w, "pool_limit_bytes", m->domain_pool);
-	write_u64(w, "pool_used_bytes", m->domain_used_bytes);
-	write_remaining(w, "pool_remaining_bytes", m->domain_pool, m->domain_used_bytes);
-	write_limit(w, "max_message_size", m->domain_max_size);
-	jsonw_end_object(w);
-	jsonw_end_object(w);
-}
-
-static void write_target(struct jsonw *w, const struct service_target *t)
-{
-	write_mailbox(w, &t->mailbox, t);
-}
-
-static void write_result(struct jsonw *w, const char *rcpt, uint64_t size,
-                         const struct check_result *res)
-{
-	char line[REPLY_MAX + 32];
-	char addr[ADDRESS_LOCAL_MAX + ADDRESS_DOMAIN_MAX + 2];
-	size_t ll = strlen(res->address.local), dl = strlen(res->address.domain);
-	memcpy(addr, res->address.local, ll); /* both parts are bounded by address.h's limits */
-	addr[ll] = '@';
-	memcpy(addr + ll + 1, res->address.domain, dl + 1);
-	jsonw_object(w);
-	write_str(w, "recipient", rcpt);
-	write_str(w, "address", addr);
-	write_u64(w, "size", size);
-	write_str(w, "verdict", quota_verdict_name(res->verdict));
-	write_str(w, "reason", quota_reason_name(res->reason));
-	write_str(w, "action", res->action);
-	write_str(w, "smtp_reply", reply_smtp_line(res->action, line, sizeof(line)));
-	write_str(w, "match", service_match_name(res->match));
-	jsonw_key(w, "mailbox");
-	if (res->decider >= 0)
-		write_target(w, &res->targets[res->decider]);
-	else
-		jsonw_null(w);
-	if (res->match == STORE_MATCH_ALIAS || res->match == STORE_MATCH_CATCHALL) {
-		jsonw_key(w, "targets");
-		jsonw_array(w);
-		for (unsigned i = 0; i < res->ntargets; i++)
-			write_target(w, &res->targets[i]);
-		jsonw_end_array(w);
-		jsonw_key(w, "targets_truncated");
-		jsonw_bool(w, res->truncated);
+	free(r->raw);
+	r->raw = NULL;
+	free(r->location);
+	r->location = NULL;
+	if (r->stream != NULL) {
+		MHD_destroy_response(r->stream);
+		r->stream = NULL;
 	}
-	jsonw_end_object(w);
-}
-
-/*
- * Run one check and write its JSON object; *why_r is set for an invalid address (400, nothing
- * written), 503 means the store cannot answer and 403 that a token bound to one mailbox asked
- * about another address (nothing written). Else 200.
- */
-static unsigned check_one(struct http_server *srv, const struct http_request *req, struct jsonw *w,
-                          const char *rcpt, uint64_t size, const char **why_r)
-{
-	static _Thread_local struct check_result res;
-	if (!utf8_valid(rcpt, strlen(rcpt)) ||
-	    service_check(srv->svc, rcpt, strlen(rcpt), size, &res, why_r) < 0) {
-		if (!utf8_valid(rcpt, strlen(rcpt)))
-			*why_r = "address is not valid UTF-8";
-		return req->authenticated && req->tok.scope == TOKEN_SELF ? 403 : 400;
-	}
-	if (res.verdict == QUOTA_TEMPFAIL)
-		return 503;
-	/* a self token may ask about its own mailbox only, and learns nothing of others */
-	if (req->authenticated && req->tok.scope == TOKEN_SELF &&
-	    (res.match != STORE_MATCH_MAILBOX || res.decider < 0 ||
-	     res.targets[res.decider].mailbox.id != req->tok.mailbox_id))
-		return 403;
-	write_result(w, rcpt, size, &res);
-	return 200;
-}
-
-static struct http_reply text_reply(unsigned status, struct buf *text)
-{
-	struct http_reply r = { .status = status, .text = text };
-	return r;
-}
-
-/* Start a streamed JSON response body. */
-static struct buf *text_begin(struct jsonw *w)
-{
-	struct buf *text = xmalloc(sizeof(*text));
-	buf_init(text, HTTP_RESPONSE_MAX);
-	jsonw_init(w, text);
-	return text;
-}
-
-/* 200 with the written body, or 500 (body freed) if it outgrew HTTP_RESPONSE_MAX. */
-static struct http_reply text_end(struct jsonw *w, struct buf *text)
-{
-	if (jsonw_finish(w) < 0) {
-		buf_free(text);
-		free(text);
-		return error_reply(500, "internal", "response too large");
-	}
-	return text_reply(200, text);
 }
 
 struct http_reply http_store_unavailable(void)
@@ -276,35 +148,11 @@ struct http_reply http_store_unavailable(void)
 	return r;
 }
 
-static struct http_reply handle_check_get(struct http_server *srv, struct MHD_Connection *conn,
-                                          struct http_request *req)
+struct http_reply http_db_unavailable(const char *why)
 {
-	(void)req;
-	const char *rcpt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "recipient");
-	const char *size_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "size");
-	uint64_t size = 0;
-	if (rcpt == NULL || rcpt[0] == '\0')
-		return error_reply(400, "missing_parameter", "recipient is required");
-	if (strlen(rcpt) > HTTP_PARAM_VALUE_MAX)
-		return error_reply(400, "invalid_address", "recipient is too long");
-	if (size_s != NULL && strnum_u64(size_s, strlen(size_s), INT64_MAX, &size) < 0)
-		return error_reply(400, "invalid_parameter",
-		                   "size must be a non-negative integer of at most 2^63-1");
-	struct buf *out = xmalloc(sizeof(*out));
-	struct jsonw w;
-	const char *why;
-	buf_init(out, HTTP_RESPONSE_MAX);
-	jsonw_init(&w, out);
-	unsigned status = check_one(srv, req, &w, rcpt, size, &why);
-	if (status != 200 || jsonw_finish(&w) < 0) {
-		buf_free(out);
-		free(out);
-		return status == 403   ? http_forbidden()
-		       : status == 400 ? error_reply(400, "invalid_address", why)
-		       : status == 503 ? http_store_unavailable()
-		                       : error_reply(500, "internal", "response too large");
-	}
-	return text_reply(200, out);
+	struct http_reply r = error_reply(503, "database_unavailable", why);
+	r.retry_after = HTTP_RETRY_AFTER;
+	return r;
 }
 
 /* Decode a JSON object body (Content-Type checked, duplicate keys refused); 0 with *doc_r
@@ -335,340 +183,6 @@ int http_parse_body(struct MHD_Connection *conn, struct http_request *req, json_
 	}
 	*doc_r = doc;
 	return 0;
-}
-
-static struct http_reply handle_check_post(struct http_server *srv, struct MHD_Connection *conn,
-                                           struct http_request *req)
-{
-	json_t *doc;
-	struct http_reply err;
-	if (http_parse_body(conn, req, &doc, &err) < 0)
-		return err;
-	struct http_reply r;
-	const char *key;
-	json_t *val;
-	json_t *rcpts = NULL, *size_j = NULL;
-	json_object_foreach(doc, key, val)
-	{
-		if (strcmp(key, "recipients") == 0)
-			rcpts = val;
-		else if (strcmp(key, "size") == 0)
-			size_j = val;
-		else {
-			r = error_reply(400, "unknown_field",
-			                "unknown field; allowed: recipients, size");
-			goto out;
-		}
-	}
-	uint64_t size = 0;
-	if (size_j != NULL) {
-		if (!json_is_integer(size_j) || json_integer_value(size_j) < 0) {
-			r = error_reply(400, "invalid_field",
-			                "size must be a non-negative integer");
-			goto out;
-		}
-		size = (uint64_t)json_integer_value(size_j);
-	}
-	if (!json_is_array(rcpts) || json_array_size(rcpts) == 0) {
-		r = error_reply(400, "invalid_field",
-		                "recipients must be a non-empty array of strings");
-		goto out;
-	}
-	if (json_array_size(rcpts) > HTTP_BATCH_MAX) {
-		r = error_reply(413, "too_many_recipients",
-		                "at most 1000 recipients per request (HTTP_BATCH_MAX)");
-		goto out;
-	}
-	size_t i;
-	json_array_foreach(rcpts, i, val)
-	{
-		if (!json_is_string(val)) {
-			r = error_reply(400, "invalid_field", "every recipient must be a string");
-			goto out;
-		}
-	}
-	struct jsonw w;
-	struct buf *text = text_begin(&w);
-	jsonw_object(&w);
-	write_u64(&w, "size", size);
-	jsonw_key(&w, "results");
-	jsonw_array(&w);
-	json_array_foreach(rcpts, i, val)
-	{
-		const char *rcpt = json_string_value(val), *why;
-		unsigned status = check_one(srv, req, &w, rcpt, size, &why);
-		if (status == 503 || status == 403) {
-			buf_free(text);
-			free(text);
-			r = status == 503 ? http_store_unavailable() : http_forbidden();
-			goto out;
-		}
-		if (status == 400) {
-			jsonw_object(&w);
-			write_str(&w, "recipient", rcpt);
-			write_str(&w, "error", "invalid_address");
-			write_str(&w, "message", why);
-			jsonw_end_object(&w);
-		}
-	}
-	jsonw_end_array(&w);
-	jsonw_end_object(&w);
-	r = text_end(&w, text);
-out:
-	json_decref(doc);
-	return r;
-}
-
-static struct http_reply handle_health(struct http_server *srv, struct MHD_Connection *conn,
-                                       struct http_request *req)
-{
-	(void)conn;
-	(void)req;
-	struct store_status st;
-	store_status(srv->svc->store, &st);
-	/* serving from a loaded view is fine even with the database away: degraded, not down */
-	const char *status = !st.loaded ? "unavailable" : st.db_up ? "ok" : "degraded";
-	struct http_reply r = {
-		.status = st.loaded ? 200 : 503,
-		.body = json_pack(
-		        "{s:s, s:s, s:{s:b, s:f, s:I, s:I, s:I, s:I, s:I, s:f}}", "status", status,
-		        "database", st.db_up ? "up" : "down", "view", "loaded", st.loaded,
-		        "age_seconds", st.age_seconds, "domains", (json_int_t)st.domains,
-		        "mailboxes", (json_int_t)st.mailboxes, "aliases", (json_int_t)st.aliases,
-		        "full_loads", (json_int_t)st.full_loads, "notifications",
-		        (json_int_t)st.notifications, "last_load_seconds", st.last_load_seconds),
-	};
-	return r;
-}
-
-/* ---- usage ---- */
-
-static const char *const resolve_codes[] = {
-	[SERVICE_INVALID_ADDRESS] = "invalid_address",
-	[SERVICE_UNKNOWN_RECIPIENT] = "unknown_recipient",
-	[SERVICE_AMBIGUOUS_RECIPIENT] = "ambiguous_recipient",
-	[SERVICE_NOT_A_MAILBOX] = "not_a_mailbox",
-	[SERVICE_STORE_UNAVAILABLE] = "store_unavailable",
-};
-
-struct http_reply http_db_unavailable(const char *why)
-{
-	struct http_reply r = error_reply(503, "database_unavailable", why);
-	r.retry_after = HTTP_RETRY_AFTER;
-	return r;
-}
-
-/* A signed integer field within +-2^62; 0 when absent and optional. */
-static int get_delta(json_t *obj, const char *name, bool required, int64_t *out)
-{
-	json_t *v = json_object_get(obj, name);
-	if (v == NULL) {
-		*out = 0;
-		return required ? -1 : 0;
-	}
-	if (!json_is_integer(v))
-		return -1;
-	json_int_t x = json_integer_value(v);
-	if (x > USAGE_DELTA_LIMIT || x < -USAGE_DELTA_LIMIT)
-		return -1;
-	*out = (int64_t)x;
-	return 0;
-}
-
-/* Validation of one report object; the message names the first problem. */
-static const char *check_report(json_t *rep, const char **addr_r, bool *exact_r)
-{
-	const char *key;
-	json_t *val;
-	if (!json_is_object(rep))
-		return "each report must be an object";
-	json_object_foreach(rep, key, val)
-	{
-		if (strcmp(key, "recipient") != 0 && strcmp(key, "mailbox") != 0 &&
-		    strcmp(key, "bytes") != 0 && strcmp(key, "messages") != 0 &&
-		    strcmp(key, "key") != 0 && strcmp(key, "occurred_at") != 0)
-			return "unknown field (allowed: recipient or mailbox, bytes, messages, "
-			       "key, "
-			       "occurred_at)";
-	}
-	json_t *rc = json_object_get(rep, "recipient"), *mb = json_object_get(rep, "mailbox");
-	if ((rc == NULL) == (mb == NULL))
-		return "give exactly one of recipient and mailbox";
-	if (!json_is_string(rc != NULL ? rc : mb))
-		return "recipient/mailbox must be a string";
-	*addr_r = json_string_value(rc != NULL ? rc : mb);
-	*exact_r = mb != NULL;
-	json_t *k = json_object_get(rep, "key");
-	if (!json_is_string(k) || !usage_key_valid(json_string_value(k)))
-		return "key must be 1 to 200 printable ASCII characters without spaces";
-	json_t *t = json_object_get(rep, "occurred_at");
-	if (t != NULL && (!json_is_string(t) || !usage_time_valid(json_string_value(t))))
-		return "occurred_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
-	return NULL;
-}
-
-static struct http_reply handle_usage_post(struct http_server *srv, struct MHD_Connection *conn,
-                                           struct http_request *req)
-{
-	json_t *doc, *reps;
-	struct http_reply r;
-	if (http_parse_body(conn, req, &doc, &r) < 0)
-		return r;
-	reps = json_object_get(doc, "reports");
-	if (json_object_size(doc) != 1 || !json_is_array(reps) || json_array_size(reps) == 0) {
-		json_decref(doc);
-		return error_reply(
-		        400, "invalid_body",
-		        "the body must be {\"reports\": [...]} with at least one report");
-	}
-	size_t n = json_array_size(reps);
-	if (n > USAGE_BATCH_MAX) {
-		json_decref(doc);
-		return error_reply(413, "too_many_reports", "at most 1000 reports per request");
-	}
-	struct usage_report *todo = xcalloc(n, sizeof(*todo));
-	struct usage_result *res = xcalloc(n, sizeof(*res));
-	const char **errs = xcalloc(n, sizeof(*errs)), **whys = xcalloc(n, sizeof(*whys));
-	char(*mbox)[ADDRESS_MAX + 1] = xcalloc(n, sizeof(*mbox));
-	size_t *slot = xcalloc(n, sizeof(*slot));
-	size_t ntodo = 0;
-	for (size_t i = 0; i < n; i++) {
-		json_t *rep = json_array_get(reps, i);
-		const char *addr, *bad;
-		bool exact;
-		int64_t bytes, msgs;
-		if ((bad = check_report(rep, &addr, &exact)) == NULL &&
-		    (get_delta(rep, "bytes", true, &bytes) < 0 ||
-		     get_delta(rep, "messages", false, &msgs) < 0))
-			bad = "bytes (required) and messages must be integers within +-2^62";
-		if (bad != NULL) {
-			char msg[200];
-			snprintf(msg, sizeof(msg), "report %zu: %s", i, bad);
-			r = error_reply(400, "invalid_report", msg);
-			goto out;
-		}
-		struct store_mailbox mb;
-		enum service_resolve_error e;
-		if (service_resolve_mailbox(srv->svc, addr, strlen(addr), exact, &mb, &e,
-		                            &whys[i]) < 0) {
-			if (e == SERVICE_STORE_UNAVAILABLE) {
-				r = http_store_unavailable();
-				goto out;
-			}
-			errs[i] = resolve_codes[e];
-			continue;
-		}
-		struct usage_report *u = &todo[ntodo];
-		u->mailbox_id = mb.id;
-		u->bytes = bytes;
-		u->messages = msgs;
-		(void)!str_copy(u->key, json_string_value(json_object_get(rep, "key")),
-		                sizeof(u->key)); /* validated length */
-		json_t *t = json_object_get(rep, "occurred_at");
-		(void)!str_copy(u->occurred_at, t ? json_string_value(t) : "",
-		                sizeof(u->occurred_at));
-		(void)!str_copy(mbox[i], mb.address, sizeof(mbox[i]));
-		slot[i] = ntodo++;
-	}
-	const char *why;
-	static struct usage_result none;
-	struct usage_result *results = ntodo > 0 ? res : &none;
-	if (ntodo > 0 && usage_apply(srv->svc->usage, todo, ntodo, results, &why) < 0) {
-		r = http_db_unavailable(why);
-		goto out;
-	}
-	static const char *const statuses[] = { "applied", "superseded", "conflict",
-		                                "unknown_recipient" };
-	struct jsonw w;
-	struct buf *text = text_begin(&w);
-	jsonw_object(&w);
-	jsonw_key(&w, "results");
-	jsonw_array(&w);
-	for (size_t i = 0; i < n; i++) {
-		json_t *rep = json_array_get(reps, i);
-		jsonw_object(&w);
-		write_str(&w, "key", json_string_value(json_object_get(rep, "key")));
-		if (errs[i] != NULL) {
-			write_str(&w, "error", errs[i]);
-			write_str(&w, "message", whys[i]);
-		} else {
-			const struct usage_result *u = &res[slot[i]];
-			write_str(&w, "mailbox", mbox[i]);
-			if (u->status == USAGE_CONFLICT || u->status == USAGE_UNKNOWN_MAILBOX) {
-				write_str(&w, "error",
-				          u->status == USAGE_CONFLICT ? "key_conflict"
-				                                      : "unknown_recipient");
-				write_str(&w, "message",
-				          u->status == USAGE_CONFLICT
-				                  ? "this key was used before with other"
-				                    " content"
-				                  : "the mailbox no longer exists");
-			} else {
-				write_str(&w, "status", statuses[u->status]);
-				jsonw_key(&w, "duplicate");
-				jsonw_bool(&w, u->duplicate);
-				jsonw_key(&w, "clamped");
-				jsonw_bool(&w, u->clamped);
-				jsonw_key(&w, "usage");
-				jsonw_object(&w);
-				write_u64(&w, "bytes", u->used_bytes);
-				write_u64(&w, "messages", u->used_messages);
-				jsonw_end_object(&w);
-			}
-		}
-		jsonw_end_object(&w);
-	}
-	jsonw_end_array(&w);
-	jsonw_end_object(&w);
-	r = text_end(&w, text);
-out:
-	free(todo);
-	free(res);
-	free(errs);
-	free(whys);
-	free(mbox);
-	free(slot);
-	json_decref(doc);
-	return r;
-}
-
-/* The mailbox named by the route's {} segment, or an error reply. */
-static int path_mailbox(struct http_server *srv, struct http_request *req, struct store_mailbox *mb,
-                        struct http_reply *err_r)
-{
-	enum service_resolve_error e;
-	const char *why;
-	if (service_resolve_mailbox(srv->svc, req->param, strlen(req->param), true, mb, &e, &why) ==
-	    0)
-		return 0;
-	switch (e) {
-	case SERVICE_STORE_UNAVAILABLE:
-		*err_r = http_store_unavailable();
-		break;
-	case SERVICE_INVALID_ADDRESS:
-		*err_r = error_reply(400, "invalid_address", why);
-		break;
-	default:
-		*err_r = error_reply(404, "not_found", "no such mailbox");
-		break;
-	}
-	return -1;
-}
-
-static struct http_reply handle_usage_get(struct http_server *srv, struct MHD_Connection *conn,
-                                          struct http_request *req)
-{
-	(void)conn;
-	struct store_mailbox mb;
-	struct http_reply r;
-	if (!http_self_allows(srv, req, req->param))
-		return http_forbidden();
-	if (path_mailbox(srv, req, &mb, &r) < 0)
-		return r;
-	struct jsonw w;
-	struct buf *text = text_begin(&w);
-	write_mailbox(&w, &mb, NULL);
-	return text_end(&w, text);
 }
 
 /*
@@ -788,44 +302,191 @@ bool http_self_allows(struct http_server *srv, struct http_request *req, const c
 	       mb.id == req->tok.mailbox_id;
 }
 
-static struct http_reply dispatch(struct http_server *srv, struct MHD_Connection *conn,
-                                  const char *method, const char *url, struct http_request *req)
+/*
+ * The route for method and url: 0 with req->route, req->param and req->arg set, or -1 with the
+ * reply (404, 405 with Allow, 400 for an overlong path segment).
+ */
+static int find_route(const char *method, const char *url, struct http_request *req,
+                      struct http_reply *err_r)
 {
 	const char *pattern = best_pattern(url, req->param, sizeof(req->param));
-	if (pattern == NULL)
-		return error_reply(404, "not_found", "no such endpoint");
-	if (strstr(pattern, "{}") != NULL && req->param[0] == '\0')
-		return error_reply(
+	if (pattern == NULL) {
+		*err_r = error_reply(404, "not_found", "no such endpoint");
+		return -1;
+	}
+	if (strstr(pattern, "{}") != NULL && req->param[0] == '\0') {
+		*err_r = error_reply(
 		        400, "invalid_parameter",
 		        "a path segment is longer than 1024 bytes (HTTP_PARAM_VALUE_MAX)");
-	const struct route *rt = NULL;
+		return -1;
+	}
 	for (size_t i = 0; i < NROUTES; i++) {
 		if (strcmp(routes[i].path, pattern) != 0)
 			continue;
 		if (strcmp(routes[i].method, method) == 0 ||
 		    (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
-			rt = &routes[i];
-			break;
+			req->route = &routes[i];
+			req->handler = routes[i].handler;
+			req->arg = routes[i].arg;
+			return 0;
 		}
 		size_t ml = strlen(req->allow);
 		snprintf(req->allow + ml, sizeof(req->allow) - ml, "%s%s", ml ? ", " : "",
 		         routes[i].method);
 	}
-	if (rt == NULL) {
-		struct http_reply r = error_reply(405, "method_not_allowed",
-		                                  "method not allowed for this endpoint");
-		r.allow = req->allow;
-		return r;
+	*err_r = error_reply(405, "method_not_allowed", "method not allowed for this endpoint");
+	err_r->allow = req->allow;
+	return -1;
+}
+
+/* Sets *bad when a header or query parameter (name or value) holds a NUL byte: libmicrohttpd
+   hands values out as C strings, so "1%00" would silently be read as "1". */
+static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+                                size_t key_size, const char *value, size_t value_size)
+{
+	(void)kind;
+	const char **bad = cls;
+	if (memchr(key, '\0', key_size) != NULL ||
+	    (value != NULL && memchr(value, '\0', value_size) != NULL)) {
+		*bad = kind == MHD_GET_ARGUMENT_KIND ? "a query parameter holds a NUL byte"
+		                                     : "a header holds a NUL byte";
+		return MHD_NO;
 	}
+	return MHD_YES;
+}
+
+/* The header lines as libmicrohttpd split them, in order. */
+struct header_list {
+	size_t n;
+	bool overflow;
+	const char *key[HTTP_HEADERS_MAX];
+	const char *value[HTTP_HEADERS_MAX];
+	size_t value_size[HTTP_HEADERS_MAX];
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size)
+{
+	(void)kind;
+	(void)key_size;
+	struct header_list *l = cls;
+	if (l->n == HTTP_HEADERS_MAX) {
+		l->overflow = true;
+		return MHD_NO;
+	}
+	l->key[l->n] = key;
+	l->value[l->n] = value != NULL ? value : "";
+	l->value_size[l->n] = value != NULL ? value_size : 0;
+	l->n++;
+	return MHD_YES;
+}
+
+/*
+ * Whether a raw NUL byte sits inside a header line. libmicrohttpd 0.9.75 (Debian 12) parses the
+ * request head in place and ends a header's value at its first NUL, so "Bearer <token>\0junk"
+ * would reach us as a clean "Bearer <token>". The head stays contiguous from the method (its
+ * read buffer only ever grows in place), each line ending in one or two NULs (its CR LF): after
+ * a clean value comes exactly its line end and then the next header's name, or after the last
+ * one the empty line and the end of the head. Anything else is a NUL inside a line.
+ * 0 clean, -1 with *why_r for a NUL, 1 for more than HTTP_HEADERS_MAX lines.
+ */
+static int header_nul(struct MHD_Connection *conn, const char *method, const char **why_r)
+        __attribute__((warn_unused_result));
+static int header_nul(struct MHD_Connection *conn, const char *method, const char **why_r)
+{
+	static _Thread_local struct header_list l;
+	l.n = 0;
+	l.overflow = false;
+	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, &l);
+	if (l.overflow)
+		return 1;
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (ci == NULL || l.n == 0)
+		return 0;
+	const char *end = method + ci->header_size;
+	for (size_t i = 0; i < l.n; i++) {
+		const char *p = l.value[i] + l.value_size[i];
+		if (p < method || p >= end)
+			return 0; /* not laid out as described (a folded line was joined): no
+			             verdict */
+		p++;
+		if (p < end && *p == '\0')
+			p++;
+		bool clean = true;
+		if (i + 1 < l.n)
+			clean = p == l.key[i + 1];
+		else
+			while (clean && p < end)
+				clean = *p++ == '\0';
+		if (!clean) {
+			*why_r = "a header holds a NUL byte";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * What can be decided from the request line and headers alone, before any byte of a body is
+ * read: malformed values, the route, the token and its scope, the body's announced size. 0 to
+ * go on, or -1 with the answer in *err_r.
+ */
+static int check_headers(struct http_server *srv, struct MHD_Connection *conn, const char *method,
+                         const char *url, const char *version, struct http_request *req,
+                         struct http_reply *err_r)
+{
+	const char *bad = NULL;
+	/* the raw request target ended at its first NUL when libmicrohttpd logged it: it must
+	   end right before the space that precedes the version */
+	if (req->bad_uri || (req->raw_uri != NULL && version[0] != '\0' &&
+	                     req->raw_uri + req->raw_uri_len + 1 != version))
+		bad = "the request target holds a NUL byte";
+	if (bad == NULL)
+		MHD_get_connection_values_n(conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, find_nul,
+		                            &bad);
+	if (bad == NULL && header_nul(conn, method, &bad) > 0) {
+		*err_r = error_reply(431, "too_many_headers",
+		                     "more than 100 header lines (HTTP_HEADERS_MAX)");
+		return -1;
+	}
+	if (bad != NULL) {
+		*err_r = error_reply(400, "invalid_request", bad);
+		return -1;
+	}
+	if (strcmp(method, "OPTIONS") == 0)
+		return 0; /* a CORS preflight: no token, answered at the end */
+	if (find_route(method, url, req, err_r) < 0)
+		return -1;
+	const struct route *rt = req->route;
 	if (rt->scopes != S_NONE) {
-		struct http_reply err;
-		if (authenticate(srv, conn, req, &err) < 0)
-			return err;
-		if ((rt->scopes & (1u << req->tok.scope)) == 0)
-			return http_forbidden();
+		if (authenticate(srv, conn, req, err_r) < 0)
+			return -1;
+		if ((rt->scopes & (1u << req->tok.scope)) == 0) {
+			*err_r = http_forbidden();
+			return -1;
+		}
 	}
-	req->arg = rt->arg;
-	return rt->handler(srv, conn, req);
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+	uint64_t clen;
+	if (cl != NULL && strnum_u64(cl, strlen(cl), UINT64_MAX, &clen) == 0 &&
+	    clen > rt->body_max) {
+		*err_r = error_reply(413, "body_too_large",
+		                     rt->body_max == NOBODY ? "this endpoint takes no body"
+		                     : rt->body_max == BULK ? "an import exceeds 32 MiB: split it"
+		                                            : "request body exceeds 512 KiB");
+		return -1;
+	}
+	buf_init(&req->body, rt->body_max);
+	return 0;
+}
+
+/* Whether the client announced a body (which an early answer leaves unread: it closes). */
+static bool has_body(struct MHD_Connection *conn)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding") != NULL ||
+	       (cl != NULL && strcmp(cl, "0") != 0);
 }
 
 /* The request's Origin if http_cors_origins allows it, else NULL. */
@@ -933,6 +594,11 @@ static enum MHD_Result send_reply(struct http_server *srv, struct MHD_Connection
 	}
 	if (r->www_authenticate)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"mailquota\"");
+	pthread_mutex_lock(&srv->lock);
+	bool draining = srv->draining;
+	pthread_mutex_unlock(&srv->lock);
+	if (draining) /* shutting down: no further request on this connection */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	const char *origin = cors_origin(srv, conn);
 	if (origin != NULL) {
 		MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
@@ -954,72 +620,94 @@ static enum MHD_Result send_reply(struct http_server *srv, struct MHD_Connection
 	return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **req_cls)
+static void log_request(const char *method, const char *url, struct http_request *req,
+                        unsigned status)
+{
+	if (!log_enabled(LOG_LEVEL_DEBUG))
+		return;
+	char u[128];
+	log_debug("http method=%s url=\"%s\" status=%u token=%lld", method,
+	          str_sanitize(u, sizeof(u), url, strlen(url), 100), status,
+	          req->authenticated ? (long long)req->tok.id : 0LL);
+}
+
+/* The first callback: the headers are in. Refuse what the headers already condemn; an answer
+   to a request with a body goes out at once (the body is never read, so the connection closes),
+   one without a body waits for the last callback so the connection stays alive. */
+static enum MHD_Result on_headers(struct http_server *srv, struct MHD_Connection *conn,
+                                  const char *url, const char *method, const char *version,
+                                  struct http_request *req)
+{
+	req->started = true;
+	if (check_headers(srv, conn, method, url, version, req, &req->early) == 0)
+		return MHD_YES;
+	req->has_early = true;
+	if (!has_body(conn))
+		return MHD_YES;
+	req->answered = true;
+	log_request(method, url, req, req->early.status);
+	return send_reply(srv, conn, &req->early, false);
+}
+
+/* Take a piece of the body: buffered up to the route's limit, then discarded to answer 413 at
+   its end, or the connection is closed past HTTP_DRAIN_MAX. */
+static enum MHD_Result on_body(struct http_request *req, const char *data, size_t *size)
+{
+	if (!req->too_large && buf_append(&req->body, data, *size) < 0) {
+		req->too_large = true;
+		buf_free(&req->body);
+	}
+	if (req->too_large) {
+		req->drained += *size;
+		if (req->drained > HTTP_DRAIN_MAX)
+			return MHD_NO;
+	}
+	*size = 0;
+	return MHD_YES;
+}
+
+enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version, const char *upload_data,
+                                size_t *upload_data_size, void **req_cls)
 {
 	struct http_server *srv = cls;
 	struct http_request *req = *req_cls;
-	(void)version;
-	if (req == NULL) {
-		req = xcalloc(1, sizeof(*req));
-		/* imports may be large; every other body is small */
-		size_t limit = strcmp(url, "/v1/import") == 0 ? BULK_BODY_MAX : HTTP_BODY_MAX;
-		buf_init(&req->body, limit);
-		*req_cls = req;
-		const char *cl =
-		        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-		uint64_t clen;
-		if (cl != NULL && strnum_u64(cl, strlen(cl), UINT64_MAX, &clen) == 0 &&
-		    clen > limit) {
-			/* refuse before reading the body; this closes the connection, as it
-			   should for a body we will not read */
-			struct http_reply r = error_reply(
-			        413, "body_too_large",
-			        limit == HTTP_BODY_MAX ? "request body exceeds 512 KiB"
-			                               : "an import exceeds 32 MiB: split it");
-			req->answered = true;
-			return send_reply(srv, conn, &r, false);
-		}
-		return MHD_YES; /* otherwise never answer on the first call: keep-alive */
-	}
-	if (*upload_data_size != 0) {
-		if (!req->too_large && buf_append(&req->body, upload_data, *upload_data_size) < 0) {
-			req->too_large = true;
-			buf_free(&req->body);
-		}
-		if (req->too_large) {
-			/* a chunked body with no announced length: discard it to answer 413 at its
-			   end, but close the connection outright past HTTP_DRAIN_MAX */
-			req->drained += *upload_data_size;
-			if (req->drained > HTTP_DRAIN_MAX)
-				return MHD_NO;
-		}
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
+	if (req == NULL) /* no URI callback came first (it always does): start fresh */
+		*req_cls = req = http_uri_log(srv, url, conn);
+	if (!req->started)
+		return on_headers(srv, conn, url, method, version, req);
+	if (*upload_data_size != 0)
+		return on_body(req, upload_data, upload_data_size);
 	if (req->answered)
 		return MHD_YES;
-	req->answered = true;
-	struct http_reply r;
+	if (req->reply_ready) { /* a worker answered and resumed the connection */
+		req->answered = true;
+		log_request(method, url, req, req->reply.status);
+		return send_reply(srv, conn, &req->reply, false);
+	}
+	if (req->queued)
+		return MHD_YES;
+	http_request_begin(req);
 	bool is_preflight = strcmp(method, "OPTIONS") == 0;
-	if (req->too_large)
-		r = error_reply(413, "body_too_large", "request body exceeds 512 KiB");
+	struct http_reply r;
+	if (req->has_early)
+		r = req->early;
+	else if (req->too_large)
+		r = error_reply(413, "body_too_large", "request body exceeds the endpoint's limit");
 	else if (is_preflight)
 		r = preflight(srv, conn, url, req);
-	else
-		r = dispatch(srv, conn, method, url, req);
-	if (log_enabled(LOG_LEVEL_DEBUG)) {
-		char u[128];
-		log_debug("http method=%s url=\"%s\" status=%u token=%lld", method,
-		          str_sanitize(u, sizeof(u), url, strlen(url), 100), r.status,
-		          req->authenticated ? (long long)req->tok.id : 0LL);
-	}
+	else if (req->route->where == ON_WORKER) {
+		http_defer(req);
+		return MHD_YES; /* answered when the worker resumes the connection */
+	} else
+		r = req->handler(srv, conn, req);
+	req->answered = true;
+	log_request(method, url, req, r.status);
 	return send_reply(srv, conn, &r, is_preflight);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
+void http_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                       enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
 	(void)conn;
@@ -1027,77 +715,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct http_request *req = *req_cls;
 	if (req == NULL)
 		return;
+	http_request_end(req);
+	if (!req->answered && req->has_early)
+		http_reply_free(&req->early);
+	if (!req->answered && req->reply_ready)
+		http_reply_free(&req->reply);
 	buf_free(&req->body);
 	free(req);
 	*req_cls = NULL;
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	(void)cls;
-	char msg[512];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	msg[strcspn(msg, "\n")] = '\0';
-	log_info("event=http_library_message message=\"%s\"", msg);
-}
-
-struct http_server *http_server_start(const struct config *cfg, const struct service *svc,
-                                      char *err, size_t errsize)
-{
-	char *host, *port;
-	struct addrinfo hints, *ai = NULL;
-	if (config_split_hostport(cfg->http_listen, &host, &port) < 0) {
-		snprintf(err, errsize, "http_listen: bad address %s", cfg->http_listen);
-		return NULL;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	int gai = getaddrinfo(host, port, &hints, &ai);
-	free(host);
-	free(port);
-	if (gai != 0) {
-		snprintf(err, errsize, "http_listen %s: %s", cfg->http_listen, gai_strerror(gai));
-		return NULL;
-	}
-	struct http_server *srv = xcalloc(1, sizeof(*srv));
-	srv->cfg = cfg;
-	srv->svc = svc;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	/* the pool option is given only for more than one thread: MHD warns about 0 and 1 */
-	struct MHD_OptionItem pool[] = {
-		{ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->http_threads, NULL },
-		{ MHD_OPTION_END, 0, NULL },
-	};
-	if (cfg->http_threads <= 1)
-		pool[0].option = MHD_OPTION_END;
-	/* the logger goes first so that even option warnings reach our log */
-	srv->mhd = MHD_start_daemon(
-	        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-	        (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-	        (unsigned)cfg->http_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	        (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	        MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (srv->mhd == NULL) {
-		snprintf(err, errsize, "cannot start HTTP server on %s (address in use?)",
-		         cfg->http_listen);
-		free(srv);
-		return NULL;
-	}
-	return srv;
-}
-
-void http_server_stop(struct http_server **srvp)
-{
-	struct http_server *srv = *srvp;
-	if (srv == NULL)
-		return;
-	MHD_stop_daemon(srv->mhd);
-	free(srv);
-	*srvp = NULL;
 }

@@ -596,41 +596,27 @@ struct http_reply http_admin_usage_put(struct http_server *srv, struct MHD_Conne
 struct export_stream {
 	struct admin_export *x;
 	enum bulk_format fmt;
-	struct buf pending; /* written, not yet handed to MHD */
-	size_t off;
-	bool done;
+	struct buf header; /* the CSV header line, handed out first */
 };
 
-/* MHD pulls the body: hand out what is pending, fetching the next 1000 objects when empty
-   (so other connections on this thread get their turn between fetches). */
-static ssize_t export_read(void *cls, uint64_t pos, char *out, size_t max)
+/* Produce the next 1000 objects (on the stream's own thread: it waits on the database). */
+static int export_produce(void *cls, struct buf *out)
 {
-	(void)pos;
 	struct export_stream *s = cls;
-	while (s->off == s->pending.len) {
-		if (s->done)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		buf_reset(&s->pending);
-		s->off = 0;
-		int rc = admin_export_next(s->x, s->fmt, &s->pending);
-		if (rc < 0)
-			return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut body */
-		if (rc == 0)
-			s->done = true;
+	if (s->header.len > 0) {
+		if (buf_append(out, s->header.data, s->header.len) < 0)
+			return -1;
+		buf_reset(&s->header);
+		return 1;
 	}
-	size_t n = s->pending.len - s->off;
-	if (n > max)
-		n = max;
-	memcpy(out, s->pending.data + s->off, n);
-	s->off += n;
-	return (ssize_t)n;
+	return admin_export_next(s->x, s->fmt, out);
 }
 
-static void export_free(void *cls)
+static void export_done(void *cls)
 {
 	struct export_stream *s = cls;
 	admin_export_close(&s->x);
-	buf_free(&s->pending);
+	buf_free(&s->header);
 	free(s);
 }
 
@@ -706,26 +692,26 @@ struct http_reply http_admin_export(struct http_server *srv, struct MHD_Connecti
 		return r;
 	struct export_stream *s = xcalloc(1, sizeof(*s));
 	s->fmt = fmt;
-	buf_init(&s->pending, 64 * 1024 * 1024);
+	buf_init(&s->header, 64 * 1024);
 	s->x = admin_export_open(srv->svc->admin, kinds);
 	if (s->x == NULL) {
-		buf_free(&s->pending);
+		buf_free(&s->header);
 		free(s);
 		return http_db_unavailable("the database cannot be reached; retry later");
 	}
 	if (fmt == BULK_CSV) {
 		for (int k = 0; k < 3; k++)
 			if (kinds == 1u << k)
-				bulk_csv_header((enum resource_kind)k, &s->pending);
+				bulk_csv_header((enum resource_kind)k, &s->header);
 	}
 	r = (struct http_reply){ .status = 200,
 		                 .content_type = fmt == BULK_CSV ? "text/csv; charset=utf-8"
 		                                                 : "application/x-ndjson" };
-	r.stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, export_read, s,
-	                                             export_free);
+	r.stream = http_stream_new(srv, conn, export_produce, export_done, s);
 	if (r.stream == NULL) {
-		export_free(s);
-		return http_error(500, "internal", "cannot start the export");
+		export_done(s);
+		r = http_error(503, "busy", "too many exports run at once; retry later");
+		r.retry_after = HTTP_RETRY_AFTER;
 	}
 	return r;
 }

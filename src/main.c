@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "admin.h"
 #include "config.h"
+#include "db.h"
 #include "http.h"
 #include "log.h"
 #include "policy_server.h"
@@ -30,6 +32,47 @@ static void usage(FILE *out)
 	        "  -p             print every parameter with its effective value and exit\n"
 	        "  -P             print only parameters that differ from the defaults and exit\n"
 	        "  -V             print the version and exit\n");
+}
+
+/* Descriptors the daemon needs besides its client connections: listeners, epoll, signalfd,
+   libmicrohttpd's internal pipes (per thread), the view's connection, logs, spare. */
+#define FD_RESERVE 64
+
+/*
+ * Raise the soft descriptor limit to the hard one, and refuse to start when the connection
+ * limits cannot fit in it: running out at run time would refuse clients at random.
+ */
+static void fit_descriptors(const struct config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_fatal("event=start_failed error=\"getrlimit: %m\"");
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_fatal("event=start_failed error=\"setrlimit: %m\"");
+	}
+	unsigned long long need = cfg->policy_max_connections + FD_RESERVE + 2 * cfg->http_threads +
+	                          2 * cfg->database_pool_size + HTTP_STREAMS_MAX;
+	if (cfg->http_listen[0] != '\0')
+		need += cfg->http_max_connections;
+	if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur)
+		log_fatal("event=start_failed error=\"the connection limits need %llu descriptors "
+		          "(policy_max_connections %llu + http_max_connections %llu + 2 x "
+		          "database_pool_size %llu + %d others) but RLIMIT_NOFILE is %llu: raise "
+		          "LimitNOFILE (systemd) or lower the limits\"",
+		          need, (unsigned long long)cfg->policy_max_connections,
+		          cfg->http_listen[0] != '\0'
+		                  ? (unsigned long long)cfg->http_max_connections
+		                  : 0ULL,
+		          (unsigned long long)cfg->database_pool_size,
+		          FD_RESERVE + (int)(2 * cfg->http_threads) + HTTP_STREAMS_MAX,
+		          (unsigned long long)rl.rlim_cur);
+}
+
+static bool http_idle(void *ctx)
+{
+	return http_server_idle(ctx);
 }
 
 int main(int argc, char **argv)
@@ -117,6 +160,7 @@ int main(int argc, char **argv)
 
 	log_setup("mailquotad", cfg.level);
 	signal(SIGPIPE, SIG_IGN);
+	fit_descriptors(&cfg);
 	/* block before any thread starts, so every thread inherits the mask and only the
 	   signalfd sees these signals */
 	sigset_t mask;
@@ -133,9 +177,13 @@ int main(int argc, char **argv)
 	struct view_options vo = { cfg.database_url, (unsigned)cfg.view_sweep_interval,
 		                   (unsigned)cfg.view_ping_interval };
 	struct store *store = view_new(&vo);
+	struct db_limits limits = { (unsigned)cfg.database_connect_timeout,
+		                    (unsigned)cfg.database_statement_timeout,
+		                    (unsigned)cfg.database_lock_timeout };
 	struct usage *usage = usage_new(cfg.database_url, (unsigned)cfg.database_pool_size,
-	                                (unsigned)cfg.usage_key_retention);
-	struct admin *admin = admin_new(cfg.database_url, (unsigned)cfg.database_pool_size);
+	                                (unsigned)cfg.usage_key_retention, &limits);
+	struct admin *admin = admin_new(cfg.database_url, (unsigned)cfg.database_pool_size, &limits,
+	                                (unsigned)cfg.database_bulk_timeout);
 	struct service svc = { &cfg, store, usage, admin };
 
 	/* bind first, so a socket in use fails start-up at once; clients queue in the backlog
@@ -163,7 +211,14 @@ int main(int argc, char **argv)
 	         cfg.reply_profile);
 
 	int sig = policy_server_run(ps, sfd);
-	log_info("event=stopping signal=%s", strsignal(sig));
+	/* drain: no new connections; requests already read are answered (policy checks go on
+	   on the connections already open) until the HTTP side is idle or shutdown_timeout */
+	log_info("event=stopping signal=%s shutdown_timeout=%llu", strsignal(sig),
+	         (unsigned long long)cfg.shutdown_timeout);
+	http_server_quiesce(hs);
+	sig = policy_server_drain(ps, sfd, (unsigned)cfg.shutdown_timeout * 1000, http_idle, hs);
+	if (sig != 0)
+		log_info("event=stopping_now signal=%s", strsignal(sig));
 	http_server_stop(&hs);
 	policy_server_destroy(&ps);
 	store_destroy(&store);

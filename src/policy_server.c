@@ -3,7 +3,10 @@
  * persistent connections (one per smtpd process). A check is memory work plus one store call, so
  * requests are answered inline. It must never let one client's malformed, oversized or slow
  * request affect another: each connection has bounded buffers, a protocol error closes only that
- * connection, and idle connections are closed after policy_idle_timeout.
+ * connection (after the answers already owed to it are sent), no client holds more than
+ * policy_max_connections_per_client connections, TCP peers outside policy_tcp_allow are closed
+ * at once, idle connections are closed after policy_idle_timeout, and running out of
+ * descriptors pauses accepting instead of spinning.
  */
 #include "policy_server.h"
 
@@ -25,6 +28,8 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cidr.h"
+#include "hmap.h"
 #include "log.h"
 #include "policy.h"
 #include "reply.h"
@@ -34,6 +39,10 @@
 #define READ_CHUNK         16384
 #define EPOLL_BATCH        64
 #define SWEEP_INTERVAL_SEC 1
+#define CLOSE_LINGER_SEC   5   /* a closing connection has this long to take its answers */
+#define ACCEPT_PAUSE_MS    250 /* accepting pauses this long when descriptors run out */
+#define DRAIN_POLL_MS      50  /* how often a drain looks whether the work is done */
+#define LOG_EVERY_SEC      10  /* a repeated refusal is logged at most this often */
 
 enum tag_kind { TAG_LISTENER, TAG_CONN, TAG_SIGNAL };
 
@@ -47,16 +56,31 @@ struct listener {
 	const char *what; /* "unix" or "tcp" */
 };
 
+/* Who is at the other end, for the per-client connection cap: a TCP address, or the Unix
+   socket peer's user id. */
+struct client {
+	uint8_t key[17]; /* family byte + address, or 'u' + uid */
+	unsigned conns;
+};
+
 struct conn {
 	struct tag tag;
 	int fd;
 	unsigned long id;
 	const char *via;
+	struct client *client;
 	struct buf in;
 	struct buf out;
 	time_t last_active;
 	bool writing; /* EPOLLOUT is armed */
+	bool closing; /* reads are over: close once out is sent */
 	struct conn *prev, *next;
+};
+
+/* A log line that may repeat at the peer's will: at most one per LOG_EVERY_SEC. */
+struct ratelog {
+	time_t last;
+	unsigned long suppressed;
 };
 
 struct policy_server {
@@ -67,6 +91,10 @@ struct policy_server {
 	char *unix_path;
 	struct conn *conns; /* doubly linked, for the idle sweep and shutdown */
 	unsigned nconns;
+	struct hmap clients; /* struct client by key */
+	uint64_t client_seed;
+	struct timespec accept_paused_until; /* tv_sec 0: accepting */
+	struct ratelog log_fds, log_full, log_client, log_denied;
 	unsigned long next_id;
 	struct tag signal_tag;
 	struct check_result *result; /* reused: the loop runs one check at a time */
@@ -217,6 +245,8 @@ struct policy_server *policy_server_new(const struct config *cfg, const struct s
 	srv->svc = svc;
 	srv->unix_l.fd = srv->tcp_l.fd = -1;
 	srv->result = xmalloc(sizeof(*srv->result));
+	hmap_init(&srv->clients);
+	srv->client_seed = (uint64_t)(uintptr_t)srv ^ (uint64_t)now_sec();
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epfd < 0) {
 		snprintf(err, errsize, "epoll_create1: %s", strerror(errno));
@@ -245,6 +275,12 @@ fail:
 	return NULL;
 }
 
+static bool client_eq(const void *item, const void *key)
+{
+	return memcmp(((const struct client *)item)->key, key, sizeof(((struct client *)0)->key)) ==
+	       0;
+}
+
 static void conn_close(struct policy_server *srv, struct conn *c, const char *reason)
 {
 	log_debug("conn=%lu event=close reason=%s", c->id, reason);
@@ -257,27 +293,151 @@ static void conn_close(struct policy_server *srv, struct conn *c, const char *re
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	if (c->client != NULL && --c->client->conns == 0) {
+		struct client *cl = c->client;
+		hmap_remove(&srv->clients,
+		            hmap_hash_bytes(cl->key, sizeof(cl->key), srv->client_seed), cl->key,
+		            client_eq);
+		free(cl);
+	}
 	buf_free(&c->in);
 	buf_free(&c->out);
 	free(c);
 }
 
+/* Whether a line that may repeat at a peer's will is due; else it is counted as suppressed. */
+static bool ratelog_due(struct ratelog *rl, unsigned long *suppressed_r)
+{
+	time_t now = now_sec();
+	if (rl->last != 0 && now - rl->last < LOG_EVERY_SEC) {
+		rl->suppressed++;
+		return false;
+	}
+	rl->last = now;
+	*suppressed_r = rl->suppressed;
+	rl->suppressed = 0;
+	return true;
+}
+
+/* The client key of an accepted connection: its address for TCP, its user id for Unix. */
+static void client_key(int fd, const struct sockaddr_storage *sa, uint8_t key[17])
+{
+	memset(key, 0, 17);
+	if (sa->ss_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	} else if (sa->ss_family == AF_INET6) {
+		key[0] = 6;
+		memcpy(key + 1, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	} else {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		key[0] = 'u';
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+			memcpy(key + 1, &cred.uid, sizeof(cred.uid));
+	}
+}
+
+static void pause_accepting(struct policy_server *srv, struct listener *l, int err)
+{
+	unsigned long suppressed;
+	if (srv->unix_l.fd >= 0)
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->unix_l.fd, NULL);
+	if (srv->tcp_l.fd >= 0)
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->tcp_l.fd, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &srv->accept_paused_until);
+	srv->accept_paused_until.tv_nsec += ACCEPT_PAUSE_MS * 1000000L;
+	if (srv->accept_paused_until.tv_nsec >= 1000000000L) {
+		srv->accept_paused_until.tv_sec++;
+		srv->accept_paused_until.tv_nsec -= 1000000000L;
+	}
+	if (ratelog_due(&srv->log_fds, &suppressed))
+		log_warn("event=accept_paused via=%s error=\"%s\" connections=%u pause_ms=%d "
+		         "suppressed=%lu note=\"out of descriptors: raise LimitNOFILE or lower "
+		         "policy_max_connections\"",
+		         l->what, strerror(err), srv->nconns, ACCEPT_PAUSE_MS, suppressed);
+}
+
+static void resume_accepting(struct policy_server *srv)
+{
+	srv->accept_paused_until.tv_sec = 0;
+	if (srv->unix_l.fd >= 0)
+		ep_add(srv, srv->unix_l.fd, EPOLLIN, &srv->unix_l.tag);
+	if (srv->tcp_l.fd >= 0)
+		ep_add(srv, srv->tcp_l.fd, EPOLLIN, &srv->tcp_l.tag);
+}
+
+/* Whether a new connection may stay; if not it is closed with a (rate-limited) log line. */
+static struct client *admit(struct policy_server *srv, struct listener *l, int fd,
+                            const struct sockaddr_storage *sa)
+{
+	unsigned long suppressed;
+	if (sa->ss_family != AF_UNIX &&
+	    !cidr_list_match(&srv->cfg->policy_tcp_allow_list, (const struct sockaddr *)sa)) {
+		if (ratelog_due(&srv->log_denied, &suppressed)) {
+			char host[INET6_ADDRSTRLEN] = "?";
+			getnameinfo((const struct sockaddr *)sa, sizeof(*sa), host, sizeof(host),
+			            NULL, 0, NI_NUMERICHOST);
+			log_warn(
+			        "event=connection_refused via=%s client=%s reason=policy_tcp_allow "
+			        "suppressed=%lu",
+			        l->what, host, suppressed);
+		}
+		return NULL;
+	}
+	if (srv->nconns >= srv->cfg->policy_max_connections) {
+		if (ratelog_due(&srv->log_full, &suppressed))
+			log_warn("event=connection_refused via=%s reason=policy_max_connections "
+			         "limit=%llu suppressed=%lu",
+			         l->what, (unsigned long long)srv->cfg->policy_max_connections,
+			         suppressed);
+		return NULL;
+	}
+	uint8_t key[17];
+	client_key(fd, sa, key);
+	uint64_t h = hmap_hash_bytes(key, sizeof(key), srv->client_seed);
+	struct client *cl = hmap_get(&srv->clients, h, key, client_eq);
+	if (cl != NULL && cl->conns >= srv->cfg->policy_max_connections_per_client) {
+		if (ratelog_due(&srv->log_client, &suppressed))
+			log_warn(
+			        "event=connection_refused via=%s reason=policy_max_connections_per_"
+			        "client limit=%llu suppressed=%lu",
+			        l->what,
+			        (unsigned long long)srv->cfg->policy_max_connections_per_client,
+			        suppressed);
+		return NULL;
+	}
+	if (cl == NULL) {
+		cl = xcalloc(1, sizeof(*cl));
+		memcpy(cl->key, key, sizeof(key));
+		hmap_insert(&srv->clients, h, cl);
+	}
+	cl->conns++;
+	return cl;
+}
+
 static void do_accept(struct policy_server *srv, struct listener *l)
 {
 	for (;;) {
-		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage sa;
+		socklen_t salen = sizeof(sa);
+		int fd = accept4(l->fd, (struct sockaddr *)&sa, &salen,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				pause_accepting(srv, l, errno);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_warn("event=accept_failed via=%s error=\"%s\"", l->what,
 				         strerror(errno));
 			return;
 		}
-		if (srv->nconns >= srv->cfg->policy_max_connections) {
-			log_warn("event=connection_refused via=%s reason=policy_max_connections "
-			         "limit=%llu",
-			         l->what, (unsigned long long)srv->cfg->policy_max_connections);
+		if (salen == 0 || l == &srv->unix_l)
+			sa.ss_family = AF_UNIX;
+		struct client *cl = admit(srv, l, fd, &sa);
+		if (cl == NULL) {
 			close(fd);
 			continue;
 		}
@@ -286,6 +446,7 @@ static void do_accept(struct policy_server *srv, struct listener *l)
 		c->fd = fd;
 		c->id = ++srv->next_id;
 		c->via = l->what;
+		c->client = cl;
 		buf_init(&c->in, POLICY_REQUEST_MAX);
 		buf_init(&c->out, POLICY_OUTPUT_MAX);
 		c->last_active = now_sec();
@@ -340,6 +501,19 @@ static const char *answer(struct policy_server *srv, struct conn *c,
 	return res->action;
 }
 
+/* Arm the events a connection waits for: input unless closing, output while some is unsent. */
+static void conn_events(struct policy_server *srv, struct conn *c, bool want_out)
+{
+	if (want_out == c->writing && !c->closing)
+		return;
+	struct epoll_event ev = { .events = (c->closing ? 0u : EPOLLIN | EPOLLRDHUP) |
+		                            (want_out ? EPOLLOUT : 0u),
+		                  .data.ptr = &c->tag };
+	epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	c->writing = want_out;
+}
+
+/* Send what is pending. 0 when all is sent or the rest waits for EPOLLOUT, -1 on error. */
 static int flush_out(struct policy_server *srv, struct conn *c)
 {
 	while (c->out.len > 0) {
@@ -348,28 +522,37 @@ static int flush_out(struct policy_server *srv, struct conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (!c->writing) {
-					struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT |
-						                            EPOLLRDHUP,
-						                  .data.ptr = &c->tag };
-					epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-					c->writing = true;
-				}
+				conn_events(srv, c, true);
 				return 0;
 			}
 			return -1;
 		}
 		buf_consume(&c->out, (size_t)n);
 	}
-	if (c->writing) {
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &c->tag };
-		epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-		c->writing = false;
-	}
+	conn_events(srv, c, false);
 	return 0;
 }
 
-/* Answer every complete request in the input buffer; -1 means close the connection. */
+/*
+ * Reading is over for c (end of input, a protocol error, an oversized request): what was
+ * already answered is still owed, so the connection closes once its output is sent, or after
+ * CLOSE_LINGER_SEC of a peer that will not take it.
+ */
+static void conn_finish(struct policy_server *srv, struct conn *c, const char *reason)
+{
+	if (c->out.len == 0 || flush_out(srv, c) < 0 || c->out.len == 0) {
+		conn_close(srv, c, reason);
+		return;
+	}
+	log_debug("conn=%lu event=closing reason=%s unsent=%zu", c->id, reason, c->out.len);
+	c->closing = true;
+	c->last_active = now_sec();
+	shutdown(c->fd, SHUT_RD);
+	conn_events(srv, c, true);
+}
+
+/* Answer every complete request in the input buffer; -1 means a protocol error (the answers
+   before it are in the output buffer). */
 static int process_input(struct policy_server *srv, struct conn *c)
 {
 	for (;;) {
@@ -396,9 +579,39 @@ static int process_input(struct policy_server *srv, struct conn *c)
 	}
 }
 
+/*
+ * Take n bytes of input: append what fits, answer the complete requests, repeat, so a long
+ * pipeline is answered however the reads cut it. -1 (with *why_r) on a protocol error or a
+ * request larger than POLICY_REQUEST_MAX; the answers before it are in the output buffer.
+ */
+static int take_input(struct policy_server *srv, struct conn *c, const char *data, size_t n,
+                      const char **why_r)
+{
+	while (n > 0) {
+		size_t room = c->in.max - c->in.len, k = n < room ? n : room;
+		if (k == 0) {
+			log_info("conn=%lu event=protocol_error via=%s error=\"request exceeds "
+			         "POLICY_REQUEST_MAX\"",
+			         c->id, c->via);
+			*why_r = "request_too_large";
+			return -1;
+		}
+		if (buf_append(&c->in, data, k) < 0)
+			abort(); /* k fits by construction */
+		data += k;
+		n -= k;
+		if (process_input(srv, c) < 0) {
+			*why_r = "protocol_error";
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void on_readable(struct policy_server *srv, struct conn *c)
 {
 	char chunk[READ_CHUNK];
+	const char *end = NULL;
 	for (;;) {
 		ssize_t n = recv(c->fd, chunk, sizeof(chunk), 0);
 		if (n < 0) {
@@ -406,27 +619,22 @@ static void on_readable(struct policy_server *srv, struct conn *c)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			conn_close(srv, c, "read_error");
+			conn_close(srv, c, "read_error"); /* the peer is gone: nothing to deliver */
 			return;
 		}
 		if (n == 0) {
-			conn_close(srv, c, "eof");
-			return;
+			end = "eof"; /* a half-close: answers to complete requests still go out */
+			break;
 		}
 		c->last_active = now_sec();
-		if (buf_append(&c->in, chunk, (size_t)n) < 0) {
-			log_info("conn=%lu event=protocol_error via=%s error=\"request exceeds "
-			         "POLICY_REQUEST_MAX\"",
-			         c->id, c->via);
-			conn_close(srv, c, "request_too_large");
-			return;
-		}
-		if (process_input(srv, c) < 0) {
-			conn_close(srv, c, "protocol_error");
-			return;
-		}
+		if (take_input(srv, c, chunk, (size_t)n, &end) < 0)
+			break;
 		if ((size_t)n < sizeof(chunk))
 			break;
+	}
+	if (end != NULL) {
+		conn_finish(srv, c, end);
+		return;
 	}
 	if (flush_out(srv, c) < 0)
 		conn_close(srv, c, "write_error");
@@ -438,7 +646,10 @@ static void sweep_idle(struct policy_server *srv)
 	struct conn *c = srv->conns;
 	while (c != NULL) {
 		struct conn *next = c->next;
-		if ((uint64_t)(now - c->last_active) >= srv->cfg->policy_idle_timeout) {
+		if (c->closing) {
+			if (now - c->last_active >= CLOSE_LINGER_SEC)
+				conn_close(srv, c, "unsent_output");
+		} else if ((uint64_t)(now - c->last_active) >= srv->cfg->policy_idle_timeout) {
 			log_info("conn=%lu event=idle_timeout seconds=%llu", c->id,
 			         (unsigned long long)srv->cfg->policy_idle_timeout);
 			conn_close(srv, c, "idle_timeout");
@@ -447,14 +658,59 @@ static void sweep_idle(struct policy_server *srv)
 	}
 }
 
-int policy_server_run(struct policy_server *srv, int signal_fd)
+static void on_conn_event(struct policy_server *srv, struct conn *c, uint32_t events)
+{
+	if (events & EPOLLOUT) {
+		if (flush_out(srv, c) < 0) {
+			conn_close(srv, c, "write_error");
+			return;
+		}
+		if (c->closing) {
+			if (c->out.len == 0)
+				conn_close(srv, c, "answered");
+			return;
+		}
+	}
+	if (c->closing) {
+		if (events & (EPOLLHUP | EPOLLERR))
+			conn_close(srv, c, "peer_gone");
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		on_readable(srv, c);
+}
+
+/* Milliseconds until the accept pause ends (0: ended now), or -1 when not paused. */
+static long pause_left_ms(struct policy_server *srv)
+{
+	if (srv->accept_paused_until.tv_sec == 0)
+		return -1;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long ms = (long)(srv->accept_paused_until.tv_sec - now.tv_sec) * 1000 +
+	          (srv->accept_paused_until.tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms;
+}
+
+/*
+ * The loop. Returns the number of a terminating signal, or 0 when done() says the drain is
+ * over (done is NULL while serving normally) or drain_ms have passed.
+ */
+static int serve(struct policy_server *srv, int signal_fd, bool (*done)(void *ctx), void *ctx,
+                 long drain_ms)
 {
 	struct epoll_event evs[EPOLL_BATCH];
-	srv->signal_tag.kind = TAG_SIGNAL;
-	ep_add(srv, signal_fd, EPOLLIN, &srv->signal_tag);
 	time_t last_sweep = now_sec();
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		int n = epoll_wait(srv->epfd, evs, EPOLL_BATCH, SWEEP_INTERVAL_SEC * 1000);
+		int timeout = SWEEP_INTERVAL_SEC * 1000;
+		long pause = pause_left_ms(srv);
+		if (pause >= 0 && pause < timeout)
+			timeout = (int)pause;
+		if (done != NULL)
+			timeout = DRAIN_POLL_MS;
+		int n = epoll_wait(srv->epfd, evs, EPOLL_BATCH, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_error("event=epoll_wait_failed error=\"%s\"", strerror(errno));
 			abort();
@@ -470,28 +726,81 @@ int policy_server_run(struct policy_server *srv, int signal_fd)
 					         "restart; ignored\"");
 					continue;
 				}
-				epoll_ctl(srv->epfd, EPOLL_CTL_DEL, signal_fd, NULL);
 				return (int)si.ssi_signo;
 			}
 			if (t->kind == TAG_LISTENER) {
 				do_accept(srv, (struct listener *)t);
 				continue;
 			}
-			struct conn *c = (struct conn *)t;
-			if (evs[i].events & EPOLLOUT) {
-				if (flush_out(srv, c) < 0) {
-					conn_close(srv, c, "write_error");
-					continue;
-				}
-			}
-			if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-				on_readable(srv, c);
+			on_conn_event(srv, (struct conn *)t, evs[i].events);
 		}
+		if (pause_left_ms(srv) == 0)
+			resume_accepting(srv);
 		if (now_sec() - last_sweep >= SWEEP_INTERVAL_SEC) {
 			last_sweep = now_sec();
 			sweep_idle(srv);
 		}
+		if (done != NULL) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long ms = (long)(now.tv_sec - start.tv_sec) * 1000 +
+			          (now.tv_nsec - start.tv_nsec) / 1000000;
+			if (ms >= drain_ms || done(ctx))
+				return 0;
+		}
 	}
+}
+
+int policy_server_run(struct policy_server *srv, int signal_fd)
+{
+	srv->signal_tag.kind = TAG_SIGNAL;
+	ep_add(srv, signal_fd, EPOLLIN, &srv->signal_tag);
+	return serve(srv, signal_fd, NULL, NULL, 0);
+}
+
+static void close_listeners(struct policy_server *srv)
+{
+	if (srv->unix_l.fd >= 0) {
+		close(srv->unix_l.fd); /* closing also removes it from the epoll set */
+		unlink(srv->unix_path);
+		srv->unix_l.fd = -1;
+	}
+	if (srv->tcp_l.fd >= 0) {
+		close(srv->tcp_l.fd);
+		srv->tcp_l.fd = -1;
+	}
+	srv->accept_paused_until.tv_sec = 0;
+}
+
+/* Whether every answer owed has been sent. */
+static bool outputs_flushed(const struct policy_server *srv)
+{
+	for (const struct conn *c = srv->conns; c != NULL; c = c->next)
+		if (c->out.len > 0)
+			return false;
+	return true;
+}
+
+struct drain_ctx {
+	struct policy_server *srv;
+	bool (*done)(void *ctx);
+	void *ctx;
+};
+
+static bool drain_done(void *arg)
+{
+	struct drain_ctx *d = arg;
+	return outputs_flushed(d->srv) && (d->done == NULL || d->done(d->ctx));
+}
+
+int policy_server_drain(struct policy_server *srv, int signal_fd, unsigned timeout_ms,
+                        bool (*done)(void *ctx), void *ctx)
+{
+	close_listeners(srv);
+	struct drain_ctx d = { srv, done, ctx };
+	if (drain_done(&d))
+		return 0;
+	return serve(srv, signal_fd, drain_done, &d, (long)timeout_ms);
 }
 
 void policy_server_destroy(struct policy_server **srvp)
@@ -501,14 +810,10 @@ void policy_server_destroy(struct policy_server **srvp)
 		return;
 	while (srv->conns != NULL)
 		conn_close(srv, srv->conns, "shutdown");
-	if (srv->unix_l.fd >= 0) {
-		close(srv->unix_l.fd);
-		unlink(srv->unix_path);
-	}
-	if (srv->tcp_l.fd >= 0)
-		close(srv->tcp_l.fd);
+	close_listeners(srv);
 	if (srv->epfd >= 0)
 		close(srv->epfd);
+	hmap_free(&srv->clients);
 	free(srv->unix_path);
 	free(srv->result);
 	free(srv);

@@ -346,6 +346,12 @@ int resource_check(enum resource_kind kind, enum resource_mode mode, json_t *bod
 	if (kind == RESOURCE_TOKEN) {
 		json_t *scope = json_object_get(fields, "scope"),
 		       *mb = json_object_get(fields, "mailbox");
+		/* tokens are never changed, only created (an update body may lack a scope) */
+		if (!json_is_string(scope)) {
+			set_error(err_r, "invalid_body", "",
+			          "a token cannot be changed: create another");
+			goto fail;
+		}
 		bool self = strcmp(json_string_value(scope), "self") == 0;
 		if (self != (mb != NULL && !json_is_null(mb))) {
 			set_error(err_r, "invalid_field", "mailbox",

@@ -104,6 +104,14 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
 		res_r->decider = best_refusal;
 		const struct quota_result *q = &res_r->targets[best_refusal].result;
 		set_verdict(svc, res_r, q->verdict, q->reason);
+		/* a permanent refusal needs current data: from a view out of touch with PostgreSQL
+		   for longer than view_max_age, the sender is asked to retry instead (the global
+		   size limit is configuration, not data, and stays a refusal) */
+		if (rs->age_ms / 1000 >= svc->cfg->view_max_age &&
+		    q->reason != QUOTA_REASON_SYSTEM_MAX_SIZE) {
+			res_r->store_error = "the view is older than view_max_age";
+			set_verdict(svc, res_r, QUOTA_TEMPFAIL, QUOTA_REASON_NONE);
+		}
 	}
 	return 0;
 }

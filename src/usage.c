@@ -1,9 +1,10 @@
 /*
- * usage: turns usage reports into one transaction of mq_apply_usage() calls (sql/003_usage.sql)
- * and recalculations into one UPDATE. A report is acknowledged only after COMMIT; nothing here
- * keeps usage in memory (the views learn of changes through NOTIFY like any other change). It
- * must never apply part of a batch, nor count a retried key twice (the database guarantees the
- * latter; this module never retries a write by itself).
+ * usage: turns a batch of usage reports into one transaction: one call of mq_apply_usage_batch()
+ * (sql/009_usage_keys.sql, which locks the batch's keys, then its mailboxes, each in one global
+ * order) and recalculations into one UPDATE. Every call waits at most the pool's timeout. A report
+ * is acknowledged only after COMMIT; nothing here keeps usage in memory (the views learn of changes
+ * through NOTIFY like any other change). It must never apply part of a batch, nor count a retried
+ * key twice (the database guarantees the latter; this module never retries a write by itself).
  */
 #include "usage.h"
 
@@ -24,10 +25,10 @@
 
 static const struct db_statement statements[] = {
 	{ "apply",
-	  "SELECT u.ord, r.status, r.clamped, r.duplicate, r.used_bytes, r.used_messages"
-	  " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])"
-	  "  WITH ORDINALITY AS u(k, mb, b, m, occ, ord)"
-	  " CROSS JOIN LATERAL mq_apply_usage(u.k, u.mb, u.b, u.m, u.occ) r",
+	  /* ord: the position in the arrays; keys are locked before mailboxes (sql/009) */
+	  "SELECT b.ord, b.status, b.clamped, b.duplicate, b.used_bytes, b.used_messages"
+	  " FROM mq_apply_usage_batch($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],"
+	  " $5::timestamptz[]) b",
 	  5 },
 	{ "set",
 	  "UPDATE mailboxes SET used_bytes = $2, used_messages = $3, usage_source = $4,"
@@ -46,11 +47,12 @@ struct usage {
 	time_t last_prune;
 };
 
-struct usage *usage_new(const char *conninfo, unsigned pool_size, unsigned retention_seconds)
+struct usage *usage_new(const char *conninfo, unsigned pool_size, unsigned retention_seconds,
+                        const struct db_limits *limits)
 {
 	struct usage *u = xcalloc(1, sizeof(*u));
 	u->pool = dbpool_new(conninfo, pool_size, "mailquotad-usage", statements,
-	                     sizeof(statements) / sizeof(statements[0]));
+	                     sizeof(statements) / sizeof(statements[0]), limits);
 	u->retention = retention_seconds;
 	pthread_mutex_init(&u->lock, NULL);
 	u->last_prune = 0; /* the first batch after start prunes */
@@ -133,7 +135,9 @@ static int cmp_by_mailbox(const void *a, const void *b)
 {
 	const struct usage_report *x = *(const struct usage_report *const *)a;
 	const struct usage_report *y = *(const struct usage_report *const *)b;
-	return x->mailbox_id < y->mailbox_id ? -1 : x->mailbox_id > y->mailbox_id;
+	if (x->mailbox_id != y->mailbox_id)
+		return x->mailbox_id < y->mailbox_id ? -1 : 1;
+	return x < y ? -1 : x > y; /* request order within a mailbox: qsort is not stable */
 }
 
 static void maybe_prune(struct usage *u, PGconn *conn)
@@ -149,16 +153,16 @@ static void maybe_prune(struct usage *u, PGconn *conn)
 	char secs[24];
 	snprintf(secs, sizeof(secs), "%u", u->retention);
 	const char *params[1] = { secs };
-	PGresult *r = PQexecPrepared(conn, "prune", 1, params, NULL, NULL, 0);
+	PGresult *r = db_run(conn, true, "prune", 1, params, dbpool_timeout_ms(u->pool));
 	if (PQresultStatus(r) == PGRES_COMMAND_OK)
 		log_info("event=usage_ledger_pruned rows=%s retention_seconds=%u", PQcmdTuples(r),
 		         u->retention);
 	PQclear(r);
 }
 
-static bool exec_ok(PGconn *conn, const char *sql)
+static bool exec_ok(struct usage *u, PGconn *conn, const char *sql)
 {
-	PGresult *r = PQexec(conn, sql);
+	PGresult *r = db_run(conn, false, sql, 0, NULL, dbpool_timeout_ms(u->pool));
 	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	return ok;
@@ -200,18 +204,29 @@ int usage_apply(struct usage *u, const struct usage_report *reports, size_t n,
 	if (conn == NULL)
 		goto out;
 	const char *params[5] = { arr[0].data, arr[1].data, arr[2].data, arr[3].data, arr[4].data };
-	if (!exec_ok(conn, "BEGIN")) {
+	/* read committed: a batch waiting on another's key lock must then see its committed
+	   ledger row (sql/009); a server or role default of repeatable read would not */
+	if (!exec_ok(u, conn, "BEGIN ISOLATION LEVEL READ COMMITTED")) {
 		*error_r = "database unavailable";
 		goto release;
 	}
-	PGresult *r = PQexecPrepared(conn, "apply", 5, params, NULL, NULL, 0);
+	PGresult *r = db_run(conn, true, "apply", 5, params, dbpool_timeout_ms(u->pool));
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || (size_t)PQntuples(r) != n) {
-		const char *m = PQresultErrorMessage(r);
-		log_warn("event=usage_batch_failed reports=%zu error=\"%.*s\"", n,
-		         (int)strcspn(m, "\n"), m);
-		PQclear(r);
-		PQclear(PQexec(conn, "ROLLBACK"));
-		*error_r = "database could not apply the batch";
+		/* a timeout (NULL) leaves the connection busy: the pool closes it, the server
+		   rolls back; an error result leaves it in a failed transaction: roll back */
+		const char *m = r != NULL ? PQresultErrorMessage(r) : "no answer in time";
+		const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+		log_warn("event=usage_batch_failed reports=%zu sqlstate=%s error=\"%.*s\"", n,
+		         state != NULL ? state : "-", (int)strcspn(m, "\n"), m);
+		*error_r = r == NULL ? "the database did not answer in time"
+		           : state != NULL && strcmp(state, "55P03") == 0
+		                   ? "a mailbox is locked by another transaction"
+		           : state != NULL && strcmp(state, "57014") == 0
+		                   ? "the statement timed out"
+		                   : "database could not apply the batch";
+		PQclear(r); /* state pointed into it */
+		if (PQtransactionStatus(conn) == PQTRANS_INERROR)
+			(void)exec_ok(u, conn, "ROLLBACK");
 		goto release;
 	}
 	for (int row = 0; row < (int)n; row++) {
@@ -229,7 +244,7 @@ int usage_apply(struct usage *u, const struct usage_report *reports, size_t n,
 		res->used_messages = db_get_u64(r, row, 5);
 	}
 	PQclear(r);
-	if (!exec_ok(conn, "COMMIT")) {
+	if (!exec_ok(u, conn, "COMMIT")) {
 		/* not acknowledged: the client retries, and its keys make the retry safe */
 		*error_r = "commit failed";
 		goto release;
@@ -256,7 +271,7 @@ int usage_set(struct usage *u, int64_t mailbox_id, uint64_t bytes, uint64_t mess
 	PGconn *conn = dbpool_acquire(u->pool, error_r);
 	if (conn == NULL)
 		return -1;
-	PGresult *r = PQexecPrepared(conn, "set", 5, params, NULL, NULL, 0);
+	PGresult *r = db_run(conn, true, "set", 5, params, dbpool_timeout_ms(u->pool));
 	int ret;
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		const char *msg = PQresultErrorMessage(r);

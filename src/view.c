@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,18 +23,18 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "copytext.h"
 #include "db.h"
 #include "hmap.h"
 #include "log.h"
 #include "strnum.h"
 #include "xalloc.h"
 
-#define UNSET           UINT64_MAX /* an unset limit; database values are <= INT64_MAX */
-#define VIEW_BATCH_MAX  10000      /* more distinct changed rows at once: reload in full */
-#define VIEW_FIELDS_MAX 16         /* columns in one COPY row */
-#define BACKOFF_MIN_MS  100
-#define BACKOFF_MAX_MS  5000
-#define CHANNEL         "mailquota"
+#define UNSET          UINT64_MAX /* an unset limit; database values are <= INT64_MAX */
+#define VIEW_BATCH_MAX 10000      /* more distinct changed rows at once: reload in full */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define CHANNEL        "mailquota"
 
 struct vdomain {
 	int64_t id;
@@ -100,6 +101,7 @@ struct view {
 	bool stop;
 	bool db_up;
 	struct timespec last_sync; /* CLOCK_MONOTONIC: the view was known current then */
+	atomic_llong last_sync_ms; /* the same in milliseconds, read by checks without a lock */
 	uint64_t full_loads, notifications;
 	double last_load_seconds;
 	PGconn *conn; /* the listener's own; only its thread touches it */
@@ -117,6 +119,11 @@ static struct timespec mono_now(void)
 static double seconds_between(struct timespec a, struct timespec b)
 {
 	return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+}
+
+static long long ms_of(struct timespec t)
+{
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* ---- the snapshot: indexes and item updates (callers hold the write lock, or own the snap) */
@@ -413,71 +420,7 @@ static void snap_resolve(struct snap *s, const struct address *addr, struct stor
 
 /* ---- reading rows: COPY ... TO STDOUT in text format ---- */
 
-struct row {
-	int n;
-	char *f[VIEW_FIELDS_MAX]; /* unescaped, NUL-terminated, in place */
-	bool null[VIEW_FIELDS_MAX];
-};
-
-/* Split one COPY text line in place and undo its backslash escapes. -1 if malformed. */
-static int parse_copy_line(char *line, int len, struct row *r)
-{
-	if (len > 0 && line[len - 1] == '\n')
-		line[--len] = '\0';
-	r->n = 0;
-	char *p = line, *end = line + len;
-	for (;;) {
-		if (r->n == VIEW_FIELDS_MAX)
-			return -1;
-		char *start = p, *out = p;
-		while (p < end && *p != '\t') {
-			if (*p == '\\' && p + 1 < end) {
-				char c = p[1];
-				switch (c) {
-				case 'b':
-					c = '\b';
-					break;
-				case 'f':
-					c = '\f';
-					break;
-				case 'n':
-					c = '\n';
-					break;
-				case 'r':
-					c = '\r';
-					break;
-				case 't':
-					c = '\t';
-					break;
-				case 'v':
-					c = '\v';
-					break;
-				default:
-					break;
-				}
-				if (p[1] == 'N' && p == start && (p + 2 == end || p[2] == '\t')) {
-					r->null[r->n] = true;
-					p += 2;
-					out = start;
-					goto field_done;
-				}
-				*out++ = c;
-				p += 2;
-			} else {
-				*out++ = *p++;
-			}
-		}
-		r->null[r->n] = false;
-	field_done:
-		*out = '\0';
-		r->f[r->n++] = start;
-		if (p >= end)
-			return 0;
-		p++; /* the tab */
-	}
-}
-
-typedef int (*row_fn)(void *ctx, struct row *r);
+typedef int (*row_fn)(void *ctx, struct copytext_row *r);
 
 /* Run "COPY (query) TO STDOUT" and call fn per row. 0, or -1 with a logged reason. */
 static int copy_rows(PGconn *conn, const char *query, row_fn fn, void *ctx)
@@ -505,8 +448,9 @@ static int copy_rows(PGconn *conn, const char *query, row_fn fn, void *ctx)
 			ret = -1;
 			break;
 		}
-		struct row row;
-		if (ret == 0 && (parse_copy_line(line, len, &row) < 0 || fn(ctx, &row) < 0)) {
+		struct copytext_row row;
+		if (ret == 0 &&
+		    (copytext_parse_line(line, (size_t)len, &row) < 0 || fn(ctx, &row) < 0)) {
 			log_error(
 			        "event=view_bad_row note=\"a row did not parse; the view keeps its "
 			        "previous state\"");
@@ -523,7 +467,7 @@ static int copy_rows(PGconn *conn, const char *query, row_fn fn, void *ctx)
 	return ret;
 }
 
-static int get_u64(const struct row *r, int i, uint64_t *out)
+static int get_u64(const struct copytext_row *r, int i, uint64_t *out)
 {
 	if (r->null[i]) {
 		*out = UNSET;
@@ -532,7 +476,7 @@ static int get_u64(const struct row *r, int i, uint64_t *out)
 	return strnum_u64(r->f[i], strlen(r->f[i]), INT64_MAX, out);
 }
 
-static int get_id(const struct row *r, int i, int64_t *out)
+static int get_id(const struct copytext_row *r, int i, int64_t *out)
 {
 	uint64_t v;
 	if (r->null[i] || strnum_u64(r->f[i], strlen(r->f[i]), INT64_MAX, &v) < 0)
@@ -541,7 +485,7 @@ static int get_id(const struct row *r, int i, int64_t *out)
 	return 0;
 }
 
-static int get_grace(const struct row *r, int i, int32_t *out)
+static int get_grace(const struct copytext_row *r, int i, int32_t *out)
 {
 	uint64_t v;
 	if (r->null[i]) {
@@ -584,7 +528,7 @@ static void seen_add(struct apply_ctx *c, int64_t id)
 	hmap_insert(c->seen, hmap_hash_u64((uint64_t)id, 0), p);
 }
 
-static int domain_row(void *ctx, struct row *r)
+static int domain_row(void *ctx, struct copytext_row *r)
 {
 	struct apply_ctx *c = ctx;
 	if (r->n != 8)
@@ -605,7 +549,7 @@ static int domain_row(void *ctx, struct row *r)
 	return 0;
 }
 
-static int mailbox_row(void *ctx, struct row *r)
+static int mailbox_row(void *ctx, struct copytext_row *r)
 {
 	struct apply_ctx *c = ctx;
 	if (r->n != 10)
@@ -627,7 +571,7 @@ static int mailbox_row(void *ctx, struct row *r)
 	return 0;
 }
 
-static int alias_row(void *ctx, struct row *r)
+static int alias_row(void *ctx, struct copytext_row *r)
 {
 	struct apply_ctx *c = ctx;
 	if (r->n != 4)
@@ -670,7 +614,7 @@ static int hexval(char c)
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static int token_row(void *ctx, struct row *r)
+static int token_row(void *ctx, struct copytext_row *r)
 {
 	struct apply_ctx *c = ctx;
 	if (r->n != 5)
@@ -899,8 +843,10 @@ static void set_state(struct view *v, bool db_up, bool synced)
 {
 	pthread_mutex_lock(&v->st_lock);
 	v->db_up = db_up;
-	if (synced)
+	if (synced) {
 		v->last_sync = mono_now();
+		atomic_store(&v->last_sync_ms, ms_of(v->last_sync));
+	}
 	pthread_cond_broadcast(&v->st_cond);
 	pthread_mutex_unlock(&v->st_lock);
 }
@@ -992,6 +938,7 @@ static void *listener(void *arg)
 	const char *why = "start";
 	struct timespec next_sweep = mono_now(), last_ping = mono_now();
 	bool warned = false;
+	bool queried = false; /* a query ran since the last poll: libpq may hold notifications */
 
 	while (!stopping(v)) {
 		if (v->conn == NULL) {
@@ -1018,9 +965,12 @@ static void *listener(void *arg)
 			last_ping = mono_now();
 		}
 
+		/* notifications that arrive while a query of ours runs are read by libpq into its
+		   queue, not left on the socket: after a query, look at the queue at once */
 		struct pollfd p[2] = { { .fd = PQsocket(v->conn), .events = POLLIN },
 			               { .fd = v->wake[0], .events = POLLIN } };
-		poll(p, 2, 1000);
+		poll(p, 2, queried ? 0 : 1000);
+		queried = false;
 
 		struct change_batch b;
 		size_t n = 0;
@@ -1031,12 +981,11 @@ static void *listener(void *arg)
 			size_t distinct = 0;
 			for (int k = 0; k < KINDS; k++)
 				distinct += b.ids[k].map.count;
-			if (distinct > VIEW_BATCH_MAX) {
+			if (distinct > VIEW_BATCH_MAX)
 				rc = full_load(v, "large_batch");
-			} else {
+			else
 				rc = apply_batch(v, &b);
-				/* notifications that arrived meanwhile wait for the next round */
-			}
+			queried = true;
 			if (rc == 0) {
 				pthread_mutex_lock(&v->st_lock);
 				v->notifications += n;
@@ -1054,9 +1003,11 @@ static void *listener(void *arg)
 			/* a silent network failure never wakes poll(): probe it */
 			rc = exec_ok(v->conn, "SELECT 1") ? 0 : -1;
 			last_ping = now;
+			queried = true;
 		}
 		if (rc == 0 && v->opt.sweep_interval > 0 && seconds_between(next_sweep, now) >= 0) {
 			rc = full_load(v, "sweep");
+			queried = true;
 			next_sweep = mono_now();
 			next_sweep.tv_sec += v->opt.sweep_interval;
 		}
@@ -1093,6 +1044,8 @@ static int view_resolve(struct store *store, const struct address *addr,
 	}
 	snap_resolve(v->snap, addr, res_r);
 	pthread_rwlock_unlock(&v->lock);
+	long long age = ms_of(mono_now()) - atomic_load(&v->last_sync_ms);
+	res_r->age_ms = age > 0 ? (uint64_t)age : 0;
 	return 0;
 }
 
@@ -1174,6 +1127,7 @@ struct store *view_new(const struct view_options *opt)
 	pthread_mutex_init(&v->st_lock, NULL);
 	pthread_cond_init(&v->st_cond, NULL);
 	v->last_sync = mono_now();
+	atomic_store(&v->last_sync_ms, ms_of(v->last_sync));
 	if (pipe2(v->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_error("event=pipe_failed error=\"%s\"", strerror(errno));
 		abort();

@@ -159,9 +159,10 @@ class HttpApi(unittest.TestCase):
                                  {"Content-Type": "text/plain"})
         self.assert_error(st, doc, 415)
         # an announced oversized body is refused before it is sent
+        auth = "".join(f"{k}: {v}\r\n" for k, v in self.d.auth.items()).encode()
         with socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10) as s:
             s.sendall(b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                      b"application/json\r\nContent-Length: 614400\r\n\r\n")
+                      b"application/json\r\n" + auth + b"Content-Length: 614400\r\n\r\n")
             data = b""
             while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
                 chunk = s.recv(4096)

@@ -1,11 +1,12 @@
 """Usage accounting against the real daemon and PostgreSQL: idempotent reports, recalculation,
-concurrency (16 writers), PostgreSQL down (503 + Retry-After, nothing half-applied) and kill -9
-of the daemon during a report storm."""
+concurrency (16 writers; one key raced by two batches), PostgreSQL down (503 + Retry-After,
+nothing half-applied) and kill -9 of the daemon during a report storm."""
 import http.client
 import json
 import os
 import random
 import signal
+import sys
 import threading
 import time
 import unittest
@@ -52,6 +53,40 @@ class UsageApi(unittest.TestCase):
         st, doc3, _ = post_usage(self.d, [dict(rep, bytes=701)])   # same key, other content
         self.assertEqual(doc3["results"][0]["error"], "key_conflict")
         self.assertEqual(used(self.db, "acct@example.test"), (before[0] + 700, before[1] + 1))
+
+    def test_same_key_twice_in_one_batch(self):
+        # user1 was added before acct, so it has the lower id (the order rows are taken in)
+        before = {a: used(self.db, a) for a in ("acct@example.test", "user1@example.test")}
+        same = {"mailbox": "acct@example.test", "bytes": 5, "messages": 1, "key": "twice/same"}
+        st, doc, _ = post_usage(self.d, [
+            same,
+            {"mailbox": "user1@example.test", "bytes": 3, "key": "twice/innocent"},
+            dict(same),                                     # an identical copy
+            dict(same, bytes=6),                            # the key with other content
+            {"mailbox": "acct@example.test", "bytes": 2, "key": "twice/cross"},
+            {"mailbox": "user1@example.test", "bytes": 2, "key": "twice/cross"},
+        ])
+        self.assertEqual(st, 200, doc)
+        res = doc["results"]
+        # the identical copies: one counted, the other answered as its retry, same usage
+        self.assertEqual(sorted([(res[0]["status"], res[0]["duplicate"]),
+                                 (res[2]["status"], res[2]["duplicate"])]),
+                         [("applied", False), ("applied", True)])
+        self.assertEqual(res[0]["usage"], res[2]["usage"])
+        self.assertEqual(res[3]["error"], "key_conflict")
+        self.assertEqual((res[1]["status"], res[1]["duplicate"]), ("applied", False))
+        # one key for two mailboxes: exactly one counts, the other is a conflict
+        cross = sorted(r.get("status", r.get("error")) for r in res[4:])
+        self.assertEqual(cross, ["applied", "key_conflict"])
+        winner = next(r["mailbox"] for r in res[4:] if r.get("status") == "applied")
+        want = {"acct@example.test": (before["acct@example.test"][0] + 5,
+                                      before["acct@example.test"][1] + 1),
+                "user1@example.test": (before["user1@example.test"][0] + 3,
+                                       before["user1@example.test"][1])}
+        want[winner] = (want[winner][0] + 2, want[winner][1])
+        self.assertEqual({a: used(self.db, a) for a in want}, want)
+        self.assertEqual(self.db.sql("SELECT count(*) FROM usage_ledger"
+                                     " WHERE idempotency_key LIKE 'twice/%'"), "3")
 
     def test_aliases_resolve_as_for_checks(self):
         self.db.cli("alias", "add", "acct-alias@example.test", "acct@example.test")
@@ -319,6 +354,154 @@ class Concurrency(unittest.TestCase):
             self.assertEqual(mqtest.eventually(
                 lambda: d.http("GET", "/v1/mailboxes/hot@conc.test/usage")[1]
                 ["domain"]["pool_used_bytes"], total), total)
+        finally:
+            if d is not None:
+                d.cleanup()
+            db.close()
+
+
+class KeyRace(unittest.TestCase):
+    """Issue 9, finding 11: one key sent at once in two batches for different mailboxes, next to
+    innocent reports. Every report must be answered for itself (never a 503 for the batch) and
+    PostgreSQL must never find a deadlock, however the two transactions interleave."""
+    ROUNDS = 100
+    TIME_LIMIT = 90  # seconds; a deadlock stalls a round for deadlock_timeout (1 s)
+    APP = "mq-keyrace"  # the daemon's connections, told apart from the helper daemon's
+
+    def test_one_key_raced_by_two_batches(self):
+        db = mqtest.Database()
+        d = None
+        try:
+            db.cli("domain", "add", "race.test")
+            # ids in this order: a < m0..m19 < b < n0..n19 < z, the order rows are locked in
+            boxes = ["a"] + [f"m{i}" for i in range(20)] + ["b"] + [f"n{i}" for i in range(20)]
+            db.sql("INSERT INTO mailboxes (domain_id, local_part) SELECT d.id, v.box FROM"
+                   " domains d, unnest(ARRAY['" + "','".join(boxes) + "'])"
+                   " WITH ORDINALITY v(box, o) ORDER BY v.o")
+            db.cli("mailbox", "add", "z@race.test")
+            boxes.append("z")
+            # two batches at once need two HTTP threads (the default, 1, serialises them); a
+            # connection stays on one thread, so each round opens new ones
+            d = mqtest.Daemon(f"{db.conninfo} application_name={self.APP}",
+                              database_pool_size=4, http_threads=8)
+
+            def rep(box, nbytes, key):
+                return {"mailbox": f"{box}@race.test", "bytes": nbytes, "messages": 1,
+                        "key": key}
+
+            # Batch 1 sends the raced key for a, batch 2 for b; each also has innocent reports
+            # with keys of their own (batch 1's on m0..m19 and b, batch 2's on n0..n19), and
+            # both send one more key with identical content (one applied, one duplicate). The
+            # innocent reports widen the windows of the old failures: batch 2 committing the
+            # key while batch 1 waits on it (a unique violation), and batch 2 waiting on batch
+            # 1's key while holding b, which batch 1 then wants (a deadlock).
+            rnd = random.Random(11)
+            batches = []
+            for r in range(self.ROUNDS):
+                b1 = [rep("a", 1000 + r, f"race/{r}"), rep("z", 7, f"same/{r}")]
+                b1 += [rep(f"m{i}", 10 + i, f"innocent1/{r}/{i}") for i in range(20)]
+                b1.append(rep("b", 5, f"innocent1/{r}/b"))
+                b2 = [rep("b", 2000 + r, f"race/{r}"), rep("z", 7, f"same/{r}")]
+                b2 += [rep(f"n{i}", 30 + i, f"innocent2/{r}/{i}") for i in range(20)]
+                rnd.shuffle(b1)
+                rnd.shuffle(b2)
+                batches.append((b1, b2))
+            bodies = [[json.dumps({"reports": b}) for b in pair] for pair in batches]
+            answers = [[None, None] for _ in range(self.ROUNDS)]
+            deadline = time.monotonic() + self.TIME_LIMIT
+            stop = [False]
+
+            def at_barrier():  # run by one thread once both are there: both see one verdict
+                stop[0] = time.monotonic() > deadline
+
+            barrier = threading.Barrier(2, action=at_barrier, timeout=60)
+
+            def sender(side):
+                try:
+                    for r in range(self.ROUNDS):
+                        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
+                        conn.connect()
+                        barrier.wait()
+                        if stop[0]:
+                            conn.close()
+                            return
+                        t0 = time.monotonic()
+                        conn.request("POST", "/v1/usage", bodies[r][side],
+                                     {"Content-Type": "application/json", **d.auth})
+                        resp = conn.getresponse()
+                        answers[r][side] = (resp.status, json.loads(resp.read()),
+                                            time.monotonic() - t0)
+                        conn.close()
+                except Exception as e:  # noqa: BLE001 - counted below as a failed round
+                    answers[r][side] = (repr(e), None, 0.0)
+                    barrier.abort()
+
+            threads = [threading.Thread(target=sender, args=(side,)) for side in (0, 1)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+            problems = {"rounds_with_a_batch_not_200": 0, "innocent_not_applied": 0,
+                        "raced_key_not_one_applied_one_conflict": 0,
+                        "same_key_not_one_applied_one_duplicate": 0,
+                        "deadlocks_in_postgresql": 0, "deadlocks_in_daemon_log": 0,
+                        "usage_totals_wrong": 0}
+            rounds = [a for a in answers if a[0] is not None and a[1] is not None]
+            want = {box: [0, 0] for box in boxes}
+            counted = 0
+            slowest = 0.0
+            for r, ((b1, b2), (x1, x2)) in enumerate(zip(batches, answers)):
+                if x1 is None or x2 is None:
+                    continue
+                slowest = max(slowest, x1[2], x2[2])
+                by_key = {}
+                for batch, (status, doc, _) in ((b1, x1), (b2, x2)):
+                    if status != 200:  # its innocent reports failed with it
+                        problems["innocent_not_applied"] += sum(
+                            sent["key"].startswith("innocent") for sent in batch)
+                        continue
+                    for sent, got in zip(batch, doc["results"]):
+                        by_key.setdefault(sent["key"].split("/")[0], []).append((sent, got))
+                        if got.get("status") == "applied" and not got["duplicate"]:
+                            box = sent["mailbox"].split("@")[0]
+                            want[box][0] += sent["bytes"]
+                            want[box][1] += sent["messages"]
+                            counted += 1
+                if x1[0] != 200 or x2[0] != 200:
+                    problems["rounds_with_a_batch_not_200"] += 1
+                    continue
+                for sent, got in by_key["innocent1"] + by_key["innocent2"]:
+                    if (got.get("status"), got.get("duplicate")) != ("applied", False):
+                        problems["innocent_not_applied"] += 1
+                if sorted(g.get("status", g.get("error")) for _, g in by_key["race"]) != \
+                        ["applied", "key_conflict"]:
+                    problems["raced_key_not_one_applied_one_conflict"] += 1
+                same = [g for _, g in by_key["same"]]
+                if sorted((g.get("status"), g.get("duplicate")) for g in same) != \
+                        [("applied", False), ("applied", True)] or \
+                        same[0]["usage"] != same[1]["usage"]:
+                    problems["same_key_not_one_applied_one_duplicate"] += 1
+            # a backend reports its statistics by the time it exits at the latest: stop the
+            # daemon and wait until its connections are gone
+            backends = ("SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                        f" current_database() AND application_name = '{self.APP}'")
+            self.assertNotEqual(db.sql(backends), "0")
+            d.stop()
+            problems["deadlocks_in_daemon_log"] = d.read_log().count("deadlock detected")
+            self.assertEqual(mqtest.eventually(lambda: db.sql(backends), "0"), "0")
+            problems["deadlocks_in_postgresql"] = int(db.sql(
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"))
+            got = {row.split("|")[0]: [int(row.split("|")[1]), int(row.split("|")[2])]
+                   for row in db.sql("SELECT local_part, used_bytes, used_messages"
+                                     " FROM mailboxes").splitlines()}
+            problems["usage_totals_wrong"] = int(got != want) + int(
+                int(db.sql("SELECT count(*) FROM usage_ledger")) != counted)
+            summary = (f"{len(rounds)} rounds of {self.ROUNDS}, slowest batch {slowest:.2f}s: "
+                       + ", ".join(f"{k}={v}" for k, v in problems.items()))
+            print(f"\nkey race: {summary}", file=sys.stderr)
+            self.assertEqual(problems, dict.fromkeys(problems, 0), summary)
+            self.assertEqual(len(rounds), self.ROUNDS, summary)
         finally:
             if d is not None:
                 d.cleanup()

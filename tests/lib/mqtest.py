@@ -159,6 +159,24 @@ class Daemon:
         with open(self.log_path) as f:
             return f.read()
 
+    def rss_kb(self):
+        """The daemon's resident memory in KiB."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def fds(self):
+        """How many descriptors the daemon holds."""
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def cpu_seconds(self):
+        """User + system CPU time the daemon has used."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         """SIGTERM; returns the exit status."""
         _running.discard(self)

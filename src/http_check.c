@@ -1,0 +1,531 @@
+/*
+ * http_check: the HTTP handlers that answer from the in-memory view (checks, health, a
+ * mailbox's usage) and the usage report writer. Checks and reads never touch the database and
+ * run on the threads that serve connections; POST /v1/usage runs on a worker (see the route
+ * table in http.c). It must never answer a check from anything but service_check().
+ */
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "http_internal.h"
+#include "jsonw.h"
+#include "strnum.h"
+#include "usage.h"
+#include "xalloc.h"
+
+/* Members: each takes a key literal (see jsonw_key). Limits are null when unset. */
+#define write_limit(w, key, l)           (jsonw_key(w, key), put_limit(w, l))
+#define write_remaining(w, key, l, used) (jsonw_key(w, key), put_remaining(w, l, used))
+#define write_u64(w, key, v)             (jsonw_key(w, key), jsonw_u64(w, v))
+#define write_str(w, key, v)             (jsonw_key(w, key), jsonw_string(w, v))
+
+static void put_limit(struct jsonw *w, struct quota_limit l)
+{
+	if (l.has)
+		jsonw_u64(w, l.value);
+	else
+		jsonw_null(w);
+}
+
+static void put_remaining(struct jsonw *w, struct quota_limit l, uint64_t used)
+{
+	if (l.has)
+		jsonw_u64(w, quota_remaining(l, used));
+	else
+		jsonw_null(w);
+}
+
+/* A mailbox with its limits and usage; with its verdict when t is a check's target. */
+static void write_mailbox(struct jsonw *w, const struct store_mailbox *m,
+                          const struct service_target *t)
+{
+	jsonw_object(w);
+	write_str(w, "address", m->address);
+	if (t != NULL) {
+		write_str(w, "verdict", quota_verdict_name(t->result.verdict));
+		write_str(w, "reason", quota_reason_name(t->result.reason));
+	}
+	jsonw_key(w, "limits");
+	jsonw_object(w);
+	write_limit(w, "storage_bytes", m->storage);
+	write_limit(w, "messages", m->messages);
+	write_limit(w, "max_message_size", m->max_size);
+	jsonw_end_object(w);
+	jsonw_key(w, "usage");
+	jsonw_object(w);
+	write_u64(w, "bytes", m->used_bytes);
+	write_u64(w, "messages", m->used_messages);
+	jsonw_end_object(w);
+	jsonw_key(w, "remaining");
+	jsonw_object(w);
+	write_remaining(w, "bytes", m->storage, m->used_bytes);
+	write_remaining(w, "messages", m->messages, m->used_messages);
+	jsonw_end_object(w);
+	jsonw_key(w, "domain");
+	jsonw_object(w);
+	write_limit(w, "pool_limit_bytes", m->domain_pool);
+	write_u64(w, "pool_used_bytes", m->domain_used_bytes);
+	write_remaining(w, "pool_remaining_bytes", m->domain_pool, m->domain_used_bytes);
+	write_limit(w, "max_message_size", m->domain_max_size);
+	jsonw_end_object(w);
+	jsonw_end_object(w);
+}
+
+static void write_target(struct jsonw *w, const struct service_target *t)
+{
+	write_mailbox(w, &t->mailbox, t);
+}
+
+static void write_result(struct jsonw *w, const char *rcpt, uint64_t size,
+                         const struct check_result *res)
+{
+	char line[REPLY_MAX + 32];
+	char addr[ADDRESS_LOCAL_MAX + ADDRESS_DOMAIN_MAX + 2];
+	size_t ll = strlen(res->address.local), dl = strlen(res->address.domain);
+	memcpy(addr, res->address.local, ll); /* both parts are bounded by address.h's limits */
+	addr[ll] = '@';
+	memcpy(addr + ll + 1, res->address.domain, dl + 1);
+	jsonw_object(w);
+	write_str(w, "recipient", rcpt);
+	write_str(w, "address", addr);
+	write_u64(w, "size", size);
+	write_str(w, "verdict", quota_verdict_name(res->verdict));
+	write_str(w, "reason", quota_reason_name(res->reason));
+	write_str(w, "action", res->action);
+	write_str(w, "smtp_reply", reply_smtp_line(res->action, line, sizeof(line)));
+	write_str(w, "match", service_match_name(res->match));
+	jsonw_key(w, "mailbox");
+	if (res->decider >= 0)
+		write_target(w, &res->targets[res->decider]);
+	else
+		jsonw_null(w);
+	if (res->match == STORE_MATCH_ALIAS || res->match == STORE_MATCH_CATCHALL) {
+		jsonw_key(w, "targets");
+		jsonw_array(w);
+		for (unsigned i = 0; i < res->ntargets; i++)
+			write_target(w, &res->targets[i]);
+		jsonw_end_array(w);
+		jsonw_key(w, "targets_truncated");
+		jsonw_bool(w, res->truncated);
+	}
+	jsonw_end_object(w);
+}
+
+/*
+ * Run one check and write its JSON object; *why_r is set for an invalid address (400, nothing
+ * written), 503 means the store cannot answer and 403 that a token bound to one mailbox asked
+ * about another address (nothing written). Else 200.
+ */
+static unsigned check_one(struct http_server *srv, const struct http_request *req, struct jsonw *w,
+                          const char *rcpt, uint64_t size, const char **why_r)
+{
+	static _Thread_local struct check_result res;
+	if (!utf8_valid(rcpt, strlen(rcpt)) ||
+	    service_check(srv->svc, rcpt, strlen(rcpt), size, &res, why_r) < 0) {
+		if (!utf8_valid(rcpt, strlen(rcpt)))
+			*why_r = "address is not valid UTF-8";
+		return req->authenticated && req->tok.scope == TOKEN_SELF ? 403 : 400;
+	}
+	if (res.verdict == QUOTA_TEMPFAIL)
+		return 503;
+	/* a self token may ask about its own mailbox only, and learns nothing of others */
+	if (req->authenticated && req->tok.scope == TOKEN_SELF &&
+	    (res.match != STORE_MATCH_MAILBOX || res.decider < 0 ||
+	     res.targets[res.decider].mailbox.id != req->tok.mailbox_id))
+		return 403;
+	write_result(w, rcpt, size, &res);
+	return 200;
+}
+
+static struct http_reply text_reply(unsigned status, struct buf *text)
+{
+	struct http_reply r = { .status = status, .text = text };
+	return r;
+}
+
+/* Start a streamed JSON response body. */
+static struct buf *text_begin(struct jsonw *w)
+{
+	struct buf *text = xmalloc(sizeof(*text));
+	buf_init(text, HTTP_RESPONSE_MAX);
+	jsonw_init(w, text);
+	return text;
+}
+
+/* 200 with the written body, or 500 (body freed) if it outgrew HTTP_RESPONSE_MAX. */
+static struct http_reply text_end(struct jsonw *w, struct buf *text)
+{
+	if (jsonw_finish(w) < 0) {
+		buf_free(text);
+		free(text);
+		return http_error(500, "internal", "response too large");
+	}
+	return text_reply(200, text);
+}
+
+struct http_reply http_check_get(struct http_server *srv, struct MHD_Connection *conn,
+                                 struct http_request *req)
+{
+	(void)req;
+	const char *rcpt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "recipient");
+	const char *size_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "size");
+	uint64_t size = 0;
+	if (rcpt == NULL || rcpt[0] == '\0')
+		return http_error(400, "missing_parameter", "recipient is required");
+	if (strlen(rcpt) > HTTP_PARAM_VALUE_MAX)
+		return http_error(400, "invalid_address", "recipient is too long");
+	if (size_s != NULL && strnum_u64(size_s, strlen(size_s), INT64_MAX, &size) < 0)
+		return http_error(400, "invalid_parameter",
+		                  "size must be a non-negative integer of at most 2^63-1");
+	struct buf *out = xmalloc(sizeof(*out));
+	struct jsonw w;
+	const char *why;
+	buf_init(out, HTTP_RESPONSE_MAX);
+	jsonw_init(&w, out);
+	unsigned status = check_one(srv, req, &w, rcpt, size, &why);
+	if (status != 200 || jsonw_finish(&w) < 0) {
+		buf_free(out);
+		free(out);
+		return status == 403   ? http_forbidden()
+		       : status == 400 ? http_error(400, "invalid_address", why)
+		       : status == 503 ? http_store_unavailable()
+		                       : http_error(500, "internal", "response too large");
+	}
+	return text_reply(200, out);
+}
+
+struct http_reply http_check_post(struct http_server *srv, struct MHD_Connection *conn,
+                                  struct http_request *req)
+{
+	json_t *doc;
+	struct http_reply err;
+	if (http_parse_body(conn, req, &doc, &err) < 0)
+		return err;
+	struct http_reply r;
+	const char *key;
+	json_t *val;
+	json_t *rcpts = NULL, *size_j = NULL;
+	json_object_foreach(doc, key, val)
+	{
+		if (strcmp(key, "recipients") == 0)
+			rcpts = val;
+		else if (strcmp(key, "size") == 0)
+			size_j = val;
+		else {
+			r = http_error(400, "unknown_field",
+			               "unknown field; allowed: recipients, size");
+			goto out;
+		}
+	}
+	uint64_t size = 0;
+	if (size_j != NULL) {
+		if (!json_is_integer(size_j) || json_integer_value(size_j) < 0) {
+			r = http_error(400, "invalid_field", "size must be a non-negative integer");
+			goto out;
+		}
+		size = (uint64_t)json_integer_value(size_j);
+	}
+	if (!json_is_array(rcpts) || json_array_size(rcpts) == 0) {
+		r = http_error(400, "invalid_field",
+		               "recipients must be a non-empty array of strings");
+		goto out;
+	}
+	if (json_array_size(rcpts) > HTTP_BATCH_MAX) {
+		r = http_error(413, "too_many_recipients",
+		               "at most 1000 recipients per request (HTTP_BATCH_MAX)");
+		goto out;
+	}
+	size_t i;
+	json_array_foreach(rcpts, i, val)
+	{
+		if (!json_is_string(val)) {
+			r = http_error(400, "invalid_field", "every recipient must be a string");
+			goto out;
+		}
+	}
+	struct jsonw w;
+	struct buf *text = text_begin(&w);
+	jsonw_object(&w);
+	write_u64(&w, "size", size);
+	jsonw_key(&w, "results");
+	jsonw_array(&w);
+	json_array_foreach(rcpts, i, val)
+	{
+		const char *rcpt = json_string_value(val), *why;
+		unsigned status = check_one(srv, req, &w, rcpt, size, &why);
+		if (status == 503 || status == 403) {
+			buf_free(text);
+			free(text);
+			r = status == 503 ? http_store_unavailable() : http_forbidden();
+			goto out;
+		}
+		if (status == 400) {
+			jsonw_object(&w);
+			write_str(&w, "recipient", rcpt);
+			write_str(&w, "error", "invalid_address");
+			write_str(&w, "message", why);
+			jsonw_end_object(&w);
+		}
+	}
+	jsonw_end_array(&w);
+	jsonw_end_object(&w);
+	r = text_end(&w, text);
+out:
+	json_decref(doc);
+	return r;
+}
+
+struct http_reply http_health(struct http_server *srv, struct MHD_Connection *conn,
+                              struct http_request *req)
+{
+	(void)conn;
+	(void)req;
+	struct store_status st;
+	store_status(srv->svc->store, &st);
+	/* serving from a loaded view is fine even with the database away: degraded, not down;
+	   past view_max_age its refusals turn into tempfails: stale */
+	bool stale = st.loaded && st.age_seconds >= (double)srv->cfg->view_max_age;
+	const char *status = !st.loaded ? "unavailable"
+	                     : stale    ? "stale"
+	                     : st.db_up ? "ok"
+	                                : "degraded";
+	struct http_reply r = {
+		.status = st.loaded ? 200 : 503,
+		.body = json_pack(
+		        "{s:s, s:s, s:{s:b, s:f, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:f}}",
+		        "status", status, "database", st.db_up ? "up" : "down", "view", "loaded",
+		        st.loaded, "age_seconds", st.age_seconds, "max_age_seconds",
+		        (json_int_t)srv->cfg->view_max_age, "stale", stale, "domains",
+		        (json_int_t)st.domains, "mailboxes", (json_int_t)st.mailboxes, "aliases",
+		        (json_int_t)st.aliases, "full_loads", (json_int_t)st.full_loads,
+		        "notifications", (json_int_t)st.notifications, "last_load_seconds",
+		        st.last_load_seconds),
+	};
+	return r;
+}
+
+/* ---- usage ---- */
+
+static const char *const resolve_codes[] = {
+	[SERVICE_INVALID_ADDRESS] = "invalid_address",
+	[SERVICE_UNKNOWN_RECIPIENT] = "unknown_recipient",
+	[SERVICE_AMBIGUOUS_RECIPIENT] = "ambiguous_recipient",
+	[SERVICE_NOT_A_MAILBOX] = "not_a_mailbox",
+	[SERVICE_STORE_UNAVAILABLE] = "store_unavailable",
+};
+
+/* A signed integer field within +-2^62; 0 when absent and optional. */
+static int get_delta(json_t *obj, const char *name, bool required, int64_t *out)
+{
+	json_t *v = json_object_get(obj, name);
+	if (v == NULL) {
+		*out = 0;
+		return required ? -1 : 0;
+	}
+	if (!json_is_integer(v))
+		return -1;
+	json_int_t x = json_integer_value(v);
+	if (x > USAGE_DELTA_LIMIT || x < -USAGE_DELTA_LIMIT)
+		return -1;
+	*out = (int64_t)x;
+	return 0;
+}
+
+/* Validation of one report object; the message names the first problem. */
+static const char *check_report(json_t *rep, const char **addr_r, bool *exact_r)
+{
+	const char *key;
+	json_t *val;
+	if (!json_is_object(rep))
+		return "each report must be an object";
+	json_object_foreach(rep, key, val)
+	{
+		if (strcmp(key, "recipient") != 0 && strcmp(key, "mailbox") != 0 &&
+		    strcmp(key, "bytes") != 0 && strcmp(key, "messages") != 0 &&
+		    strcmp(key, "key") != 0 && strcmp(key, "occurred_at") != 0)
+			return "unknown field (allowed: recipient or mailbox, bytes, messages, "
+			       "key, "
+			       "occurred_at)";
+	}
+	json_t *rc = json_object_get(rep, "recipient"), *mb = json_object_get(rep, "mailbox");
+	if ((rc == NULL) == (mb == NULL))
+		return "give exactly one of recipient and mailbox";
+	if (!json_is_string(rc != NULL ? rc : mb))
+		return "recipient/mailbox must be a string";
+	*addr_r = json_string_value(rc != NULL ? rc : mb);
+	*exact_r = mb != NULL;
+	json_t *k = json_object_get(rep, "key");
+	if (!json_is_string(k) || !usage_key_valid(json_string_value(k)))
+		return "key must be 1 to 200 printable ASCII characters without spaces";
+	json_t *t = json_object_get(rep, "occurred_at");
+	if (t != NULL && (!json_is_string(t) || !usage_time_valid(json_string_value(t))))
+		return "occurred_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
+	return NULL;
+}
+
+struct http_reply http_usage_post(struct http_server *srv, struct MHD_Connection *conn,
+                                  struct http_request *req)
+{
+	json_t *doc, *reps;
+	struct http_reply r;
+	if (http_parse_body(conn, req, &doc, &r) < 0)
+		return r;
+	reps = json_object_get(doc, "reports");
+	if (json_object_size(doc) != 1 || !json_is_array(reps) || json_array_size(reps) == 0) {
+		json_decref(doc);
+		return http_error(400, "invalid_body",
+		                  "the body must be {\"reports\": [...]} with at least one report");
+	}
+	size_t n = json_array_size(reps);
+	if (n > USAGE_BATCH_MAX) {
+		json_decref(doc);
+		return http_error(413, "too_many_reports", "at most 1000 reports per request");
+	}
+	struct usage_report *todo = xcalloc(n, sizeof(*todo));
+	struct usage_result *res = xcalloc(n, sizeof(*res));
+	const char **errs = xcalloc(n, sizeof(*errs)), **whys = xcalloc(n, sizeof(*whys));
+	char(*mbox)[ADDRESS_MAX + 1] = xcalloc(n, sizeof(*mbox));
+	size_t *slot = xcalloc(n, sizeof(*slot));
+	size_t ntodo = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_t *rep = json_array_get(reps, i);
+		const char *addr, *bad;
+		bool exact;
+		int64_t bytes, msgs;
+		if ((bad = check_report(rep, &addr, &exact)) == NULL &&
+		    (get_delta(rep, "bytes", true, &bytes) < 0 ||
+		     get_delta(rep, "messages", false, &msgs) < 0))
+			bad = "bytes (required) and messages must be integers within +-2^62";
+		if (bad != NULL) {
+			char msg[200];
+			snprintf(msg, sizeof(msg), "report %zu: %s", i, bad);
+			r = http_error(400, "invalid_report", msg);
+			goto out;
+		}
+		struct store_mailbox mb;
+		enum service_resolve_error e;
+		if (service_resolve_mailbox(srv->svc, addr, strlen(addr), exact, &mb, &e,
+		                            &whys[i]) < 0) {
+			if (e == SERVICE_STORE_UNAVAILABLE) {
+				r = http_store_unavailable();
+				goto out;
+			}
+			errs[i] = resolve_codes[e];
+			continue;
+		}
+		struct usage_report *u = &todo[ntodo];
+		u->mailbox_id = mb.id;
+		u->bytes = bytes;
+		u->messages = msgs;
+		(void)!str_copy(u->key, json_string_value(json_object_get(rep, "key")),
+		                sizeof(u->key)); /* validated length */
+		json_t *t = json_object_get(rep, "occurred_at");
+		(void)!str_copy(u->occurred_at, t ? json_string_value(t) : "",
+		                sizeof(u->occurred_at));
+		(void)!str_copy(mbox[i], mb.address, sizeof(mbox[i]));
+		slot[i] = ntodo++;
+	}
+	const char *why;
+	static struct usage_result none;
+	struct usage_result *results = ntodo > 0 ? res : &none;
+	if (ntodo > 0 && usage_apply(srv->svc->usage, todo, ntodo, results, &why) < 0) {
+		r = http_db_unavailable(why);
+		goto out;
+	}
+	static const char *const statuses[] = { "applied", "superseded", "conflict",
+		                                "unknown_recipient" };
+	struct jsonw w;
+	struct buf *text = text_begin(&w);
+	jsonw_object(&w);
+	jsonw_key(&w, "results");
+	jsonw_array(&w);
+	for (size_t i = 0; i < n; i++) {
+		json_t *rep = json_array_get(reps, i);
+		jsonw_object(&w);
+		write_str(&w, "key", json_string_value(json_object_get(rep, "key")));
+		if (errs[i] != NULL) {
+			write_str(&w, "error", errs[i]);
+			write_str(&w, "message", whys[i]);
+		} else {
+			const struct usage_result *u = &res[slot[i]];
+			write_str(&w, "mailbox", mbox[i]);
+			if (u->status == USAGE_CONFLICT || u->status == USAGE_UNKNOWN_MAILBOX) {
+				write_str(&w, "error",
+				          u->status == USAGE_CONFLICT ? "key_conflict"
+				                                      : "unknown_recipient");
+				write_str(&w, "message",
+				          u->status == USAGE_CONFLICT
+				                  ? "this key was used before with other"
+				                    " content"
+				                  : "the mailbox no longer exists");
+			} else {
+				write_str(&w, "status", statuses[u->status]);
+				jsonw_key(&w, "duplicate");
+				jsonw_bool(&w, u->duplicate);
+				jsonw_key(&w, "clamped");
+				jsonw_bool(&w, u->clamped);
+				jsonw_key(&w, "usage");
+				jsonw_object(&w);
+				write_u64(&w, "bytes", u->used_bytes);
+				write_u64(&w, "messages", u->used_messages);
+				jsonw_end_object(&w);
+			}
+		}
+		jsonw_end_object(&w);
+	}
+	jsonw_end_array(&w);
+	jsonw_end_object(&w);
+	r = text_end(&w, text);
+out:
+	free(todo);
+	free(res);
+	free(errs);
+	free(whys);
+	free(mbox);
+	free(slot);
+	json_decref(doc);
+	return r;
+}
+
+/* The mailbox named by the route's {} segment, or an error reply. */
+static int path_mailbox(struct http_server *srv, struct http_request *req, struct store_mailbox *mb,
+                        struct http_reply *err_r)
+{
+	enum service_resolve_error e;
+	const char *why;
+	if (service_resolve_mailbox(srv->svc, req->param, strlen(req->param), true, mb, &e, &why) ==
+	    0)
+		return 0;
+	switch (e) {
+	case SERVICE_STORE_UNAVAILABLE:
+		*err_r = http_store_unavailable();
+		break;
+	case SERVICE_INVALID_ADDRESS:
+		*err_r = http_error(400, "invalid_address", why);
+		break;
+	default:
+		*err_r = http_error(404, "not_found", "no such mailbox");
+		break;
+	}
+	return -1;
+}
+
+struct http_reply http_usage_get(struct http_server *srv, struct MHD_Connection *conn,
+                                 struct http_request *req)
+{
+	(void)conn;
+	struct store_mailbox mb;
+	struct http_reply r;
+	if (!http_self_allows(srv, req, req->param))
+		return http_forbidden();
+	if (path_mailbox(srv, req, &mb, &r) < 0)
+		return r;
+	struct jsonw w;
+	struct buf *text = text_begin(&w);
+	write_mailbox(&w, &mb, NULL);
+	return text_end(&w, text);
+}
