@@ -398,8 +398,10 @@ static int run_propagation(const char *conninfo, const char *path, int rounds)
 	}
 	qsort(lat, (size_t)rounds, sizeof(*lat), cmp_u32);
 	qsort(commit, (size_t)rounds, sizeof(*commit), cmp_u32);
-	printf("rounds=%d commit_p50_us=%u visible_p50_us=%u visible_p90_us=%u visible_max_us=%u\n",
-	       rounds, commit[rounds / 2], lat[rounds / 2], lat[rounds * 9 / 10], lat[rounds - 1]);
+	printf("rounds=%d commit_p50_us=%u visible_p50_us=%u visible_p90_us=%u visible_p99_us=%u "
+	       "visible_max_us=%u\n",
+	       rounds, commit[rounds / 2], lat[rounds / 2], lat[rounds * 9 / 10],
+	       lat[rounds * 99 / 100], lat[rounds - 1]);
 	PQfinish(pg);
 	close(fd);
 	free(lat);

@@ -1,7 +1,8 @@
 /*
  * nullhttp: the baseline for the HTTP benchmark. libmicrohttpd with the same flags and limits
- * as mailquotad's http module (internal epoll thread, keep-alive, answering from the second
- * callback), answering a fixed small JSON body. Usage: nullhttp PORT
+ * as mailquotad's http module (internal poll thread, keep-alive, answering from the second
+ * callback), answering a fixed small JSON body. Usage: nullhttp PORT [epoll] (epoll: the event
+ * loop mailquotad used before, to measure what poll costs).
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -41,8 +42,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: nullhttp PORT\n");
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: nullhttp PORT [epoll]\n");
 		return 2;
 	}
 	struct sockaddr_in sa;
@@ -50,8 +51,9 @@ int main(int argc, char **argv)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)atoi(argv[1]));
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* loopback only */
+	unsigned loop = argc > 2 && strcmp(argv[2], "epoll") == 0 ? MHD_USE_EPOLL : MHD_USE_POLL;
 	struct MHD_Daemon *d = MHD_start_daemon(
-	        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, NULL,
+	        MHD_USE_INTERNAL_POLLING_THREAD | loop, 0, NULL, NULL, on_request, NULL,
 	        MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT, 256u,
 	        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	        (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_END);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "strnum.h"
 
 #define ABORT_CHECK_MS 100 /* how often a waiting call looks at db_abort_all() */
@@ -100,19 +101,11 @@ PGconn *db_connect_limited(const char *conninfo, const char *application_name,
 	return conn;
 }
 
-static long ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)(deadline->tv_sec - now.tv_sec) * 1000 +
-	       (deadline->tv_nsec - now.tv_nsec) / 1000000;
-}
-
 /* Wait for the socket (events) until the deadline or an abort; 0 ready, -1 give up. */
 static int wait_socket(PGconn *conn, short events, const struct timespec *deadline)
 {
 	for (;;) {
-		long left = ms_left(deadline);
+		long left = deadline_left_ms(CLOCK_MONOTONIC, deadline);
 		if (left <= 0 || db_aborting())
 			return -1;
 		struct pollfd pfd = { .fd = PQsocket(conn), .events = events };
@@ -131,14 +124,7 @@ PGresult *db_run(PGconn *conn, bool prepared, const char *command, int nparams,
 {
 	if (db_aborting())
 		return NULL;
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	struct timespec deadline = deadline_in(CLOCK_MONOTONIC, timeout_ms);
 	/* nonblocking: a large parameter (an import) is never written into a full socket
 	   buffer of a frozen server outside the deadline; PQflush below sends the rest */
 	if (PQsetnonblocking(conn, 1) != 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -106,10 +107,8 @@ unsigned dbpool_timeout_ms(const struct dbpool *p)
 PGconn *dbpool_acquire(struct dbpool *p, const char **error_r)
 {
 	struct slot *s = NULL;
-	struct timespec deadline;
-	unsigned wait_ms = dbpool_timeout_ms(p);
-	clock_gettime(CLOCK_REALTIME, &deadline); /* pthread_cond_timedwait's clock */
-	deadline.tv_sec += wait_ms / 1000;
+	/* pthread_cond_timedwait's clock */
+	struct timespec deadline = deadline_in(CLOCK_REALTIME, dbpool_timeout_ms(p));
 	pthread_mutex_lock(&p->lock);
 	while (s == NULL) {
 		for (unsigned i = 0; i < p->size && s == NULL; i++) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "deadline.h"
 #include "http.h"
 #include "http_internal.h"
 #include "log.h"
@@ -49,17 +50,9 @@ static long ms_between(const struct timespec *a, const struct timespec *b)
 }
 
 /* A deadline for pthread_cond_timedwait (CLOCK_REALTIME) ms from now. */
-static struct timespec realtime_in(long ms)
+static struct timespec realtime_in(unsigned long ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
+	return deadline_in(CLOCK_REALTIME, ms);
 }
 
 /* ---- connections and the request deadline ---- */

@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "cidr.h"
+#include "deadline.h"
 #include "hmap.h"
 #include "log.h"
 #include "policy.h"
@@ -345,12 +346,7 @@ static void pause_accepting(struct policy_server *srv, struct listener *l, int e
 		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->unix_l.fd, NULL);
 	if (srv->tcp_l.fd >= 0)
 		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->tcp_l.fd, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &srv->accept_paused_until);
-	srv->accept_paused_until.tv_nsec += ACCEPT_PAUSE_MS * 1000000L;
-	if (srv->accept_paused_until.tv_nsec >= 1000000000L) {
-		srv->accept_paused_until.tv_sec++;
-		srv->accept_paused_until.tv_nsec -= 1000000000L;
-	}
+	srv->accept_paused_until = deadline_in(CLOCK_MONOTONIC, ACCEPT_PAUSE_MS);
 	if (ratelog_due(&srv->log_fds, &suppressed))
 		log_warn("event=accept_paused via=%s error=\"%s\" connections=%u pause_ms=%d "
 		         "suppressed=%lu note=\"out of descriptors: raise LimitNOFILE or lower "
@@ -685,10 +681,7 @@ static long pause_left_ms(struct policy_server *srv)
 {
 	if (srv->accept_paused_until.tv_sec == 0)
 		return -1;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	long ms = (long)(srv->accept_paused_until.tv_sec - now.tv_sec) * 1000 +
-	          (srv->accept_paused_until.tv_nsec - now.tv_nsec) / 1000000;
+	long ms = deadline_left_ms(CLOCK_MONOTONIC, &srv->accept_paused_until);
 	return ms < 0 ? 0 : ms;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "copytext.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,11 +40,9 @@ static size_t escape_row(const struct copytext_row *r, char *out)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* exactly the bytes and the one writable byte after them, as libpq hands a row over */
-	char *line = malloc(size + 1);
+	char *line = fuzz_cstring(data, size);
 	if (line == NULL)
 		return 0;
-	memcpy(line, data, size);
-	line[size] = '\0';
 	struct copytext_row r;
 	if (copytext_parse_line(line, size, &r) < 0) {
 		free(line);

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "cursor.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -46,11 +47,9 @@ static void round_trip(const char *sort, const char *key, const char *id)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = malloc(size + 1);
+	char *text = fuzz_cstring(data, size);
 	if (text == NULL)
 		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
 
 	/* the whole input as a cursor from a query string */
 	for (size_t s = 0; s < sizeof(sorts) / sizeof(sorts[0]); s++) {

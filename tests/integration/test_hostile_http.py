@@ -40,20 +40,19 @@ def raw_request(port, data, shut_wr=False, timeout=10, src="127.0.0.1"):
         s.close()
 
 
-class Base(unittest.TestCase):
+class Base(mqtest.SeededTestCase):
     options = {}
 
     @classmethod
     def setUpClass(cls):
-        cls.db = mqtest.Database()
-        mqtest.seed_standard(cls.db)
+        super().setUpClass()
         cls.d = mqtest.Daemon(cls.db.conninfo, log_level="info", **cls.options)
         cls.auth = f"Authorization: Bearer {cls.d.token}\r\n".encode()
 
     @classmethod
     def tearDownClass(cls):
         cls.d.cleanup()
-        cls.db.close()
+        super().tearDownClass()
 
     def probe(self):
         """The daemon still answers a check correctly."""

@@ -32,17 +32,16 @@ def read_all(sock, timeout=10):
         return None
 
 
-class Owed(unittest.TestCase):
+class Owed(mqtest.SeededTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.db = mqtest.Database()
-        mqtest.seed_standard(cls.db)
+        super().setUpClass()
         cls.d = mqtest.Daemon(cls.db.conninfo, log_level="info")
 
     @classmethod
     def tearDownClass(cls):
         cls.d.cleanup()
-        cls.db.close()
+        super().tearDownClass()
 
     def probe(self):
         self.assertEqual(self.d.policy(recipient="full@example.test", size=1), OVER)
@@ -106,15 +105,7 @@ class Owed(unittest.TestCase):
         self.probe()
 
 
-class Admission(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.db = mqtest.Database()
-        mqtest.seed_standard(cls.db)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.db.close()
+class Admission(mqtest.SeededTestCase):
 
     def test_tcp_allow(self):
         d = mqtest.Daemon(self.db.conninfo, log_level="info", policy_tcp_allow="127.0.0.2/32")
@@ -179,15 +170,7 @@ class Admission(unittest.TestCase):
             d.cleanup()
 
 
-class Descriptors(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.db = mqtest.Database()
-        mqtest.seed_standard(cls.db)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.db.close()
+class Descriptors(mqtest.SeededTestCase):
 
     def test_limits_that_cannot_fit_stop_start(self):
         p = subprocess.run(["prlimit", "--nofile=512:512", os.path.join(mqtest.BIN, "mailquotad"),

@@ -83,15 +83,7 @@ class Base(unittest.TestCase):
         self.assertEqual(d.policy(recipient="full@example.test", size=1), OVER)
 
 
-class RowLocked(Base):
-    @classmethod
-    def setUpClass(cls):
-        cls.db = mqtest.Database()
-        mqtest.seed_standard(cls.db)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.db.close()
+class RowLocked(Base, mqtest.SeededTestCase):
 
     def test_checks_answer_while_a_write_waits_on_a_lock(self):
         """One HTTP thread (the default): before, a check waited behind the write."""

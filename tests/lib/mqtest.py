@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 import uuid
 
 import openapi
@@ -192,7 +193,12 @@ class Daemon:
 
     def cleanup(self):
         self.stop()
+        log = self.read_log()
         shutil.rmtree(self.dir, ignore_errors=True)
+        # a sanitizer report at exit (a leak, a late use after free) must not go unnoticed
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if mark in log:
+                raise AssertionError(f"mailquotad reported {mark!r}:\n" + log[-6000:])
 
     # --- policy protocol ---
     def policy_conn(self, tcp=False):
@@ -307,6 +313,19 @@ def seed_standard(db):
     db.cli("mailbox", "add", "p2@pool.test")
     db.cli("usage", "set", "p1@pool.test", "600")
     db.cli("usage", "set", "p2@pool.test", "399")
+
+
+class SeededTestCase(unittest.TestCase):
+    """A test class whose tests share one database seeded by seed_standard (self.db)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db = Database()
+        seed_standard(cls.db)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.db.close()
 
 
 def eventually(fn, want, timeout=15.0):

@@ -1,0 +1,78 @@
+/* Table tests for the checks a usage report's key and time get before any SQL. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "usage.h"
+
+static const struct {
+	const char *t;
+	bool ok;
+} times[] = {
+	{ "", true }, /* not given */
+	{ "2026-11-22T10:00:00Z", true },
+	{ "2026-11-22t10:00:00z", true },
+	{ "2026-11-22 10:00:00+01:00", true },
+	{ "2026-11-22T10:00:00.123456-05:30", true },
+	{ "2024-02-29T00:00:00Z", true }, /* leap year */
+	{ "2000-02-29T00:00:00Z", true }, /* divisible by 400 */
+	{ "2026-12-31T23:59:60Z", true }, /* a leap second, as PostgreSQL reads it */
+	{ "2026-01-01T00:00:00+15:59", true },
+	{ "2026-02-29T00:00:00Z", false }, /* not a leap year: once failed a whole batch */
+	{ "1900-02-29T00:00:00Z", false }, /* divisible by 100, not 400 */
+	{ "2026-02-30T00:00:00Z", false },
+	{ "2026-04-31T00:00:00Z", false },
+	{ "2026-13-01T00:00:00Z", false },
+	{ "2026-00-01T00:00:00Z", false },
+	{ "2026-01-00T00:00:00Z", false },
+	{ "0000-01-01T00:00:00Z", false },
+	{ "2026-01-01T24:00:00Z", false },
+	{ "2026-01-01T23:60:00Z", false },
+	{ "2026-01-01T23:59:61Z", false },
+	{ "2026-01-01T00:00:00+16:00", false },
+	{ "2026-01-01T00:00:00+01:60", false },
+	{ "2026-01-01T00:00:00", false }, /* no zone */
+	{ "2026-01-01T00:00:00.Z", false },
+	{ "2026-1-01T00:00:00Z", false },
+	{ "2026-01-01X00:00:00Z", false },
+	{ "2026-01-01T00:00:00Z ", false },
+	{ "2026-01-01T00:00:00.0000000000000000000000Z", false }, /* over USAGE_TIME_MAX */
+};
+
+static void test_times(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++)
+		if (usage_time_valid(times[i].t) != times[i].ok)
+			fail_msg("\"%s\": want %s", times[i].t, times[i].ok ? "valid" : "invalid");
+}
+
+static void test_keys(void **state)
+{
+	(void)state;
+	char long_key[USAGE_KEY_MAX + 2];
+	memset(long_key, 'k', sizeof(long_key));
+	long_key[USAGE_KEY_MAX] = '\0';
+	assert_true(usage_key_valid(long_key));
+	long_key[USAGE_KEY_MAX] = 'k';
+	long_key[USAGE_KEY_MAX + 1] = '\0';
+	assert_false(usage_key_valid(long_key));
+	assert_true(usage_key_valid("host/queue-id/1"));
+	assert_false(usage_key_valid(""));
+	assert_false(usage_key_valid("with space"));
+	assert_false(usage_key_valid("tab\there"));
+	assert_false(usage_key_valid("caf\xc3\xa9"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_keys),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
