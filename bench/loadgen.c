@@ -6,7 +6,8 @@
  *   loadgen unix PATH CONNS SECONDS MAILBOXES
  *   loadgen tcp HOST:PORT CONNS SECONDS MAILBOXES
  *   loadgen http HOST:PORT CONNS SECONDS MAILBOXES
- *   loadgen propagation CONNINFO UNIX_PATH ROUNDS
+ *   loadgen propagation CONNINFO UNIX_PATH ROUNDS [pair]  (pair: another change commits with
+ *                                                        each probed one, from a second session)
  *   loadgen usage HOST:PORT CONNS SECONDS MAILBOXES BATCH   (POST /v1/usage, BATCH reports each)
  *   loadgen rawupdate CONNINFO THREADS SECONDS MAILBOXES     (the plain UPDATE baseline)
  */
@@ -351,10 +352,16 @@ static int probe(int fd)
 	return strncmp(in, "action=DUNNO", 12) != 0;
 }
 
-static int run_propagation(const char *conninfo, const char *path, int rounds)
+/* A change to another mailbox of the same domain (by the same index as the probed one). */
+#define OTHER_CHANGE(local)                                                                 \
+	"UPDATE mailboxes SET used_messages = used_messages + 1 WHERE local_part = '" local \
+	"' AND domain_id = (SELECT id FROM domains WHERE name = 'bench.test')"
+
+static int run_propagation(const char *conninfo, const char *path, int rounds, int pair)
 {
 	PGconn *pg = PQconnectdb(conninfo);
-	if (PQstatus(pg) != CONNECTION_OK) {
+	PGconn *other = pair ? PQconnectdb(conninfo) : NULL;
+	if (PQstatus(pg) != CONNECTION_OK || (pair && PQstatus(other) != CONNECTION_OK)) {
 		fprintf(stderr, "loadgen: %s", PQerrorMessage(pg));
 		return 1;
 	}
@@ -374,9 +381,20 @@ static int run_propagation(const char *conninfo, const char *path, int rounds)
 		         "domain_id"
 		         " = (SELECT id FROM domains WHERE name = 'bench.test')",
 		         full ? 1000 : 0);
+		/* the other change is sent first, so its notification is the one that wakes the
+		   daemon and the probed one arrives while it fetches the first */
+		if (pair && !PQsendQuery(other, i % 2 ? OTHER_CHANGE("u0") : OTHER_CHANGE("u1"))) {
+			fprintf(stderr, "loadgen: %s", PQerrorMessage(other));
+			return 1;
+		}
 		uint64_t t0 = now_ns();
 		PGresult *r = PQexec(pg, sql);
 		uint64_t t1 = now_ns();
+		if (pair) {
+			PGresult *o;
+			while ((o = PQgetResult(other)) != NULL)
+				PQclear(o);
+		}
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			fprintf(stderr, "loadgen: %s", PQresultErrorMessage(r));
 			return 1;
@@ -403,6 +421,8 @@ static int run_propagation(const char *conninfo, const char *path, int rounds)
 	       rounds, commit[rounds / 2], lat[rounds / 2], lat[rounds * 9 / 10],
 	       lat[rounds * 99 / 100], lat[rounds - 1]);
 	PQfinish(pg);
+	if (other != NULL)
+		PQfinish(other);
 	close(fd);
 	free(lat);
 	free(commit);
@@ -418,8 +438,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "loadgen: MQ_BENCH_TOKEN too long\n");
 		return 2;
 	}
-	if (argc == 5 && strcmp(argv[1], "propagation") == 0)
-		return run_propagation(argv[2], argv[3], atoi(argv[4]));
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "propagation") == 0)
+		return run_propagation(argv[2], argv[3], atoi(argv[4]),
+		                       argc == 6 && strcmp(argv[5], "pair") == 0);
 	if (argc == 6 && strcmp(argv[1], "rawupdate") == 0)
 		return run_raw(argv[2], atoi(argv[3]), atof(argv[4]), (unsigned)atoi(argv[5]));
 	if (argc == 7 && strcmp(argv[1], "usage") == 0) {
