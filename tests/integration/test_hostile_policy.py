@@ -32,6 +32,15 @@ def read_all(sock, timeout=10):
         return None
 
 
+def ask_tcp_from(d, src):
+    """One request over TCP from the loopback address src; what the server sent back."""
+    with socket.create_connection(("127.0.0.1", d.tcp_port), timeout=10,
+                                  source_address=(src, 0)) as s:
+        s.sendall(REQ)
+        s.shutdown(socket.SHUT_WR)
+        return read_all(s)
+
+
 class Owed(mqtest.SeededTestCase):
     @classmethod
     def setUpClass(cls):
@@ -113,12 +122,7 @@ class Admission(mqtest.SeededTestCase):
             with d.policy_conn(tcp=True) as c:  # from 127.0.0.1: not allowed
                 c.sock.sendall(REQ)
                 self.assertEqual(read_all(c.sock), b"")
-            s = socket.create_connection(("127.0.0.1", d.tcp_port), timeout=10,
-                                         source_address=("127.0.0.2", 0))
-            s.sendall(REQ)
-            s.shutdown(socket.SHUT_WR)
-            self.assertEqual(read_all(s), ACTION)
-            s.close()
+            self.assertEqual(ask_tcp_from(d, "127.0.0.2"), ACTION)
             self.assertEqual(d.policy(recipient="full@example.test", size=1), OVER)  # unix
             self.assertIn("reason=policy_tcp_allow", d.read_log())
         finally:
@@ -143,12 +147,7 @@ class Admission(mqtest.SeededTestCase):
             self.assertEqual(read_all(extra), b"")  # the eleventh from 127.0.0.1 is closed
             extra.close()
             # another address, and another local user, still get in
-            s = socket.create_connection(("127.0.0.1", d.tcp_port), timeout=10,
-                                         source_address=("127.0.0.3", 0))
-            s.sendall(REQ)
-            s.shutdown(socket.SHUT_WR)
-            self.assertEqual(read_all(s), ACTION)
-            s.close()
+            self.assertEqual(ask_tcp_from(d, "127.0.0.3"), ACTION)
             code = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(10);"
                     f"s.connect({d.socket!r}); s.sendall({REQ!r}); s.shutdown(1);"
                     "d=b''\nwhile True:\n c=s.recv(65536)\n if not c: break\n d+=c\n"
