@@ -55,15 +55,6 @@ int usage_apply(struct usage *u, const struct usage_report *reports, size_t n,
                 struct usage_result *results, const char **error_r)
         __attribute__((warn_unused_result));
 
-/*
- * Set a mailbox's absolute usage from a recalculation (du, doveadm quota get), recording source
- * and time (measured_at, RFC 3339, or "" for now). Reports that happened before it are not
- * applied afterwards. Returns 0, 1 when no such mailbox, -1 when the database failed.
- */
-int usage_set(struct usage *u, int64_t mailbox_id, uint64_t bytes, uint64_t messages,
-              const char *source, const char *measured_at, const char **error_r)
-        __attribute__((warn_unused_result));
-
 /* Check a report's key and an RFC 3339 timestamp ("" allowed) before they reach SQL. Pure. */
 bool usage_key_valid(const char *key);
 bool usage_time_valid(const char *t);

@@ -1,9 +1,9 @@
 # Shared by scripts/quickstart and scripts/test: dependency install, build, throwaway PostgreSQL.
 # Sourced, not run. Everything it starts is recorded so the caller can stop it by PID.
 
-MQ_DEBS="gcc cmake make pkg-config libpq-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev libinih-dev
+MQ_DEBS="gcc cmake make pkg-config libpq-dev libmicrohttpd-dev nettle-dev libjansson-dev libinih-dev
 libcurl4-gnutls-dev python3-jsonschema python3-yaml
-libcmocka-dev postgresql-15 postgresql-client-15 python3 clang-format postfix curl acl clang-14 libclang-rt-14-dev
+libcmocka-dev postgresql-15 postgresql-client-15 python3 clang-format-14 postfix curl acl clang-14 libclang-rt-14-dev
 iproute2 procps util-linux"
 
 mq_log() { printf '==> %s\n' "$*" >&2; }

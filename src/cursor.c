@@ -5,57 +5,50 @@
  */
 #include "cursor.h"
 
+#include <nettle/base64.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+#include "xalloc.h"
 
-/* Append base64url of in[n], unpadded. 0, or -1 when out's maximum would be exceeded. */
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Append base64url of in[n] (nettle), unpadded. 0, or -1 when out's maximum would be
+   exceeded. */
 static int b64url_encode(const char *in, size_t n, struct buf *out)
 {
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)(unsigned char)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)(unsigned char)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char)in[i + 2];
-		char q[4] = { b64[v >> 18 & 63], b64[v >> 12 & 63], b64[v >> 6 & 63], b64[v & 63] };
-		size_t emit = i + 2 < n ? 4 : i + 1 < n ? 3 : 2;
-		if (buf_append(out, q, emit) < 0)
-			return -1;
-	}
-	return 0;
+	struct base64_encode_ctx enc;
+	char *text = xmalloc(BASE64_ENCODE_LENGTH(n) + BASE64_ENCODE_FINAL_LENGTH);
+	base64url_encode_init(&enc);
+	size_t len = base64_encode_update(&enc, text, n, (const uint8_t *)in);
+	len += base64_encode_final(&enc, text + len);
+	while (len > 0 && text[len - 1] == '=')
+		len--;
+	int rc = buf_append(out, text, len);
+	free(text);
+	return rc;
 }
 
-static int b64val(char c)
-{
-	const char *p = strchr(b64, c);
-	return c != '\0' && p != NULL ? (int)(p - b64) : -1;
-}
-
-/* Decode s into out[size]; the decoded length, or -1. */
+/* Decode s (fewer than CURSOR_MAX characters, unpadded) into out[size] (nettle); the decoded
+   length, or -1. Only the alphabet is accepted: nettle itself would skip white space. */
 static long b64url_decode(const char *s, char *out, size_t size)
 {
-	size_t n = strlen(s), o = 0;
-	if (n % 4 == 1)
+	char padded[CURSOR_MAX + 3];
+	size_t n = strlen(s);
+	if (n >= CURSOR_MAX || n % 4 == 1 || strspn(s, alphabet) != n ||
+	    BASE64_DECODE_LENGTH(n + 3) > size)
 		return -1;
-	for (size_t i = 0; i < n; i += 4) {
-		uint32_t v = 0;
-		size_t k;
-		for (k = 0; k < 4 && i + k < n; k++) {
-			int x = b64val(s[i + k]);
-			if (x < 0)
-				return -1;
-			v |= (uint32_t)x << (18 - 6 * k);
-		}
-		for (size_t j = 0; j + 1 < k; j++) {
-			if (o >= size)
-				return -1;
-			out[o++] = (char)(v >> (16 - 8 * j) & 0xff);
-		}
-	}
-	return (long)o;
+	memcpy(padded, s, n);
+	while (n % 4 != 0)
+		padded[n++] = '=';
+	struct base64_decode_ctx dec;
+	size_t len = size;
+	base64url_decode_init(&dec);
+	if (!base64_decode_update(&dec, &len, (uint8_t *)out, n, padded) ||
+	    !base64_decode_final(&dec))
+		return -1;
+	return (long)len;
 }
 
 int cursor_encode(const char *sort, const char *key, const char *id, struct buf *out)

@@ -5,8 +5,9 @@
 #include "token.h"
 
 #include <errno.h>
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
+#include <nettle/base64.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,6 @@ int token_scope_parse(const char *name, enum token_scope *s_r)
 	return -1;
 }
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 static bool b64url_char(char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -51,14 +50,16 @@ static bool b64url_char(char c)
 
 void token_hash(const char *text, size_t len, uint8_t hash_r[TOKEN_HASH_LEN])
 {
-	/* SHA-256 is always available in GnuTLS; a failure here would be our bug */
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, text, len, hash_r) < 0)
-		abort();
+	_Static_assert(TOKEN_HASH_LEN == SHA256_DIGEST_SIZE, "a token hash is a SHA-256");
+	struct sha256_ctx c;
+	sha256_init(&c);
+	sha256_update(&c, len, (const uint8_t *)text);
+	sha256_digest(&c, SHA256_DIGEST_SIZE, hash_r);
 }
 
 int token_generate(int64_t id, char *text_r, size_t size, uint8_t hash_r[TOKEN_HASH_LEN])
 {
-	uint8_t raw[SECRET_RAW + 1]; /* one spare zero byte: 33 bytes encode as exactly 44 chars */
+	uint8_t raw[SECRET_RAW];
 	size_t got = 0;
 	while (got < SECRET_RAW) {
 		ssize_t n = getrandom(raw + got, SECRET_RAW - got, 0);
@@ -69,17 +70,15 @@ int token_generate(int64_t id, char *text_r, size_t size, uint8_t hash_r[TOKEN_H
 		}
 		got += (size_t)n;
 	}
-	raw[SECRET_RAW] = 0;
-	char secret[TOKEN_SECRET_LEN + 2];
-	size_t o = 0;
-	for (size_t i = 0; i < SECRET_RAW + 1; i += 3) {
-		uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-		secret[o++] = b64url[(v >> 18) & 63];
-		secret[o++] = b64url[(v >> 12) & 63];
-		secret[o++] = b64url[(v >> 6) & 63];
-		secret[o++] = b64url[v & 63];
-	}
-	secret[TOKEN_SECRET_LEN] = '\0'; /* 32 bytes carry 43 characters; the 44th is padding */
+	/* base64url of 32 bytes: 43 characters and one '=' of padding, which tokens leave out */
+	char secret[BASE64_ENCODE_LENGTH(SECRET_RAW) + BASE64_ENCODE_FINAL_LENGTH + 1];
+	struct base64_encode_ctx enc;
+	base64url_encode_init(&enc);
+	size_t o = base64_encode_update(&enc, secret, SECRET_RAW, raw);
+	o += base64_encode_final(&enc, secret + o);
+	if (o != TOKEN_SECRET_LEN + 1)
+		abort();
+	secret[TOKEN_SECRET_LEN] = '\0';
 	int n = snprintf(text_r, size, PREFIX "%lld_%s", (long long)id, secret);
 	explicit_bzero(raw, sizeof(raw));
 	explicit_bzero(secret, sizeof(secret));
@@ -110,8 +109,5 @@ int token_parse(const char *text, size_t len, int64_t *id_r)
 
 bool token_hash_equal(const uint8_t a[TOKEN_HASH_LEN], const uint8_t b[TOKEN_HASH_LEN])
 {
-	volatile uint8_t diff = 0;
-	for (size_t i = 0; i < TOKEN_HASH_LEN; i++)
-		diff |= a[i] ^ b[i];
-	return diff == 0;
+	return memeql_sec(a, b, TOKEN_HASH_LEN) != 0; /* time independent of the contents */
 }

@@ -1,10 +1,11 @@
 /*
  * usage: turns a batch of usage reports into one transaction: one call of mq_apply_usage_batch()
  * (sql/009_usage_keys.sql, which locks the batch's keys, then its mailboxes, each in one global
- * order) and recalculations into one UPDATE. Every call waits at most the pool's timeout. A report
- * is acknowledged only after COMMIT; nothing here keeps usage in memory (the views learn of changes
- * through NOTIFY like any other change). It must never apply part of a batch, nor count a retried
- * key twice (the database guarantees the latter; this module never retries a write by itself).
+ * order). Every call waits at most the pool's timeout. A report is acknowledged only after
+ * COMMIT; nothing here keeps usage in memory (the views learn of changes through NOTIFY like any
+ * other change). Recalculations are admin changes with their audit record (admin.c). It must
+ * never apply part of a batch, nor count a retried key twice (the database guarantees the
+ * latter; this module never retries a write by itself).
  */
 #include "usage.h"
 
@@ -29,10 +30,6 @@ static const struct db_statement statements[] = {
 	  "SELECT b.ord, b.status, b.clamped, b.duplicate, b.used_bytes, b.used_messages"
 	  " FROM mq_apply_usage_batch($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],"
 	  " $5::timestamptz[]) b",
-	  5 },
-	{ "set",
-	  "UPDATE mailboxes SET used_bytes = $2, used_messages = $3, usage_source = $4,"
-	  " usage_set_at = coalesce($5::timestamptz, now()) WHERE id = $1",
 	  5 },
 	{ "prune",
 	  "DELETE FROM usage_ledger WHERE ctid = ANY(ARRAY(SELECT ctid FROM usage_ledger"
@@ -281,31 +278,5 @@ out:
 	for (int k = 0; k < 5; k++)
 		buf_free(&arr[k]);
 	free(sorted);
-	return ret;
-}
-
-int usage_set(struct usage *u, int64_t mailbox_id, uint64_t bytes, uint64_t messages,
-              const char *source, const char *measured_at, const char **error_r)
-{
-	char id[24], b[24], m[24];
-	snprintf(id, sizeof(id), "%lld", (long long)mailbox_id);
-	snprintf(b, sizeof(b), "%llu", (unsigned long long)bytes);
-	snprintf(m, sizeof(m), "%llu", (unsigned long long)messages);
-	const char *params[5] = { id, b, m, source, measured_at[0] ? measured_at : NULL };
-	PGconn *conn = dbpool_acquire(u->pool, error_r);
-	if (conn == NULL)
-		return -1;
-	PGresult *r = db_run(conn, true, "set", 5, params, dbpool_timeout_ms(u->pool));
-	int ret;
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		const char *msg = PQresultErrorMessage(r);
-		log_warn("event=usage_set_failed error=\"%.*s\"", (int)strcspn(msg, "\n"), msg);
-		*error_r = "database could not set the usage";
-		ret = -1;
-	} else {
-		ret = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : 1;
-	}
-	PQclear(r);
-	dbpool_release(u->pool, conn);
 	return ret;
 }
