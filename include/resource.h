@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "address.h"
 
@@ -57,5 +58,25 @@ int resource_key_parse(enum resource_kind kind, const char *text, const struct a
 int resource_check(enum resource_kind kind, enum resource_mode mode, json_t *body,
                    const struct address_rules *rules, struct resource_key *key_r, json_t **fields_r,
                    struct resource_error *err_r) __attribute__((warn_unused_result));
+
+/*
+ * A check request body {"recipients": [strings], "size": N}: 0 with *recipients_r (borrowed
+ * from body: 1 to max strings) and *size_r (0 when absent), or -1 with *err_r: "unknown_field",
+ * "invalid_field", or "too_many" for more than max recipients.
+ */
+int resource_check_request(json_t *body, size_t max, json_t **recipients_r, uint64_t *size_r,
+                           struct resource_error *err_r) __attribute__((warn_unused_result));
+
+/* One usage report as POST /v1/usage takes it; strings borrowed from the report. */
+struct resource_report {
+	const char *address; /* "recipient" (resolved as checks do) or "mailbox" (exact) */
+	bool exact;
+	int64_t bytes, messages; /* deltas within +-USAGE_DELTA_LIMIT; messages 0 when absent */
+	const char *key;
+	const char *occurred_at; /* NULL when absent */
+};
+
+/* Check one report object: NULL with *r filled, or static text naming the first problem. */
+const char *resource_check_report(json_t *report, struct resource_report *r);
 
 #endif

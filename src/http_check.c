@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "http_internal.h"
 #include "jsonw.h"
+#include "resource.h"
 #include "strnum.h"
 #include "usage.h"
 #include "xalloc.h"
@@ -206,47 +207,16 @@ struct http_reply http_check_post(struct http_server *srv, struct MHD_Connection
 	if (http_parse_body(conn, req, &doc, &err) < 0)
 		return err;
 	struct http_reply r;
-	const char *key;
-	json_t *val;
-	json_t *rcpts = NULL, *size_j = NULL;
-	json_object_foreach(doc, key, val)
-	{
-		if (strcmp(key, "recipients") == 0)
-			rcpts = val;
-		else if (strcmp(key, "size") == 0)
-			size_j = val;
-		else {
-			r = http_error(400, "unknown_field",
-			               "unknown field; allowed: recipients, size");
-			goto out;
-		}
-	}
-	uint64_t size = 0;
-	if (size_j != NULL) {
-		if (!json_is_integer(size_j) || json_integer_value(size_j) < 0) {
-			r = http_error(400, "invalid_field", "size must be a non-negative integer");
-			goto out;
-		}
-		size = (uint64_t)json_integer_value(size_j);
-	}
-	if (!json_is_array(rcpts) || json_array_size(rcpts) == 0) {
-		r = http_error(400, "invalid_field",
-		               "recipients must be a non-empty array of strings");
-		goto out;
-	}
-	if (json_array_size(rcpts) > HTTP_BATCH_MAX) {
-		r = http_error(413, "too_many_recipients",
-		               "at most 1000 recipients per request (HTTP_BATCH_MAX)");
+	json_t *rcpts, *val;
+	uint64_t size;
+	struct resource_error e;
+	if (resource_check_request(doc, HTTP_BATCH_MAX, &rcpts, &size, &e) < 0) {
+		r = strcmp(e.code, "too_many") == 0
+		            ? http_error(413, "too_many_recipients", e.reason)
+		            : http_error(400, e.code, e.reason);
 		goto out;
 	}
 	size_t i;
-	json_array_foreach(rcpts, i, val)
-	{
-		if (!json_is_string(val)) {
-			r = http_error(400, "invalid_field", "every recipient must be a string");
-			goto out;
-		}
-	}
 	struct jsonw w;
 	struct buf *text = text_begin(&w);
 	jsonw_object(&w);
@@ -318,55 +288,6 @@ static const char *const resolve_codes[] = {
 	[SERVICE_STORE_UNAVAILABLE] = "store_unavailable",
 };
 
-/* A signed integer field within +-2^62; 0 when absent and optional. */
-static int get_delta(json_t *obj, const char *name, bool required, int64_t *out)
-{
-	json_t *v = json_object_get(obj, name);
-	if (v == NULL) {
-		*out = 0;
-		return required ? -1 : 0;
-	}
-	if (!json_is_integer(v))
-		return -1;
-	json_int_t x = json_integer_value(v);
-	if (x > USAGE_DELTA_LIMIT || x < -USAGE_DELTA_LIMIT)
-		return -1;
-	*out = (int64_t)x;
-	return 0;
-}
-
-/* Validation of one report object; the message names the first problem. */
-static const char *check_report(json_t *rep, const char **addr_r, bool *exact_r)
-{
-	const char *key;
-	json_t *val;
-	if (!json_is_object(rep))
-		return "each report must be an object";
-	json_object_foreach(rep, key, val)
-	{
-		if (strcmp(key, "recipient") != 0 && strcmp(key, "mailbox") != 0 &&
-		    strcmp(key, "bytes") != 0 && strcmp(key, "messages") != 0 &&
-		    strcmp(key, "key") != 0 && strcmp(key, "occurred_at") != 0)
-			return "unknown field (allowed: recipient or mailbox, bytes, messages, "
-			       "key, "
-			       "occurred_at)";
-	}
-	json_t *rc = json_object_get(rep, "recipient"), *mb = json_object_get(rep, "mailbox");
-	if ((rc == NULL) == (mb == NULL))
-		return "give exactly one of recipient and mailbox";
-	if (!json_is_string(rc != NULL ? rc : mb))
-		return "recipient/mailbox must be a string";
-	*addr_r = json_string_value(rc != NULL ? rc : mb);
-	*exact_r = mb != NULL;
-	json_t *k = json_object_get(rep, "key");
-	if (!json_is_string(k) || !usage_key_valid(json_string_value(k)))
-		return "key must be 1 to 200 printable ASCII characters without spaces";
-	json_t *t = json_object_get(rep, "occurred_at");
-	if (t != NULL && (!json_is_string(t) || !usage_time_valid(json_string_value(t))))
-		return "occurred_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
-	return NULL;
-}
-
 struct http_reply http_usage_post(struct http_server *srv, struct MHD_Connection *conn,
                                   struct http_request *req)
 {
@@ -393,13 +314,8 @@ struct http_reply http_usage_post(struct http_server *srv, struct MHD_Connection
 	size_t ntodo = 0;
 	for (size_t i = 0; i < n; i++) {
 		json_t *rep = json_array_get(reps, i);
-		const char *addr, *bad;
-		bool exact;
-		int64_t bytes, msgs;
-		if ((bad = check_report(rep, &addr, &exact)) == NULL &&
-		    (get_delta(rep, "bytes", true, &bytes) < 0 ||
-		     get_delta(rep, "messages", false, &msgs) < 0))
-			bad = "bytes (required) and messages must be integers within +-2^62";
+		struct resource_report rr;
+		const char *bad = resource_check_report(rep, &rr);
 		if (bad != NULL) {
 			char msg[200];
 			snprintf(msg, sizeof(msg), "report %zu: %s", i, bad);
@@ -408,8 +324,8 @@ struct http_reply http_usage_post(struct http_server *srv, struct MHD_Connection
 		}
 		struct store_mailbox mb;
 		enum service_resolve_error e;
-		if (service_resolve_mailbox(srv->svc, addr, strlen(addr), exact, &mb, &e,
-		                            &whys[i]) < 0) {
+		if (service_resolve_mailbox(srv->svc, rr.address, strlen(rr.address), rr.exact, &mb,
+		                            &e, &whys[i]) < 0) {
 			if (e == SERVICE_STORE_UNAVAILABLE) {
 				r = http_store_unavailable();
 				goto out;
@@ -419,13 +335,11 @@ struct http_reply http_usage_post(struct http_server *srv, struct MHD_Connection
 		}
 		struct usage_report *u = &todo[ntodo];
 		u->mailbox_id = mb.id;
-		u->bytes = bytes;
-		u->messages = msgs;
-		(void)!str_copy(u->key, json_string_value(json_object_get(rep, "key")),
-		                sizeof(u->key)); /* validated length */
-		json_t *t = json_object_get(rep, "occurred_at");
-		(void)!str_copy(u->occurred_at, t ? json_string_value(t) : "",
-		                sizeof(u->occurred_at));
+		u->bytes = rr.bytes;
+		u->messages = rr.messages;
+		(void)!str_copy(u->key, rr.key, sizeof(u->key)); /* validated length */
+		(void)!str_copy(u->occurred_at, rr.occurred_at != NULL ? rr.occurred_at : "",
+		                sizeof(u->occurred_at)); /* validated length */
 		(void)!str_copy(mbox[i], mb.address, sizeof(mbox[i]));
 		slot[i] = ntodo++;
 	}

@@ -365,3 +365,102 @@ fail:
 	json_decref(fields);
 	return -1;
 }
+
+int resource_check_request(json_t *body, size_t max, json_t **recipients_r, uint64_t *size_r,
+                           struct resource_error *err_r)
+{
+	const char *key;
+	json_t *val, *rcpts = NULL, *size_j = NULL;
+	memset(err_r, 0, sizeof(*err_r));
+	json_object_foreach(body, key, val)
+	{
+		if (strcmp(key, "recipients") == 0)
+			rcpts = val;
+		else if (strcmp(key, "size") == 0)
+			size_j = val;
+		else {
+			set_error(err_r, "unknown_field", key,
+			          "unknown field; allowed: recipients, size");
+			return -1;
+		}
+	}
+	if (size_j != NULL && (!json_is_integer(size_j) || json_integer_value(size_j) < 0)) {
+		set_error(err_r, "invalid_field", "size", "size must be a non-negative integer");
+		return -1;
+	}
+	if (!json_is_array(rcpts) || json_array_size(rcpts) == 0) {
+		set_error(err_r, "invalid_field", "recipients",
+		          "recipients must be a non-empty array of strings");
+		return -1;
+	}
+	if (json_array_size(rcpts) > max) {
+		set_error(err_r, "too_many", "recipients",
+		          "at most 1000 recipients per request (HTTP_BATCH_MAX)");
+		return -1;
+	}
+	size_t i;
+	json_array_foreach(rcpts, i, val)
+	{
+		if (!json_is_string(val)) {
+			set_error(err_r, "invalid_field", "recipients",
+			          "every recipient must be a string");
+			return -1;
+		}
+	}
+	*recipients_r = rcpts;
+	*size_r = size_j != NULL ? (uint64_t)json_integer_value(size_j) : 0;
+	return 0;
+}
+
+/* A signed integer field within +-USAGE_DELTA_LIMIT; 0 when absent and optional. */
+static int get_delta(json_t *obj, const char *name, bool required, int64_t *out)
+{
+	json_t *v = json_object_get(obj, name);
+	if (v == NULL) {
+		*out = 0;
+		return required ? -1 : 0;
+	}
+	if (!json_is_integer(v))
+		return -1;
+	json_int_t x = json_integer_value(v);
+	if (x > USAGE_DELTA_LIMIT || x < -USAGE_DELTA_LIMIT)
+		return -1;
+	*out = (int64_t)x;
+	return 0;
+}
+
+const char *resource_check_report(json_t *rep, struct resource_report *r)
+{
+	const char *key;
+	json_t *val;
+	if (!json_is_object(rep))
+		return "each report must be an object";
+	json_object_foreach(rep, key, val)
+	{
+		if (strcmp(key, "recipient") != 0 && strcmp(key, "mailbox") != 0 &&
+		    strcmp(key, "bytes") != 0 && strcmp(key, "messages") != 0 &&
+		    strcmp(key, "key") != 0 && strcmp(key, "occurred_at") != 0)
+			return "unknown field (allowed: recipient or mailbox, bytes, messages, "
+			       "key, "
+			       "occurred_at)";
+	}
+	json_t *rc = json_object_get(rep, "recipient"), *mb = json_object_get(rep, "mailbox");
+	if ((rc == NULL) == (mb == NULL))
+		return "give exactly one of recipient and mailbox";
+	if (!json_is_string(rc != NULL ? rc : mb))
+		return "recipient/mailbox must be a string";
+	json_t *k = json_object_get(rep, "key");
+	if (!json_is_string(k) || !usage_key_valid(json_string_value(k)))
+		return "key must be 1 to 200 printable ASCII characters without spaces";
+	json_t *t = json_object_get(rep, "occurred_at");
+	if (t != NULL && (!json_is_string(t) || !usage_time_valid(json_string_value(t))))
+		return "occurred_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
+	if (get_delta(rep, "bytes", true, &r->bytes) < 0 ||
+	    get_delta(rep, "messages", false, &r->messages) < 0)
+		return "bytes (required) and messages must be integers within +-2^62";
+	r->address = json_string_value(rc != NULL ? rc : mb);
+	r->exact = mb != NULL;
+	r->key = json_string_value(k);
+	r->occurred_at = t != NULL ? json_string_value(t) : NULL;
+	return NULL;
+}

@@ -115,6 +115,38 @@ static void check_strings(json_t *v, const struct address_rules *r, int depth)
 	}
 }
 
+/* The bodies of POST /v1/check and POST /v1/usage: what passes is what the handlers rely on. */
+static void check_requests(json_t *doc)
+{
+	json_t *rcpts;
+	uint64_t size;
+	struct resource_error e;
+	if (resource_check_request(doc, 1000, &rcpts, &size, &e) == 0) {
+		if (!json_is_array(rcpts) || json_array_size(rcpts) == 0 ||
+		    json_array_size(rcpts) > 1000 || size > (uint64_t)INT64_MAX)
+			abort();
+		size_t i;
+		json_t *v;
+		json_array_foreach(rcpts, i, v) if (!json_is_string(v)) abort();
+	} else if (e.code == NULL || e.reason == NULL) {
+		abort();
+	}
+	json_t *reps = json_object_get(doc, "reports");
+	size_t i;
+	json_t *rep;
+	json_array_foreach(reps, i, rep)
+	{
+		struct resource_report r;
+		if (resource_check_report(rep, &r) != NULL)
+			continue;
+		if (r.address == NULL || r.key == NULL || !usage_key_valid(r.key) ||
+		    r.bytes > USAGE_DELTA_LIMIT || r.bytes < -USAGE_DELTA_LIMIT ||
+		    r.messages > USAGE_DELTA_LIMIT || r.messages < -USAGE_DELTA_LIMIT ||
+		    (r.occurred_at != NULL && !usage_time_valid(r.occurred_at)))
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	json_error_t jerr;
@@ -131,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_body(doc, ops[i].kind, ops[i].mode, &rules[r]);
 		check_strings(doc, &rules[r], 0);
 	}
+	check_requests(doc);
 	json_decref(doc);
 	return 0;
 }
