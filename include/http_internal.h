@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -41,11 +42,11 @@ struct http_server {
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t cond;  /* signalled when a count below drops or the reaper must stop */
 	struct http_conn *conns;
-	unsigned inflight;  /* complete requests not yet answered and sent */
-	unsigned suspended; /* suspended connections whose resume is still to come */
-	unsigned streams;   /* streamed bodies whose producer thread is running */
-	bool draining;      /* SIGTERM: no new connections, "Connection: close" on answers */
-	bool stopping;      /* the reaper ends */
+	unsigned inflight;    /* complete requests not yet answered and sent */
+	unsigned suspended;   /* suspended connections whose resume is still to come */
+	unsigned streams;     /* streamed bodies whose producer thread is running */
+	atomic_bool draining; /* SIGTERM: no new connections, "Connection: close" (no lock) */
+	bool stopping;        /* the reaper ends */
 };
 
 /* What a handler produces: a status and a body, plus optional headers. */
@@ -72,7 +73,6 @@ struct http_request {
 	struct MHD_Connection *conn;
 	struct http_conn *hc;      /* the connection's tracking record */
 	const struct route *route; /* NULL: none matched (the early reply says why) */
-	http_handler handler;      /* the route's */
 	bool started;              /* the headers were seen (first callback done) */
 	bool bad_uri;              /* the raw URI held %00 */
 	const char *raw_uri; /* the raw request target as logged (in libmicrohttpd's buffer) */
@@ -148,6 +148,12 @@ void http_defer(struct http_request *req);
 typedef int (*http_produce_fn)(void *ctx, struct buf *out);
 struct MHD_Response *http_stream_new(struct http_server *srv, struct MHD_Connection *conn,
                                      http_produce_fn produce, void (*done)(void *ctx), void *ctx);
+
+/* Run the handler of req's route (http.c); a worker calls it for ON_WORKER routes. */
+struct http_reply http_run_route(struct http_request *req);
+
+/* 503 "busy" with Retry-After: no worker, or no stream, is free. */
+struct http_reply http_busy(const char *message);
 
 /* Request accounting, called by http.c: a complete request is being answered / was sent. */
 void http_request_begin(struct http_request *req);

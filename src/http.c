@@ -148,6 +148,18 @@ struct http_reply http_store_unavailable(void)
 	return r;
 }
 
+struct http_reply http_run_route(struct http_request *req)
+{
+	return req->route->handler(req->srv, req->conn, req);
+}
+
+struct http_reply http_busy(const char *message)
+{
+	struct http_reply r = error_reply(503, "busy", message);
+	r.retry_after = HTTP_RETRY_AFTER;
+	return r;
+}
+
 struct http_reply http_db_unavailable(const char *why)
 {
 	struct http_reply r = error_reply(503, "database_unavailable", why);
@@ -326,7 +338,6 @@ static int find_route(const char *method, const char *url, struct http_request *
 		if (strcmp(routes[i].method, method) == 0 ||
 		    (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
 			req->route = &routes[i];
-			req->handler = routes[i].handler;
 			req->arg = routes[i].arg;
 			return 0;
 		}
@@ -339,8 +350,8 @@ static int find_route(const char *method, const char *url, struct http_request *
 	return -1;
 }
 
-/* Sets *bad when a header or query parameter (name or value) holds a NUL byte: libmicrohttpd
-   hands values out as C strings, so "1%00" would silently be read as "1". */
+/* Sets *bad when a query parameter (name or value) holds a NUL byte: libmicrohttpd hands values
+   out as C strings, so "1%00" would silently be read as "1". */
 static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *key,
                                 size_t key_size, const char *value, size_t value_size)
 {
@@ -348,8 +359,7 @@ static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *
 	const char **bad = cls;
 	if (memchr(key, '\0', key_size) != NULL ||
 	    (value != NULL && memchr(value, '\0', value_size) != NULL)) {
-		*bad = kind == MHD_GET_ARGUMENT_KIND ? "a query parameter holds a NUL byte"
-		                                     : "a header holds a NUL byte";
+		*bad = "a query parameter holds a NUL byte";
 		return MHD_NO;
 	}
 	return MHD_YES;
@@ -442,9 +452,8 @@ static int check_headers(struct http_server *srv, struct MHD_Connection *conn, c
 	if (req->bad_uri || (req->raw_uri != NULL && version[0] != '\0' &&
 	                     req->raw_uri + req->raw_uri_len + 1 != version))
 		bad = "the request target holds a NUL byte";
-	if (bad == NULL)
-		MHD_get_connection_values_n(conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, find_nul,
-		                            &bad);
+	if (bad == NULL) /* decoded query parameters keep a NUL in their length; headers do not */
+		MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, find_nul, &bad);
 	if (bad == NULL && header_nul(conn, method, &bad) > 0) {
 		*err_r = error_reply(431, "too_many_headers",
 		                     "more than 100 header lines (HTTP_HEADERS_MAX)");
@@ -594,10 +603,7 @@ static enum MHD_Result send_reply(struct http_server *srv, struct MHD_Connection
 	}
 	if (r->www_authenticate)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"mailquota\"");
-	pthread_mutex_lock(&srv->lock);
-	bool draining = srv->draining;
-	pthread_mutex_unlock(&srv->lock);
-	if (draining) /* shutting down: no further request on this connection */
+	if (atomic_load(&srv->draining)) /* shutting down: no further request on this connection */
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	const char *origin = cors_origin(srv, conn);
 	if (origin != NULL) {
@@ -700,7 +706,7 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
 		http_defer(req);
 		return MHD_YES; /* answered when the worker resumes the connection */
 	} else
-		r = req->handler(srv, conn, req);
+		r = http_run_route(req);
 	req->answered = true;
 	log_request(method, url, req, r.status);
 	return send_reply(srv, conn, &r, is_preflight);

@@ -710,8 +710,7 @@ struct http_reply http_admin_export(struct http_server *srv, struct MHD_Connecti
 	r.stream = http_stream_new(srv, conn, export_produce, export_done, s);
 	if (r.stream == NULL) {
 		export_done(s);
-		r = http_error(503, "busy", "too many exports run at once; retry later");
-		r.retry_after = HTTP_RETRY_AFTER;
+		r = http_busy("too many exports run at once; retry later");
 	}
 	return r;
 }

@@ -49,12 +49,6 @@ static long ms_between(const struct timespec *a, const struct timespec *b)
 	return (long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
 }
 
-/* A deadline for pthread_cond_timedwait (CLOCK_REALTIME) ms from now. */
-static struct timespec realtime_in(unsigned long ms)
-{
-	return deadline_in(CLOCK_REALTIME, ms);
-}
-
 /* ---- connections and the request deadline ---- */
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -107,7 +101,7 @@ static void *reaper_main(void *arg)
 	unsigned long unlogged = 0;
 	pthread_mutex_lock(&srv->lock);
 	while (!srv->stopping) {
-		struct timespec until = realtime_in(REAPER_INTERVAL_MS), now;
+		struct timespec until = deadline_in(CLOCK_REALTIME, REAPER_INTERVAL_MS), now;
 		pthread_cond_timedwait(&srv->cond, &srv->lock, &until);
 		now_mono(&now);
 		for (struct http_conn *hc = srv->conns; hc != NULL; hc = hc->next) {
@@ -200,7 +194,7 @@ static void deferred_job(void *arg)
 	struct http_request *req = arg;
 	struct http_server *srv = req->srv;
 	struct MHD_Connection *conn = req->conn;
-	req->reply = req->handler(srv, conn, req);
+	req->reply = http_run_route(req);
 	req->reply_ready = true;
 	resume(srv, conn);
 }
@@ -215,9 +209,7 @@ void http_defer(struct http_request *req)
 	log_warn("event=http_busy queue_max=%llu note=\"every worker is busy and the queue is "
 	         "full: answered 503\"",
 	         (unsigned long long)srv->cfg->http_queue_max);
-	req->reply =
-	        http_error(503, "busy", "too many requests wait for the database; retry later");
-	req->reply.retry_after = HTTP_RETRY_AFTER;
+	req->reply = http_busy("too many requests wait for the database; retry later");
 	req->reply_ready = true;
 	resume(srv, req->conn);
 }
@@ -271,7 +263,7 @@ static void *stream_main(void *arg)
 		pthread_mutex_lock(&s->lock);
 		while (s->data.len - s->off > STREAM_HIGH_WATER && !s->consumer_gone &&
 		       !db_aborting()) {
-			struct timespec until = realtime_in(REAPER_INTERVAL_MS);
+			struct timespec until = deadline_in(CLOCK_REALTIME, REAPER_INTERVAL_MS);
 			pthread_cond_timedwait(&s->cond, &s->lock, &until);
 		}
 		bool stop = s->consumer_gone;
@@ -469,9 +461,7 @@ void http_server_quiesce(struct http_server *srv)
 {
 	if (srv == NULL)
 		return;
-	pthread_mutex_lock(&srv->lock);
-	srv->draining = true;
-	pthread_mutex_unlock(&srv->lock);
+	atomic_store(&srv->draining, true);
 	MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
@@ -490,7 +480,7 @@ bool http_server_idle(struct http_server *srv)
 /* Wait until *count is 0 or ms pass; with srv->lock held. */
 static void wait_zero(struct http_server *srv, const unsigned *count, long ms)
 {
-	struct timespec until = realtime_in(ms);
+	struct timespec until = deadline_in(CLOCK_REALTIME, ms);
 	while (*count != 0)
 		if (pthread_cond_timedwait(&srv->cond, &srv->lock, &until) == ETIMEDOUT)
 			break;

@@ -694,8 +694,7 @@ static int serve(struct policy_server *srv, int signal_fd, bool (*done)(void *ct
 {
 	struct epoll_event evs[EPOLL_BATCH];
 	time_t last_sweep = now_sec();
-	struct timespec start;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	struct timespec end = deadline_in(CLOCK_MONOTONIC, (unsigned long)drain_ms);
 	for (;;) {
 		int timeout = SWEEP_INTERVAL_SEC * 1000;
 		long pause = pause_left_ms(srv);
@@ -734,11 +733,7 @@ static int serve(struct policy_server *srv, int signal_fd, bool (*done)(void *ct
 			sweep_idle(srv);
 		}
 		if (done != NULL) {
-			struct timespec now;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long ms = (long)(now.tv_sec - start.tv_sec) * 1000 +
-			          (now.tv_nsec - start.tv_nsec) / 1000000;
-			if (ms >= drain_ms || done(ctx))
+			if (deadline_left_ms(CLOCK_MONOTONIC, &end) <= 0 || done(ctx))
 				return 0;
 		}
 	}

@@ -100,8 +100,8 @@ struct view {
 	pthread_cond_t st_cond;
 	bool stop;
 	bool db_up;
-	struct timespec last_sync; /* CLOCK_MONOTONIC: the view was known current then */
-	atomic_llong last_sync_ms; /* the same in milliseconds, read by checks without a lock */
+	atomic_llong last_sync_ms; /* CLOCK_MONOTONIC ms: the view was known current then (read by
+	                              checks without a lock) */
 	uint64_t full_loads, notifications;
 	double last_load_seconds;
 	PGconn *conn; /* the listener's own; only its thread touches it */
@@ -844,8 +844,7 @@ static void set_state(struct view *v, bool db_up, bool synced)
 	pthread_mutex_lock(&v->st_lock);
 	v->db_up = db_up;
 	if (synced) {
-		v->last_sync = mono_now();
-		atomic_store(&v->last_sync_ms, ms_of(v->last_sync));
+		atomic_store(&v->last_sync_ms, ms_of(mono_now()));
 	}
 	pthread_cond_broadcast(&v->st_cond);
 	pthread_mutex_unlock(&v->st_lock);
@@ -1063,7 +1062,8 @@ static void view_status(struct store *store, struct store_status *st)
 	pthread_rwlock_unlock(&v->lock);
 	pthread_mutex_lock(&v->st_lock);
 	st->db_up = v->db_up;
-	st->age_seconds = st->loaded ? seconds_between(v->last_sync, mono_now()) : 0;
+	st->age_seconds =
+	        st->loaded ? (double)(ms_of(mono_now()) - atomic_load(&v->last_sync_ms)) / 1000 : 0;
 	st->full_loads = v->full_loads;
 	st->notifications = v->notifications;
 	st->last_load_seconds = v->last_load_seconds;
@@ -1126,8 +1126,7 @@ struct store *view_new(const struct view_options *opt)
 	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&v->st_lock, NULL);
 	pthread_cond_init(&v->st_cond, NULL);
-	v->last_sync = mono_now();
-	atomic_store(&v->last_sync_ms, ms_of(v->last_sync));
+	atomic_store(&v->last_sync_ms, ms_of(mono_now()));
 	if (pipe2(v->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_error("event=pipe_failed error=\"%s\"", strerror(errno));
 		abort();
