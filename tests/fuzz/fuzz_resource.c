@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "report.h"
 #include "resource.h"
-#include "usage.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -94,7 +94,7 @@ static void check_strings(json_t *v, const struct address_rules *r, int depth)
 		size_t n = strlen(s);
 		if (usage_key_valid(s) && (n == 0 || n > USAGE_KEY_MAX))
 			abort();
-		if (usage_time_valid(s) && n != 0 && (n < 20 || n > USAGE_TIME_MAX))
+		if (rfc3339_valid(s) && n != 0 && (n < 20 || n > RFC3339_MAX))
 			abort();
 	} else if (json_is_array(v)) {
 		size_t i;
@@ -142,7 +142,7 @@ static void check_requests(json_t *doc)
 		if (r.address == NULL || r.key == NULL || !usage_key_valid(r.key) ||
 		    r.bytes > USAGE_DELTA_LIMIT || r.bytes < -USAGE_DELTA_LIMIT ||
 		    r.messages > USAGE_DELTA_LIMIT || r.messages < -USAGE_DELTA_LIMIT ||
-		    (r.occurred_at != NULL && !usage_time_valid(r.occurred_at)))
+		    (r.occurred_at != NULL && !rfc3339_valid(r.occurred_at)))
 			abort();
 	}
 }

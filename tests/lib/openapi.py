@@ -2,14 +2,16 @@
 api-docs/openapi.yaml and validates the real response body against its JSON Schema (2020-12,
 with $ref into the document), using Debian's python3-yaml and python3-jsonschema."""
 import os
+import glob
 import re
 
 import jsonschema
 import yaml
 
 SPEC_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "api-docs", "openapi.yaml")
-HTTP_SOURCES = [os.path.join(os.path.dirname(__file__), "..", "..", "src", f)
-                for f in ("http.c",)]
+# the route table is in one of the daemon's HTTP sources
+HTTP_SOURCES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "src",
+                                             "daemon", "http*.c")))
 
 _spec = None
 
@@ -90,7 +92,7 @@ def validate(method, path, status, doc):
 
 
 def served_routes():
-    """(method, pattern) of every row of the daemon's route table, as in src/http.c."""
+    """(method, pattern) of every row of the daemon's route table, as in src/daemon/http.c."""
     routes = set()
     for p in HTTP_SOURCES:
         with open(p) as f:

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "hostport.h"
 
 static void test_defaults(void **state)
 {
@@ -141,19 +142,19 @@ static void test_hostport(void **state)
 {
 	(void)state;
 	char *h, *p;
-	assert_int_equal(config_split_hostport("127.0.0.1:10040", &h, &p), 0);
+	assert_int_equal(hostport_split("127.0.0.1:10040", &h, &p), 0);
 	assert_string_equal(h, "127.0.0.1");
 	assert_string_equal(p, "10040");
 	free(h);
 	free(p);
-	assert_int_equal(config_split_hostport("[::1]:80", &h, &p), 0);
+	assert_int_equal(hostport_split("[::1]:80", &h, &p), 0);
 	assert_string_equal(h, "::1");
 	free(h);
 	free(p);
-	assert_int_equal(config_split_hostport(":80", &h, &p), -1);
-	assert_int_equal(config_split_hostport("host:0", &h, &p), -1);
-	assert_int_equal(config_split_hostport("host:", &h, &p), -1);
-	assert_int_equal(config_split_hostport("[::1]80", &h, &p), -1);
+	assert_int_equal(hostport_split(":80", &h, &p), -1);
+	assert_int_equal(hostport_split("host:0", &h, &p), -1);
+	assert_int_equal(hostport_split("host:", &h, &p), -1);
+	assert_int_equal(hostport_split("[::1]80", &h, &p), -1);
 }
 
 int main(void)

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "jsonw.h"
+#include "utf8.h"
 
 static void test_roundtrip(void **state)
 {

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "usage.h"
+#include "report.h"
 
 static const struct {
 	const char *t;
@@ -40,14 +40,14 @@ static const struct {
 	{ "2026-1-01T00:00:00Z", false },
 	{ "2026-01-01X00:00:00Z", false },
 	{ "2026-01-01T00:00:00Z ", false },
-	{ "2026-01-01T00:00:00.0000000000000000000000Z", false }, /* over USAGE_TIME_MAX */
+	{ "2026-01-01T00:00:00.0000000000000000000000Z", false }, /* over RFC3339_MAX */
 };
 
 static void test_times(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++)
-		if (usage_time_valid(times[i].t) != times[i].ok)
+		if (rfc3339_valid(times[i].t) != times[i].ok)
 			fail_msg("\"%s\": want %s", times[i].t, times[i].ok ? "valid" : "invalid");
 }
 

@@ -39,7 +39,4 @@ void jsonw_null(struct jsonw *w);
 /* 0 if everything fit, -1 otherwise. */
 int jsonw_finish(struct jsonw *w) __attribute__((warn_unused_result));
 
-/* Whether s[len] is valid UTF-8 with no NUL (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
-bool utf8_valid(const char *s, size_t len);
-
 #endif

@@ -31,6 +31,7 @@
 #include "cidr.h"
 #include "deadline.h"
 #include "hmap.h"
+#include "hostport.h"
 #include "log.h"
 #include "policy.h"
 #include "reply.h"
@@ -197,7 +198,7 @@ static int open_tcp(const char *hostport, char *err, size_t errsize)
 	char *host, *port;
 	struct addrinfo hints, *ai = NULL;
 	int fd = -1;
-	if (config_split_hostport(hostport, &host, &port) < 0) {
+	if (hostport_split(hostport, &host, &port) < 0) {
 		snprintf(err, errsize, "bad listen address %s", hostport);
 		return -1;
 	}

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "usage.h"
+#include "report.h"
 
 enum field_type {
 	F_SIZE,     /* integer 0..2^63-1, or null (inherit / unlimited) */
@@ -269,7 +269,7 @@ static const char *check_value(const struct field *f, json_t *v, const struct ad
 	case F_TIME:
 		if (json_is_null(v))
 			break;
-		if (!json_is_string(v) || !usage_time_valid(json_string_value(v)))
+		if (!json_is_string(v) || !rfc3339_valid(json_string_value(v)))
 			return "must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
 		break;
 	}
@@ -453,7 +453,7 @@ const char *resource_check_report(json_t *rep, struct resource_report *r)
 	if (!json_is_string(k) || !usage_key_valid(json_string_value(k)))
 		return "key must be 1 to 200 printable ASCII characters without spaces";
 	json_t *t = json_object_get(rep, "occurred_at");
-	if (t != NULL && (!json_is_string(t) || !usage_time_valid(json_string_value(t))))
+	if (t != NULL && (!json_is_string(t) || !rfc3339_valid(json_string_value(t))))
 		return "occurred_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
 	if (get_delta(rep, "bytes", true, &r->bytes) < 0 ||
 	    get_delta(rep, "messages", false, &r->messages) < 0)

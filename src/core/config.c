@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "hostport.h"
 #include "strnum.h"
 #include "xalloc.h"
 
@@ -313,32 +314,6 @@ int config_load(struct config *cfg, const char *path, char *err)
 	return config_load_file(cfg, path != NULL ? path : CONFIG_DEFAULT_PATH, err);
 }
 
-int config_split_hostport(const char *s, char **host_r, char **port_r)
-{
-	const char *colon;
-	const char *host = s;
-	size_t hlen;
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-		if (close == NULL || close[1] != ':')
-			return -1;
-		host = s + 1;
-		hlen = (size_t)(close - host);
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL)
-			return -1;
-		hlen = (size_t)(colon - s);
-	}
-	uint64_t port;
-	if (hlen == 0 || strnum_u64(colon + 1, strlen(colon + 1), 65535, &port) < 0 || port == 0)
-		return -1;
-	*host_r = xstrndup(host, hlen);
-	*port_r = xstrdup(colon + 1);
-	return 0;
-}
-
 /* A bare port means loopback: TCP listeners are never exposed unless an address is named. */
 static int check_listen(const char *name, char **value, char *err)
 {
@@ -352,7 +327,7 @@ static int check_listen(const char *name, char **value, char *err)
 		free(*value);
 		*value = v;
 	}
-	if (config_split_hostport(*value, &h, &p) < 0) {
+	if (hostport_split(*value, &h, &p) < 0) {
 		seterr(err,
 		       "%s: \"%s\" is not host:port or port (e.g. 127.0.0.1:10040, [::1]:10040)",
 		       name, *value);

@@ -870,7 +870,7 @@ static bool count_arg(const char *s, bool signed_ok, int64_t *out)
 
 struct report {
 	char key[USAGE_KEY_MAX + 1];
-	char occurred_at[USAGE_TIME_MAX + 1];
+	char occurred_at[RFC3339_MAX + 1];
 	int64_t bytes, messages;
 	const char *recipient;
 };
@@ -964,7 +964,7 @@ static int cmd_usage_add(struct ctx *ctx, int argc, char **argv)
 		        "mailquota: key must be 1-200 printable characters without spaces\n");
 		return EXIT_USAGE;
 	}
-	if (at != NULL && !usage_time_valid(at)) {
+	if (at != NULL && !rfc3339_valid(at)) {
 		fprintf(stderr, "mailquota: at must be an RFC 3339 time\n");
 		return EXIT_USAGE;
 	}
@@ -995,7 +995,7 @@ static int cmd_usage_set(struct ctx *ctx, int argc, char **argv)
 	struct resource_key key;
 	if (check_opts(argc, argv, npos, opts) < 0 || !count_arg(argv[1], false, &bytes) ||
 	    (npos == 3 && !count_arg(argv[2], false, &msgs)) ||
-	    (at != NULL && !usage_time_valid(at)) ||
+	    (at != NULL && !rfc3339_valid(at)) ||
 	    (source != NULL && (source[0] == '\0' || strlen(source) > USAGE_SOURCE_MAX))) {
 		fprintf(stderr, "usage: mailquota usage set ADDRESS BYTES [MESSAGES] [source=S] "
 		                "[at=TIME]\n");
@@ -1081,7 +1081,7 @@ static int cmd_usage_get(struct ctx *ctx, int argc, char **argv)
  */
 static int spool_append(struct ctx *ctx, const struct report *rep)
 {
-	char line[USAGE_KEY_MAX + USAGE_TIME_MAX + ADDRESS_MAX + 96];
+	char line[USAGE_KEY_MAX + RFC3339_MAX + ADDRESS_MAX + 96];
 	int n = snprintf(line, sizeof(line), "%s\t%s\t%lld\t%lld\t%s\n", rep->key, rep->occurred_at,
 	                 (long long)rep->bytes, (long long)rep->messages, rep->recipient);
 	if (n < 0 || (size_t)n >= sizeof(line) || strpbrk(rep->recipient, "\t\n") != NULL)
@@ -1111,7 +1111,7 @@ static int spool_parse(char *line, struct report *rep)
 		p = tab + 1;
 	}
 	memset(rep, 0, sizeof(*rep));
-	if (nf != 5 || !usage_key_valid(f[0]) || !usage_time_valid(f[1]) ||
+	if (nf != 5 || !usage_key_valid(f[0]) || !rfc3339_valid(f[1]) ||
 	    !count_arg(f[2], true, &rep->bytes) || !count_arg(f[3], true, &rep->messages) ||
 	    f[4][0] == '\0')
 		return -1;

@@ -11,6 +11,7 @@
 
 #include "jsonw.h"
 #include "strnum.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 static const char *const kind_names[] = { "domain", "mailbox", "alias", "token" };

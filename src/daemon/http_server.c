@@ -16,6 +16,7 @@
 
 #include "db.h"
 #include "deadline.h"
+#include "hostport.h"
 #include "http.h"
 #include "http_internal.h"
 #include "log.h"
@@ -401,7 +402,7 @@ struct http_server *http_server_start(const struct config *cfg, const struct ser
 {
 	char *host, *port;
 	struct addrinfo hints, *ai = NULL;
-	if (config_split_hostport(cfg->http_listen, &host, &port) < 0) {
+	if (hostport_split(cfg->http_listen, &host, &port) < 0) {
 		snprintf(err, errsize, "http_listen: bad address %s", cfg->http_listen);
 		return NULL;
 	}

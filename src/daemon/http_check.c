@@ -16,6 +16,7 @@
 #include "resource.h"
 #include "strnum.h"
 #include "usage.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /* Members: each takes a key literal (see jsonw_key). Limits are null when unset. */

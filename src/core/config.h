@@ -97,8 +97,4 @@ int config_finish(struct config *cfg, char *err) __attribute__((warn_unused_resu
 /* Print "name = value" for every parameter (all, or only non-default ones), like postconf -n. */
 void config_print(const struct config *cfg, FILE *out, bool only_changed);
 
-/* Split "host:port" or "[v6]:port"; 0 or -1. host_r gets an allocated string. */
-int config_split_hostport(const char *s, char **host_r, char **port_r)
-        __attribute__((warn_unused_result));
-
 #endif

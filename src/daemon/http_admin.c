@@ -430,11 +430,11 @@ static int parse_query(struct http_server *srv, struct MHD_Connection *conn,
 				why = "is too long";
 			q->prefix = v;
 		} else if (strcmp(name, "updated_since") == 0 || strcmp(name, "since") == 0) {
-			if (!usage_time_valid(v))
+			if (!rfc3339_valid(v))
 				why = "must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
 			q->updated_since = v;
 		} else if (strcmp(name, "until") == 0) {
-			if (!usage_time_valid(v))
+			if (!rfc3339_valid(v))
 				why = "must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
 			q->until = v;
 		} else if (strcmp(name, "domain") == 0) {
@@ -559,7 +559,7 @@ struct http_reply http_admin_usage_put(struct http_server *srv, struct MHD_Conne
 	         json_string_length(src) > USAGE_SOURCE_MAX)
 		bad = "source (required) must be a string of 1 to 100 characters, e.g. \"doveadm\"",
 		field = "source";
-	else if (at != NULL && (!json_is_string(at) || !usage_time_valid(json_string_value(at))))
+	else if (at != NULL && (!json_is_string(at) || !rfc3339_valid(json_string_value(at))))
 		bad = "measured_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z",
 		field = "measured_at";
 	if (bad != NULL) {
