@@ -6,6 +6,7 @@
 #include "apiclient.h"
 
 #include <curl/curl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -74,8 +75,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 			r->etag[vl - 2] = '\0';
 		}
 	} else if (strncasecmp(line, "Retry-After:", 12) == 0) {
-		(void)!str_copy(r->retry_after, line + 12 + strspn(line + 12, " "),
-		                sizeof(r->retry_after));
+		/* a value too long for any delay we send is not ours: keep none */
+		if (str_copy(r->retry_after, line + 12 + strspn(line + 12, " "),
+		             sizeof(r->retry_after)) < 0)
+			r->retry_after[0] = '\0';
 	}
 	return n;
 }
@@ -121,17 +124,17 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 
 static int perform(struct api_client *c, const char *method, const char *path,
                    const char *content_type, const char *data, size_t len, const char *if_match,
-                   FILE *out, bool progress, struct api_response *r, char *err, size_t errsize)
+                   FILE *out, bool progress, struct api_response *r, const char **error_r)
 {
 	memset(r, 0, sizeof(*r));
 	struct buf url, in;
-	buf_init(&url, 1 << 20);
-	buf_init(&in, APICLIENT_RESPONSE_MAX);
+	buf_init(&url, APICLIENT_URL_MAX);
 	if (buf_printf(&url, "%s%s", c->base, path) < 0) {
-		snprintf(err, errsize, "URL too long");
+		*error_r = "the request's URL is longer than 1 MiB";
 		buf_free(&url);
 		return -1;
 	}
+	buf_init(&in, APICLIENT_RESPONSE_MAX);
 	struct curl_slist *h = NULL;
 	char ct[128];
 	if (c->auth != NULL)
@@ -179,9 +182,9 @@ static int perform(struct api_client *c, const char *method, const char *path,
 	curl_slist_free_all(h);
 	buf_free(&url);
 	if (rc != CURLE_OK) {
-		snprintf(err, errsize, "%s",
-		         rc == CURLE_WRITE_ERROR ? "cannot store the answer"
-		                                 : curl_easy_strerror(rc));
+		*error_r = rc == CURLE_WRITE_ERROR ? "cannot store the answer (over 64 MiB, or "
+		                                     "standard output failed)"
+		                                   : curl_easy_strerror(rc);
 		buf_free(&in);
 		return -1;
 	}
@@ -194,18 +197,22 @@ static int perform(struct api_client *c, const char *method, const char *path,
 
 int api_call_raw(struct api_client *c, const char *method, const char *path,
                  const char *content_type, const char *data, size_t len, FILE *out, bool progress,
-                 struct api_response *r, char *err, size_t errsize)
+                 struct api_response *r, const char **error_r)
 {
-	return perform(c, method, path, content_type, data, len, NULL, out, progress, r, err,
-	               errsize);
+	return perform(c, method, path, content_type, data, len, NULL, out, progress, r, error_r);
 }
 
 int api_call(struct api_client *c, const char *method, const char *path, json_t *body,
-             const char *if_match, struct api_response *r, char *err, size_t errsize)
+             const char *if_match, struct api_response *r, const char **error_r)
 {
 	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	if (body != NULL && text == NULL) {
+		memset(r, 0, sizeof(*r));
+		*error_r = "cannot encode the request body";
+		return -1;
+	}
 	int rc = perform(c, method, path, text != NULL ? "application/json" : NULL, text,
-	                 text != NULL ? strlen(text) : 0, if_match, NULL, false, r, err, errsize);
+	                 text != NULL ? strlen(text) : 0, if_match, NULL, false, r, error_r);
 	free(text);
 	return rc;
 }
@@ -216,19 +223,15 @@ void api_response_free(struct api_response *r)
 	r->doc = NULL;
 }
 
-char *api_escape(const char *s)
+char *api_escape(struct api_client *c, const char *s)
 {
-	struct buf b;
-	buf_init(&b, SIZE_MAX / 2);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		             (*p >= '0' && *p <= '9') || strchr("-._~@", *p) != NULL;
-		if ((plain ? buf_append(&b, (const char *)p, 1) : buf_printf(&b, "%%%02X", *p)) < 0)
-			abort();
-	}
-	if (b.data == NULL && buf_puts(&b, "") < 0)
-		abort();
-	char *out = xstrdup(b.data);
-	buf_free(&b);
+	size_t len = strlen(s);
+	if (len > INT_MAX)
+		abort(); /* arguments are bounded by the kernel's ARG_MAX, far below */
+	char *e = curl_easy_escape(c->curl, s, (int)len);
+	if (e == NULL)
+		abort(); /* libcurl's only failure here is running out of memory */
+	char *out = xstrdup(e);
+	curl_free(e);
 	return out;
 }

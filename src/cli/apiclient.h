@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #define APICLIENT_RESPONSE_MAX (64 * 1024 * 1024) /* a larger answer is an error */
+#define APICLIENT_URL_MAX      (1024 * 1024)      /* base URL, path and query of one request */
 #define APICLIENT_TIMEOUT_SEC  60
 
 struct api_client;
@@ -30,10 +31,10 @@ void api_client_free(struct api_client **cp);
 /*
  * Send method path (already escaped: see api_escape) with body (NULL: none) and an If-Match
  * ETag (NULL: none). Returns 0 with *r filled (any HTTP status), or -1 when no answer came
- * (connection refused, timeout...) with a message in err[errsize].
+ * (connection refused, timeout...) with static text in *error_r (and *r empty).
  */
 int api_call(struct api_client *c, const char *method, const char *path, json_t *body,
-             const char *if_match, struct api_response *r, char *err, size_t errsize)
+             const char *if_match, struct api_response *r, const char **error_r)
         __attribute__((warn_unused_result));
 void api_response_free(struct api_response *r);
 
@@ -44,10 +45,14 @@ void api_response_free(struct api_response *r);
  */
 int api_call_raw(struct api_client *c, const char *method, const char *path,
                  const char *content_type, const char *data, size_t len, FILE *out, bool progress,
-                 struct api_response *r, char *err, size_t errsize)
-        __attribute__((warn_unused_result));
+                 struct api_response *r, const char **error_r) __attribute__((warn_unused_result));
 
-/* s percent-encoded for a path segment or query value (malloc'd). */
-char *api_escape(const char *s);
+/*
+ * s percent-encoded for a path segment or query value by libcurl (every octet but the
+ * unreserved A-Z a-z 0-9 - . _ ~ becomes %XX, the one safe set the daemon decodes too).
+ * malloc'd: the caller frees it. Never fails (s is a command-line argument, far below the
+ * INT_MAX octets libcurl takes; running out of memory aborts).
+ */
+char *api_escape(struct api_client *c, const char *s);
 
 #endif

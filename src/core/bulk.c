@@ -14,26 +14,29 @@
 #include "utf8.h"
 #include "xalloc.h"
 
-static const char *const kind_names[] = { "domain", "mailbox", "alias", "token" };
+/* The kinds a file holds (tokens are never imported or exported). */
+#define FILE_KINDS 3
+_Static_assert(RESOURCE_DOMAIN == 0 && RESOURCE_MAILBOX == 1 && RESOURCE_ALIAS == 2,
+               "the file kinds come first");
 
-/* Importable columns per kind, in export order; the first is the key. */
-static const char *const columns_domain[] = { "name",
-	                                      "pool_limit_bytes",
-	                                      "default_storage_limit_bytes",
-	                                      "default_message_limit",
-	                                      "default_max_message_size",
-	                                      "max_message_size",
-	                                      "grace_percent",
-	                                      NULL };
-static const char *const columns_mailbox[] = { "address",
-	                                       "storage_limit_bytes",
-	                                       "message_limit",
-	                                       "max_message_size",
-	                                       "grace_percent",
-	                                       "enabled",
-	                                       NULL };
-static const char *const columns_alias[] = { "address", "targets", NULL };
-static const char *const *const columns[] = { columns_domain, columns_mailbox, columns_alias };
+/* A file's column i for kind, in export order: the key (column 0), then the API names of the
+   field table's rows; NULL past the last column. */
+static const char *column(enum resource_kind kind, size_t i)
+{
+	size_t n;
+	const struct field *t = field_table(kind, &n);
+	if (i > n)
+		return NULL;
+	return i == 0 ? field_key(kind) : t[i - 1].api;
+}
+
+/* Copy src into dst[size], cut to fit: the error report quotes, it need not be whole. */
+static void copy_cut(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
 
 void bulk_error_add(struct bulk_errors *e, size_t line, const char *field, const char *code,
                     const char *message)
@@ -43,9 +46,9 @@ void bulk_error_add(struct bulk_errors *e, size_t line, const char *field, const
 		return;
 	struct bulk_error *x = &e->list[e->n++];
 	x->line = line;
-	(void)!str_copy(x->field, field != NULL ? field : "", sizeof(x->field));
-	(void)!str_copy(x->code, code, sizeof(x->code));
-	(void)!str_copy(x->message, message != NULL ? message : "invalid", sizeof(x->message));
+	copy_cut(x->field, sizeof(x->field), field != NULL ? field : "");
+	copy_cut(x->code, sizeof(x->code), code);
+	copy_cut(x->message, sizeof(x->message), message != NULL ? message : "invalid");
 }
 
 int bulk_format_parse(const char *s, enum bulk_format *f_r)
@@ -61,9 +64,10 @@ int bulk_format_parse(const char *s, enum bulk_format *f_r)
 
 int bulk_kind_parse(const char *s, enum resource_kind *k_r)
 {
-	static const char *const plural[] = { "domains", "mailboxes", "aliases" };
-	for (int k = 0; k < 3; k++) {
-		if (strcmp(s, kind_names[k]) == 0 || strcmp(s, plural[k]) == 0) {
+	static const char *const plural[FILE_KINDS] = { "domains", "mailboxes", "aliases" };
+	for (int k = 0; k < FILE_KINDS; k++) {
+		if (strcmp(s, resource_kind_name((enum resource_kind)k)) == 0 ||
+		    strcmp(s, plural[k]) == 0) {
 			*k_r = (enum resource_kind)k;
 			return 0;
 		}
@@ -217,6 +221,28 @@ static int csv_record(const char *data, size_t len, size_t *pos, size_t *line, c
 	return 0;
 }
 
+/*
+ * The field named col in any kind's file, or NULL: a cell is read by its column's type even in
+ * another kind's file, so that resource_check() reports such a column as unknown, not its value.
+ */
+static const struct field *any_field(const char *col)
+{
+	for (int k = 0; k < FILE_KINDS; k++) {
+		const struct field *f = field_by_api((enum resource_kind)k, col);
+		if (f != NULL)
+			return f;
+	}
+	return NULL;
+}
+
+static bool any_key(const char *col)
+{
+	for (int k = 0; k < FILE_KINDS; k++)
+		if (strcmp(field_key((enum resource_kind)k), col) == 0)
+			return true;
+	return false;
+}
+
 /* A CSV cell as the JSON value of column col; NULL with *why when it does not parse. */
 static json_t *cell_value(const char *col, const char *v, const char **why)
 {
@@ -225,9 +251,10 @@ static json_t *cell_value(const char *col, const char *v, const char **why)
 		*why = "is not valid UTF-8";
 		return NULL;
 	}
-	if (strcmp(col, "name") == 0 || strcmp(col, "address") == 0)
+	if (any_key(col))
 		return json_string(v);
-	if (strcmp(col, "targets") == 0) {
+	const struct field *f = any_field(col);
+	if (f != NULL && f->type == FIELD_TARGETS) {
 		json_t *a = json_array();
 		const char *p = v;
 		while (*p != '\0') {
@@ -241,7 +268,9 @@ static json_t *cell_value(const char *col, const char *v, const char **why)
 	}
 	if (v[0] == '\0')
 		return json_null();
-	if (strcmp(col, "enabled") == 0) {
+	if (f == NULL)
+		return json_string(v); /* resource_check names the unknown field */
+	if (f->type == FIELD_BOOL) {
 		if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
 			return json_true();
 		if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0)
@@ -249,12 +278,6 @@ static json_t *cell_value(const char *col, const char *v, const char **why)
 		*why = "must be true or false";
 		return NULL;
 	}
-	bool known = false;
-	for (int k = 0; k < 3; k++)
-		for (const char *const *c = columns[k]; *c != NULL; c++)
-			known |= strcmp(*c, col) == 0;
-	if (!known)
-		return json_string(v); /* resource_check names the unknown field */
 	if (strnum_u64(v, strlen(v), INT64_MAX, &n) < 0) {
 		*why = "must be a non-negative integer, or empty";
 		return NULL;
@@ -349,8 +372,9 @@ int bulk_parse(enum bulk_format fmt, enum resource_kind csv_kind, const char *da
 
 void bulk_csv_header(enum resource_kind kind, struct buf *out)
 {
-	for (const char *const *c = columns[kind]; *c != NULL; c++)
-		if (buf_printf(out, "%s%s", c == columns[kind] ? "" : ",", *c) < 0)
+	const char *name;
+	for (size_t i = 0; (name = column(kind, i)) != NULL; i++)
+		if (buf_printf(out, "%s%s", i == 0 ? "" : ",", name) < 0)
 			return;
 	(void)!buf_puts(out, "\r\n");
 }
@@ -370,11 +394,12 @@ static int csv_field(struct buf *out, const char *s)
 
 int bulk_write(enum bulk_format fmt, enum resource_kind kind, json_t *doc, struct buf *out)
 {
+	const char *name;
 	if (fmt == BULK_NDJSON) {
-		json_t *o = json_pack("{s:s}", "type", kind_names[kind]);
-		for (const char *const *c = columns[kind]; *c != NULL; c++) {
-			json_t *v = json_object_get(doc, *c);
-			json_object_set(o, *c, v != NULL ? v : json_null());
+		json_t *o = json_pack("{s:s}", "type", resource_kind_name(kind));
+		for (size_t i = 0; (name = column(kind, i)) != NULL; i++) {
+			json_t *v = json_object_get(doc, name);
+			json_object_set(o, name, v != NULL ? v : json_null());
 		}
 		char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		json_decref(o);
@@ -382,9 +407,9 @@ int bulk_write(enum bulk_format fmt, enum resource_kind kind, json_t *doc, struc
 		free(s);
 		return rc;
 	}
-	for (const char *const *c = columns[kind]; *c != NULL; c++) {
-		json_t *v = json_object_get(doc, *c);
-		if (c != columns[kind] && buf_puts(out, ",") < 0)
+	for (size_t i = 0; (name = column(kind, i)) != NULL; i++) {
+		json_t *v = json_object_get(doc, name);
+		if (i > 0 && buf_puts(out, ",") < 0)
 			return -1;
 		int rc = 0;
 		if (json_is_string(v)) {
@@ -396,11 +421,11 @@ int bulk_write(enum bulk_format fmt, enum resource_kind kind, json_t *doc, struc
 		} else if (json_is_array(v)) {
 			struct buf t;
 			buf_init(&t, BULK_LINE_MAX);
-			size_t i;
+			size_t j;
 			json_t *x;
-			json_array_foreach(v, i, x)
+			json_array_foreach(v, j, x)
 			{
-				if (buf_printf(&t, "%s%s", i ? " " : "", json_string_value(x)) < 0)
+				if (buf_printf(&t, "%s%s", j ? " " : "", json_string_value(x)) < 0)
 					rc = -1;
 			}
 			if (rc == 0)

@@ -2,8 +2,9 @@
  * bulk: the import and export formats (pure). NDJSON: one object per line with "type"
  * ("domain", "mailbox", "alias") and the fields of a create body. CSV (RFC 4180): one kind per
  * file, a header row naming the columns; an empty cell is null (inherit / unlimited), alias
- * targets are separated by spaces. Parsing never stops at the first bad row: every row's
- * problems are reported with its line number, up to BULK_ERRORS_MAX.
+ * targets are separated by spaces. The columns are the key and the API names of fields.h's
+ * table, in its order. Parsing never stops at the first bad row: every row's problems are
+ * reported with its line number, up to BULK_ERRORS_MAX.
  */
 #ifndef MQ_BULK_H
 #define MQ_BULK_H
@@ -41,6 +42,8 @@ struct bulk_errors {
 	size_t total; /* seen, stored or not */
 };
 
+/* Count a problem and keep it while fewer than BULK_ERRORS_MAX are kept; field (NULL: none),
+   code and message (NULL: "invalid") are copied, cut to their arrays. */
 void bulk_error_add(struct bulk_errors *e, size_t line, const char *field, const char *code,
                     const char *message);
 
@@ -58,7 +61,8 @@ int bulk_parse(enum bulk_format fmt, enum resource_kind csv_kind, const char *da
         __attribute__((warn_unused_result));
 void bulk_rows_free(struct bulk_row *rows, size_t n);
 
-/* The CSV header of a kind (with its line end). */
+/* The CSV header of a kind (with its line end): the key and fields.h's API names, in its
+   order; under 200 bytes, cut short if out has less room. */
 void bulk_csv_header(enum resource_kind kind, struct buf *out);
 /* One exported object (an API document) as an NDJSON line or CSV record, importable as is.
    -1 when out is full. */

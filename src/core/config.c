@@ -141,6 +141,9 @@ static const struct cfg_key *find_key(const char *name)
 	return NULL;
 }
 
+static int cfg_set(struct config *cfg, const char *name, const char *value, char *err);
+static int cfg_finish(struct config *cfg, char *err);
+
 static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void seterr(char *err, const char *fmt, ...)
 {
@@ -215,7 +218,7 @@ void config_init(struct config *cfg)
 	for (size_t i = 0; i < NKEYS; i++)
 		if (parse_value(&keys[i], keys[i].def, slot(cfg, &keys[i]), err) < 0)
 			abort(); /* a default that does not parse is our bug */
-	if (config_finish(cfg, err) < 0)
+	if (cfg_finish(cfg, err) < 0)
 		abort();
 }
 
@@ -230,7 +233,7 @@ void config_free(struct config *cfg)
 	}
 }
 
-int config_set(struct config *cfg, const char *name, const char *value, char *err)
+static int cfg_set(struct config *cfg, const char *name, const char *value, char *err)
 {
 	const struct cfg_key *k = find_key(name);
 	if (k == NULL) {
@@ -258,7 +261,7 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
 		st->failed = true;
 		return 0;
 	}
-	if (config_set(st->cfg, name, value, st->err) < 0) {
+	if (cfg_set(st->cfg, name, value, st->err) < 0) {
 		st->failed = true;
 		return 0;
 	}
@@ -279,16 +282,16 @@ static int finish_parse(struct config *cfg, int rc, struct parse_state *st, char
 		seterr(err, "line %d: %s", rc, inner);
 		return -1;
 	}
-	return config_finish(cfg, err);
+	return cfg_finish(cfg, err);
 }
 
-int config_parse_string(struct config *cfg, const char *text, char *err)
+static int cfg_parse_string(struct config *cfg, const char *text, char *err)
 {
 	struct parse_state st = { cfg, err, false };
 	return finish_parse(cfg, ini_parse_string(text, ini_cb, &st), &st, err);
 }
 
-int config_load_file(struct config *cfg, const char *path, char *err)
+static int cfg_load_file(struct config *cfg, const char *path, char *err)
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
@@ -307,11 +310,11 @@ int config_load_file(struct config *cfg, const char *path, char *err)
 	return 0;
 }
 
-int config_load(struct config *cfg, const char *path, char *err)
+static int cfg_load(struct config *cfg, const char *path, char *err)
 {
 	if (path == NULL && access(CONFIG_DEFAULT_PATH, F_OK) != 0)
 		return 0;
-	return config_load_file(cfg, path != NULL ? path : CONFIG_DEFAULT_PATH, err);
+	return cfg_load_file(cfg, path != NULL ? path : CONFIG_DEFAULT_PATH, err);
 }
 
 /* A bare port means loopback: TCP listeners are never exposed unless an address is named. */
@@ -381,7 +384,7 @@ static int check_origins(const char *list, char *err)
 	return 0;
 }
 
-int config_finish(struct config *cfg, char *err)
+static int cfg_finish(struct config *cfg, char *err)
 {
 	if (reply_profile_parse(cfg->reply_profile, &cfg->profile) < 0) {
 		seterr(err, "reply_profile: \"%s\" is not conventional, strict or no452",
@@ -490,4 +493,39 @@ void config_print(const struct config *cfg, FILE *out, bool only_changed)
 		fprintf(out, "%s = %s\n", keys[i].name, v);
 	}
 	config_free(&def);
+}
+
+/* The public calls: the same, with the message kept in cfg->error (docs/style.md rule 5). */
+#define WITH_ERROR(call)                       \
+	do {                                   \
+		if ((call) < 0) {              \
+			*error_r = cfg->error; \
+			return -1;             \
+		}                              \
+		return 0;                      \
+	} while (0)
+
+int config_parse_string(struct config *cfg, const char *text, const char **error_r)
+{
+	WITH_ERROR(cfg_parse_string(cfg, text, cfg->error));
+}
+
+int config_load_file(struct config *cfg, const char *path, const char **error_r)
+{
+	WITH_ERROR(cfg_load_file(cfg, path, cfg->error));
+}
+
+int config_load(struct config *cfg, const char *path, const char **error_r)
+{
+	WITH_ERROR(cfg_load(cfg, path, cfg->error));
+}
+
+int config_set(struct config *cfg, const char *name, const char *value, const char **error_r)
+{
+	WITH_ERROR(cfg_set(cfg, name, value, cfg->error));
+}
+
+int config_finish(struct config *cfg, const char **error_r)
+{
+	WITH_ERROR(cfg_finish(cfg, cfg->error));
 }

@@ -67,6 +67,8 @@ struct config {
 	enum reply_profile profile;
 	enum log_level level;
 	struct cidr_list policy_tcp_allow_list;
+
+	char error[CONFIG_ERROR_MAX]; /* the last call's error message (see *error_r below) */
 };
 
 /* Fill *cfg with every default. Free with config_free(). */
@@ -75,24 +77,26 @@ void config_free(struct config *cfg);
 
 /*
  * Parse configuration text over the current values of *cfg (later lines win, as in main.cf),
- * then validate every value and derive the typed fields. Returns 0, or -1 with a message such as
- * "line 7: unknown parameter \"polcy_socket\"" in err[CONFIG_ERROR_MAX]. Pure except for the
- * allocation of strings.
+ * then validate every value and derive the typed fields. Returns 0, or -1 with *error_r set to
+ * a message such as "line 7: unknown parameter \"polcy_socket\"", kept in cfg->error until the
+ * next call on cfg (this holds for every call below). Pure except for the allocation of
+ * strings.
  */
-int config_parse_string(struct config *cfg, const char *text, char *err)
+int config_parse_string(struct config *cfg, const char *text, const char **error_r)
         __attribute__((warn_unused_result));
 /* The same for a file; a missing file is an error. */
-int config_load_file(struct config *cfg, const char *path, char *err)
+int config_load_file(struct config *cfg, const char *path, const char **error_r)
         __attribute__((warn_unused_result));
 /* Load path if given, else CONFIG_DEFAULT_PATH if that file exists (else keep the defaults).
-   0, or -1 with err. */
-int config_load(struct config *cfg, const char *path, char *err)
+   0, or -1 with *error_r. */
+int config_load(struct config *cfg, const char *path, const char **error_r)
         __attribute__((warn_unused_result));
-/* Set one parameter by name (as from the file); 0 or -1 with err. Call config_finish() after. */
-int config_set(struct config *cfg, const char *name, const char *value, char *err)
+/* Set one parameter by name (as from the file); 0 or -1 with *error_r. Call config_finish()
+   after. */
+int config_set(struct config *cfg, const char *name, const char *value, const char **error_r)
         __attribute__((warn_unused_result));
-/* Validate and derive typed fields; 0 or -1 with err. */
-int config_finish(struct config *cfg, char *err) __attribute__((warn_unused_result));
+/* Validate and derive typed fields; 0 or -1 with *error_r. */
+int config_finish(struct config *cfg, const char **error_r) __attribute__((warn_unused_result));
 
 /* Print "name = value" for every parameter (all, or only non-default ones), like postconf -n. */
 void config_print(const struct config *cfg, FILE *out, bool only_changed);

@@ -1,13 +1,18 @@
 /*
- * policy: parser for the Postfix policy delegation protocol (SMTPD_POLICY_README). Pure: works on
- * a caller-owned buffer, allocates nothing, keeps no state between calls. It must never read past
- * len, never accept a line, attribute count or request over its named limit, and never let a
- * value it cannot parse (size=abc) pass as something else.
+ * policy: the Postfix policy delegation protocol (SMTPD_POLICY_README): the request parser, the
+ * state rules deciding which requests need a recipient check, and the answer formatter. Pure:
+ * works on caller-owned buffers, keeps no state between calls, no I/O, no logging. It must never
+ * read past len, never accept a line, attribute count or request over its named limit, never let
+ * a value it cannot parse (size=abc) pass as something else, never check a recipient at
+ * END-OF-MESSAGE unless it is the message's only one, and never write an answer whose text could
+ * end it early.
  */
 #include "policy.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "strnum.h"
 
 static bool str_is(struct policy_str s, const char *lit)
@@ -155,4 +160,56 @@ int policy_parse(const char *buf, size_t len, struct policy_request *req_r, size
 	*req_r = req;
 	*consumed_r = pos;
 	return 1;
+}
+
+bool policy_wants_check(const struct policy_request *req, struct policy_check *check_r)
+{
+	switch (req->state) {
+	case POLICY_STATE_RCPT:
+		break;
+	case POLICY_STATE_END_OF_MESSAGE:
+		if (req->recipient_count != 1)
+			return false;
+		break;
+	case POLICY_STATE_OTHER:
+	default:
+		return false;
+	}
+	if (req->recipient.len == 0)
+		return false;
+	check_r->recipient = req->recipient;
+	check_r->size = req->size;
+	return true;
+}
+
+const char *policy_state_name(enum policy_state state)
+{
+	switch (state) {
+	case POLICY_STATE_RCPT:
+		return "RCPT";
+	case POLICY_STATE_END_OF_MESSAGE:
+		return "END-OF-MESSAGE";
+	case POLICY_STATE_OTHER:
+		break;
+	}
+	return "OTHER";
+}
+
+int policy_answer_append(struct buf *out, const char *action)
+{
+	static const char head[] = "action=", tail[] = "\n\n";
+	size_t n = strnlen(action, POLICY_ACTION_MAX);
+	/* n <= POLICY_ACTION_MAX, so the sum cannot wrap */
+	size_t total = sizeof(head) - 1 + n + sizeof(tail) - 1;
+	if (out->len > out->max || out->max - out->len < total)
+		return -1;
+	/* each append fits: the room for all three was checked above */
+	if (buf_append(out, head, sizeof(head) - 1) < 0 || buf_append(out, action, n) < 0)
+		abort();
+	for (char *p = out->data + out->len - n; p < out->data + out->len; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+	if (buf_append(out, tail, sizeof(tail) - 1) < 0)
+		abort();
+	return 0;
 }

@@ -1,5 +1,5 @@
-/* policy: the Postfix SMTPD policy delegation protocol, request parsing and reply formatting
-   (pure). */
+/* policy: the Postfix SMTPD policy delegation protocol (pure): request parsing, the state rules
+   that say which requests need a recipient check, and answer formatting. */
 #ifndef MQ_POLICY_H
 #define MQ_POLICY_H
 
@@ -7,11 +7,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Named limits on what a peer may send (STYLE.md rule 10). Postfix's longest attributes (ccert
+struct buf;
+
+/* Named limits on what a peer may send (docs/style.md rule 10). Postfix's longest attributes (ccert
    subjects, policy_context) stay far below the line limit. */
 #define POLICY_LINE_MAX    4096  /* one name=value line, without the newline */
 #define POLICY_ATTRS_MAX   256   /* attribute lines in one request */
 #define POLICY_REQUEST_MAX 65536 /* one whole request */
+
+/* The longest action text an answer carries; longer text is cut. An SMTP reply line is at most
+   512 octets with its CRLF (RFC 5321 section 4.5.3.1.5), and Postfix adds to ours. */
+#define POLICY_ACTION_MAX 512
 
 enum policy_state {
 	POLICY_STATE_OTHER, /* CONNECT, EHLO, HELO, MAIL, DATA, VRFY, ETRN, missing... */
@@ -50,5 +56,31 @@ struct policy_request {
  */
 int policy_parse(const char *buf, size_t len, struct policy_request *req_r, size_t *consumed_r,
                  const char **error_r) __attribute__((warn_unused_result));
+
+/* What a request asks to have checked. */
+struct policy_check {
+	struct policy_str recipient; /* inside the request's buffer; never empty */
+	uint64_t size;               /* the message size Postfix sent; 0 when it sent none */
+};
+
+/*
+ * Postfix's state rules: whether req needs a recipient check. At RCPT its recipient is checked;
+ * at END-OF-MESSAGE only when recipient_count is exactly 1, because Postfix names the recipient
+ * only then and an answer there applies to the whole message. Any other state, or an empty
+ * recipient, needs no check: the answer is DUNNO. Returns true with *check_r filled (pointing
+ * into req's buffer), false otherwise. Pure.
+ */
+bool policy_wants_check(const struct policy_request *req, struct policy_check *check_r);
+
+/* "RCPT", "END-OF-MESSAGE" or "OTHER", for logs. Static string. */
+const char *policy_state_name(enum policy_state state);
+
+/*
+ * Append the answer to one request, "action=<action>\n\n", to out. Every byte of action outside
+ * printable ASCII becomes '?' (a newline would end the answer early and let the text forge a
+ * second one), and text beyond POLICY_ACTION_MAX octets is cut. Returns 0, or -1 when out has
+ * no room for the whole answer (out unchanged). Pure.
+ */
+int policy_answer_append(struct buf *out, const char *action) __attribute__((warn_unused_result));
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * quota: the decision at the heart of mailquota. Pure and total: every input, including
- * UINT64_MAX everywhere, gives a defined answer without overflow (STYLE.md rule 11). It must never
- * look anything up, log, or depend on anything but its argument.
+ * UINT64_MAX everywhere, gives a defined answer without overflow (docs/style.md rule 11). It must
+ * never look anything up, log, or depend on anything but its argument.
  */
 #include "quota.h"
 

@@ -1,20 +1,23 @@
 /*
- * reply: the mapping from verdicts to what the MTA is told, and the load-time rules that keep an
- * operator from configuring a reply Postfix would silently rewrite or that RFC 5321 forbids at
- * RCPT. Pure; never called with untrusted input except the config file.
+ * reply: the mapping from verdicts to what the MTA is told (the policy action the policy socket
+ * answers, the SMTP reply line the MTA then sends, which the HTTP check reports), and the
+ * load-time rules that keep an operator from configuring a reply Postfix would silently rewrite
+ * or that RFC 5321 forbids at RCPT. Pure; never called with untrusted input except the config
+ * file. The service decides verdicts and never sees this text; only front ends call the mapping.
  */
 #include "reply.h"
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-
+/* The over-quota reply is held as an array of the reply_set field's size, so copying it into a
+   set cannot truncate (checked at compile time in reply_set_defaults). */
 static const struct {
 	const char *name;
 	enum reply_profile profile;
-	const char *over_quota;
+	char over_quota[REPLY_MAX + 1];
 } profiles[] = {
 	{ "conventional", REPLY_PROFILE_CONVENTIONAL, "552 5.2.2 Mailbox full" },
 	{ "strict", REPLY_PROFILE_STRICT, "452 4.2.2 Mailbox full" },
@@ -22,6 +25,17 @@ static const struct {
 };
 
 #define DEFER_IF_PERMIT "DEFER_IF_PERMIT"
+/* Postfix sends DEFER_IF_PERMIT text as access_map_defer_code (450 by default) with 4.7.1;
+   the text when none is given is ours. */
+#define DEFER_IF_PERMIT_CODE "450 4.7.1"
+#define DEFER_IF_PERMIT_TEXT "Service unavailable"
+
+/* Copy a string literal into a char array that it fits, as the compiler checks. */
+#define COPY_LITERAL(dst, lit)                                                            \
+	do {                                                                              \
+		_Static_assert(sizeof(lit) <= sizeof(dst), "literal does not fit " #dst); \
+		memcpy((dst), (lit), sizeof(lit));                                        \
+	} while (0)
 
 int reply_profile_parse(const char *s, enum reply_profile *profile_r)
 {
@@ -34,27 +48,29 @@ int reply_profile_parse(const char *s, enum reply_profile *profile_r)
 	return -1;
 }
 
-const char *reply_profile_over_quota(enum reply_profile profile)
+/* The profiles row of a profile; the first (conventional) for a value outside the enum. */
+static size_t profile_row(enum reply_profile profile)
 {
 	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
 		if (profiles[i].profile == profile)
-			return profiles[i].over_quota;
-	return profiles[0].over_quota;
+			return i;
+	return 0;
+}
+
+const char *reply_profile_over_quota(enum reply_profile profile)
+{
+	return profiles[profile_row(profile)].over_quota;
 }
 
 void reply_set_defaults(struct reply_set *set, enum reply_profile profile)
 {
-	/* all literals below are shorter than REPLY_MAX */
-	(void)!str_copy(set->over_quota, reply_profile_over_quota(profile),
-	                sizeof(set->over_quota));
-	(void)!str_copy(set->too_big_mailbox,
-	                "552 5.2.3 Message length exceeds administrative limit",
-	                sizeof(set->too_big_mailbox));
-	(void)!str_copy(set->too_big_system, "552 5.3.4 Message too big for system",
-	                sizeof(set->too_big_system));
-	(void)!str_copy(set->tempfail, "451 4.3.0 Quota service temporarily unavailable",
-	                sizeof(set->tempfail));
-	(void)!str_copy(set->unknown, "DUNNO", sizeof(set->unknown));
+	_Static_assert(sizeof(profiles[0].over_quota) == sizeof(set->over_quota),
+	               "a profile's over-quota reply must have the reply_set field's size");
+	memcpy(set->over_quota, profiles[profile_row(profile)].over_quota, sizeof(set->over_quota));
+	COPY_LITERAL(set->too_big_mailbox, "552 5.2.3 Message length exceeds administrative limit");
+	COPY_LITERAL(set->too_big_system, "552 5.3.4 Message too big for system");
+	COPY_LITERAL(set->tempfail, "451 4.3.0 Quota service temporarily unavailable");
+	COPY_LITERAL(set->unknown, "DUNNO");
 }
 
 static bool is_digit(char c)
@@ -165,7 +181,7 @@ int reply_validate(enum reply_kind kind, const char *reply, const char **error_r
 	return -1;
 }
 
-const char *reply_for(const struct reply_set *set, enum quota_verdict verdict)
+const char *reply_policy_action(const struct reply_set *set, enum quota_verdict verdict)
 {
 	switch (verdict) {
 	case QUOTA_ACCEPT:
@@ -184,20 +200,28 @@ const char *reply_for(const struct reply_set *set, enum quota_verdict verdict)
 	return set->tempfail;
 }
 
-const char *reply_smtp_line(const char *action, char *out, size_t size)
+const char *reply_smtp(const struct reply_set *set, enum quota_verdict verdict,
+                       struct reply_line *line)
 {
-	if (is_digit(action[0])) {
-		if (str_copy(out, action, size) < 0)
-			return NULL;
-		return out;
-	}
+	_Static_assert(sizeof(DEFER_IF_PERMIT_CODE " ") <= sizeof(DEFER_IF_PERMIT " "),
+	               "a DEFER_IF_PERMIT line must not be longer than its reply");
+	_Static_assert(sizeof(DEFER_IF_PERMIT_CODE " " DEFER_IF_PERMIT_TEXT) <= sizeof(line->text),
+	               "the default DEFER_IF_PERMIT line must fit");
+	if (verdict == QUOTA_ACCEPT)
+		return NULL;
+	const char *r = reply_policy_action(set, verdict);
 	size_t dl = strlen(DEFER_IF_PERMIT);
-	if (strncmp(action, DEFER_IF_PERMIT, dl) == 0) {
-		const char *text = action[dl] == ' ' ? action + dl + 1 : "Service unavailable";
-		int n = snprintf(out, size, "450 4.7.1 %s", text);
-		if (n < 0 || (size_t)n >= size)
-			return NULL;
-		return out;
-	}
-	return NULL;
+	int n;
+	if (is_digit(r[0]))
+		n = snprintf(line->text, sizeof(line->text), "%s", r);
+	else if (strncmp(r, DEFER_IF_PERMIT, dl) == 0 && (r[dl] == ' ' || r[dl] == '\0'))
+		n = snprintf(line->text, sizeof(line->text), DEFER_IF_PERMIT_CODE " %s",
+		             r[dl] == ' ' ? r + dl + 1 : DEFER_IF_PERMIT_TEXT);
+	else
+		return NULL; /* DUNNO: the MTA goes on with its own restrictions */
+	/* a reply_set field holds at most REPLY_MAX octets, and each form above is no longer
+	   than the reply it came from (or than the default line): nothing is cut */
+	if (n < 0 || (size_t)n >= sizeof(line->text))
+		abort();
+	return line->text;
 }

@@ -1,4 +1,5 @@
-/* reply: verdict → SMTP reply / policy action, with profiles and load-time validation (pure). */
+/* reply: verdict → Postfix policy action and SMTP reply line, with profiles and load-time
+   validation (pure). Each front end maps a service verdict to its own protocol here. */
 #ifndef MQ_REPLY_H
 #define MQ_REPLY_H
 
@@ -44,14 +45,26 @@ void reply_set_defaults(struct reply_set *set, enum reply_profile profile);
 int reply_validate(enum reply_kind kind, const char *reply, const char **error_r)
         __attribute__((warn_unused_result));
 
-/* The reply (policy action text) for a verdict; "DUNNO" for QUOTA_ACCEPT. */
-const char *reply_for(const struct reply_set *set, enum quota_verdict verdict);
+/*
+ * The Postfix policy action for a verdict: "DUNNO" for QUOTA_ACCEPT (the MTA decides), the
+ * configured reply of set otherwise. The string is static or owned by set. Pure.
+ */
+const char *reply_policy_action(const struct reply_set *set, enum quota_verdict verdict);
+
+/* Room for any SMTP reply line reply_smtp() gives for a reply_set's text: never more than the
+   text itself, since "450 4.7.1 " is shorter than the "DEFER_IF_PERMIT " it replaces. */
+struct reply_line {
+	char text[REPLY_MAX + 1];
+};
 
 /*
- * The SMTP reply line the MTA will send for a policy action: the action itself when it starts
- * with a code, "450 4.7.1 text" for DEFER_IF_PERMIT, NULL for DUNNO (the MTA decides).
- * Writes into out[size]; returns out or NULL.
+ * The SMTP reply line an MTA sends for a verdict under set, as Postfix builds it: the configured
+ * reply itself when it starts with a code, "450 4.7.1 text" for "DEFER_IF_PERMIT text" (text
+ * "Service unavailable" when none), NULL when the MTA decides itself (QUOTA_ACCEPT, a DUNNO
+ * unknown-recipient reply, or any text that is neither). A returned line is line->text and
+ * is never cut (see struct reply_line). Pure.
  */
-const char *reply_smtp_line(const char *action, char *out, size_t size);
+const char *reply_smtp(const struct reply_set *set, enum quota_verdict verdict,
+                       struct reply_line *line);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * resource: field tables and checks for admin API bodies. Pure: it must never log, allocate
+ * resource: checks of admin API bodies, by the field table of fields.h (and the token and
+ * alias-edit rules kept here) and the key rules below. Pure: it must never log, allocate
  * anything but the returned JSON, or accept a value the database would refuse (a body that
  * passes here must only fail in the database for reasons of state: exists, not found...).
  */
@@ -9,79 +10,103 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "buf.h"
 #include "report.h"
 
-enum field_type {
-	F_SIZE,     /* integer 0..2^63-1, or null (inherit / unlimited) */
-	F_GRACE,    /* integer 0..1000, or null */
-	F_BOOL,     /* true or false */
-	F_TARGETS,  /* array of 1..RESOURCE_TARGETS_MAX mailbox addresses */
-	F_TARGETS0, /* the same, possibly empty */
-	F_NAME,     /* 1..RESOURCE_NAME_MAX characters, no control characters */
-	F_SCOPE,    /* a token scope */
-	F_ADDRESS,  /* a mailbox address, or null */
-	F_TIME,     /* RFC 3339 time, or null */
+/* How a value is checked: the field table's types, and those of token and alias-edit fields. */
+enum check {
+	C_SIZE,     /* integer 0..2^63-1, or null (inherit / unlimited) */
+	C_GRACE,    /* integer 0..FIELD_PERCENT_MAX, or null */
+	C_BOOL,     /* true or false */
+	C_TARGETS,  /* array of 1..RESOURCE_TARGETS_MAX mailbox addresses */
+	C_TARGETS0, /* the same, possibly empty */
+	C_NAME,     /* 1..RESOURCE_NAME_MAX characters, no control characters */
+	C_SCOPE,    /* a token scope */
+	C_ADDRESS,  /* a mailbox address, or null */
+	C_TIME,     /* RFC 3339 time, or null */
 };
 
-struct field {
+/* A field resource_check() knows: from the field table, or one of the local tables below. */
+struct rule {
 	const char *name;
-	enum field_type type;
+	enum check check;
 	bool required; /* on create */
 };
 
-static const struct field domain_fields[] = {
-	{ "pool_limit_bytes", F_SIZE, false },
-	{ "default_storage_limit_bytes", F_SIZE, false },
-	{ "default_message_limit", F_SIZE, false },
-	{ "default_max_message_size", F_SIZE, false },
-	{ "max_message_size", F_SIZE, false },
-	{ "grace_percent", F_GRACE, false },
+/* Tokens are created whole and never imported or set field by field: not in the field table. */
+static const struct rule token_rules[] = {
+	{ "name", C_NAME, true },
+	{ "scope", C_SCOPE, true },
+	{ "mailbox", C_ADDRESS, false },
+	{ "expires_at", C_TIME, false },
 };
 
-static const struct field mailbox_fields[] = {
-	{ "storage_limit_bytes", F_SIZE, false },
-	{ "message_limit", F_SIZE, false },
-	{ "max_message_size", F_SIZE, false },
-	{ "grace_percent", F_GRACE, false },
-	{ "enabled", F_BOOL, false },
+/* Edits of an alias's targets, in an update only (a new alias names all its targets). */
+static const struct rule alias_edit_rules[] = {
+	{ "add_targets", C_TARGETS0, false },
+	{ "remove_targets", C_TARGETS0, false },
 };
 
-/* on create only "targets"; updates may also add and remove */
-static const struct field alias_fields[] = {
-	{ "targets", F_TARGETS, true },
-	{ "add_targets", F_TARGETS0, false },
-	{ "remove_targets", F_TARGETS0, false },
+static const char *const kind_names[] = {
+	[RESOURCE_DOMAIN] = "domain",
+	[RESOURCE_MAILBOX] = "mailbox",
+	[RESOURCE_ALIAS] = "alias",
+	[RESOURCE_TOKEN] = "token",
 };
 
-static const struct field token_fields[] = {
-	{ "name", F_NAME, true },
-	{ "scope", F_SCOPE, true },
-	{ "mailbox", F_ADDRESS, false },
-	{ "expires_at", F_TIME, false },
+static const char *const problem_codes[] = {
+	[RESOURCE_INVALID_BODY] = "invalid_body",   [RESOURCE_UNKNOWN_FIELD] = "unknown_field",
+	[RESOURCE_INVALID_FIELD] = "invalid_field", [RESOURCE_MISSING_FIELD] = "missing_field",
+	[RESOURCE_TOO_MANY] = "too_many",
 };
 
-struct kind {
-	const char *name;
-	const char *key; /* the key field in a create body; NULL: none (tokens get an id) */
-	const struct field *fields;
-	size_t nfields;
-};
-
-#define KIND(n, k, f)                             \
-	{                                         \
-		n, k, f, sizeof(f) / sizeof(f[0]) \
+static enum check check_of(enum field_type t)
+{
+	switch (t) {
+	case FIELD_SIZE:
+	case FIELD_COUNT:
+		return C_SIZE;
+	case FIELD_PERCENT:
+		return C_GRACE;
+	case FIELD_BOOL:
+		return C_BOOL;
+	case FIELD_TARGETS:
+		break;
 	}
-static const struct kind kinds[] = {
-	[RESOURCE_DOMAIN] = KIND("domain", "name", domain_fields),
-	[RESOURCE_MAILBOX] = KIND("mailbox", "address", mailbox_fields),
-	[RESOURCE_ALIAS] = KIND("alias", "address", alias_fields),
-	[RESOURCE_TOKEN] = KIND("token", NULL, token_fields),
-};
+	return C_TARGETS;
+}
+
+static const struct rule *find_local(const struct rule *rules, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rules[i].name, name) == 0)
+			return &rules[i];
+	return NULL;
+}
+
+/* The rule for field name of kind in mode into *r: true, or false for a field not taken. */
+static bool find_rule(enum resource_kind kind, enum resource_mode mode, const char *name,
+                      struct rule *r)
+{
+	const struct field *f = field_by_api(kind, name);
+	const struct rule *local = NULL;
+	if (f != NULL) {
+		*r = (struct rule){ f->api, check_of(f->type), f->required };
+		return true;
+	}
+	if (kind == RESOURCE_TOKEN)
+		local = find_local(token_rules, sizeof(token_rules) / sizeof(token_rules[0]), name);
+	else if (kind == RESOURCE_ALIAS && mode == RESOURCE_UPDATE)
+		local = find_local(alias_edit_rules,
+		                   sizeof(alias_edit_rules) / sizeof(alias_edit_rules[0]), name);
+	if (local == NULL)
+		return false;
+	*r = *local;
+	return true;
+}
 
 const char *resource_kind_name(enum resource_kind kind)
 {
-	return kinds[kind].name;
+	return kind_names[kind];
 }
 
 /*
@@ -120,6 +145,11 @@ static bool local_ok(const char *l)
 	return true;
 }
 
+_Static_assert(sizeof(((struct resource_key *)0)->local) == sizeof(((struct address *)0)->local),
+               "a normalised local part fits a key whole");
+_Static_assert(sizeof(((struct resource_key *)0)->domain) == sizeof(((struct address *)0)->domain),
+               "a normalised domain fits a key whole");
+
 int resource_key_parse(enum resource_kind kind, const char *text, const struct address_rules *rules,
                        struct resource_key *key_r, const char **why_r)
 {
@@ -153,7 +183,7 @@ int resource_key_parse(enum resource_kind kind, const char *text, const struct a
 			*why_r = "a domain is an ASCII host name (IDNs in xn-- form)";
 			return -1;
 		}
-		(void)!str_copy(key_r->domain, a.domain, sizeof(key_r->domain));
+		memcpy(key_r->domain, a.domain, sizeof(key_r->domain));
 		key_r->catchall = kind == RESOURCE_ALIAS;
 		n = snprintf(key_r->text, sizeof(key_r->text), "%s%s",
 		             kind == RESOURCE_ALIAS ? "@" : "", a.domain);
@@ -173,8 +203,8 @@ int resource_key_parse(enum resource_kind kind, const char *text, const struct a
 		*why_r = "a domain is an ASCII host name (IDNs in xn-- form)";
 		return -1;
 	}
-	(void)!str_copy(key_r->local, a.local, sizeof(key_r->local));
-	(void)!str_copy(key_r->domain, a.domain, sizeof(key_r->domain));
+	memcpy(key_r->local, a.local, sizeof(key_r->local));
+	memcpy(key_r->domain, a.domain, sizeof(key_r->domain));
 	int n = snprintf(key_r->text, sizeof(key_r->text), "%s@%s", a.local, a.domain);
 	if (n < 0 || (size_t)n >= sizeof(key_r->text)) {
 		*why_r = "too long";
@@ -183,11 +213,15 @@ int resource_key_parse(enum resource_kind kind, const char *text, const struct a
 	return 0;
 }
 
-static void set_error(struct resource_error *e, const char *code, const char *field,
+/* The field is quoted back cut to RESOURCE_FIELD_MAX octets: a quote needs no more. */
+static void set_error(struct resource_error *e, enum resource_problem problem, const char *field,
                       const char *reason)
 {
-	e->code = code;
-	(void)!str_copy(e->field, field, sizeof(e->field)); /* truncation is fine for a quote */
+	size_t n = strnlen(field, RESOURCE_FIELD_MAX);
+	e->problem = problem;
+	e->code = problem_codes[problem];
+	memcpy(e->field, field, n);
+	e->field[n] = '\0';
 	e->reason = reason;
 }
 
@@ -200,34 +234,35 @@ static bool has_control(const char *s)
 }
 
 /* Check one value; on success *out is the value to store (a new reference). */
-static const char *check_value(const struct field *f, json_t *v, const struct address_rules *rules,
+static const char *check_value(enum check c, json_t *v, const struct address_rules *rules,
                                json_t **out)
 {
+	_Static_assert(FIELD_PERCENT_MAX == 1000, "the messages below say 1000");
 	const char *why;
 	struct resource_key k;
-	switch (f->type) {
-	case F_SIZE:
-	case F_GRACE:
+	switch (c) {
+	case C_SIZE:
+	case C_GRACE:
 		if (json_is_null(v))
 			break;
 		if (!json_is_integer(v))
-			return f->type == F_SIZE ? "must be a non-negative integer (bytes) or null"
-			                         : "must be an integer from 0 to 1000, or null";
+			return c == C_SIZE ? "must be a non-negative integer (bytes) or null"
+			                   : "must be an integer from 0 to 1000, or null";
 		if (json_integer_value(v) < 0)
 			return "must not be negative";
-		if (f->type == F_GRACE && json_integer_value(v) > 1000)
+		if (c == C_GRACE && json_integer_value(v) > FIELD_PERCENT_MAX)
 			return "must be at most 1000";
 		break;
-	case F_BOOL:
+	case C_BOOL:
 		if (!json_is_boolean(v))
 			return "must be true or false";
 		break;
-	case F_TARGETS:
-	case F_TARGETS0: {
+	case C_TARGETS:
+	case C_TARGETS0: {
 		if (!json_is_array(v))
 			return "must be an array of mailbox addresses";
 		size_t n = json_array_size(v), i;
-		if (n == 0 && f->type == F_TARGETS)
+		if (n == 0 && c == C_TARGETS)
 			return "must name at least one mailbox";
 		if (n > RESOURCE_TARGETS_MAX)
 			return "names more than 1000 mailboxes";
@@ -245,12 +280,12 @@ static const char *check_value(const struct field *f, json_t *v, const struct ad
 		*out = norm;
 		return NULL;
 	}
-	case F_NAME:
+	case C_NAME:
 		if (!json_is_string(v) || json_string_length(v) == 0 ||
 		    json_string_length(v) > RESOURCE_NAME_MAX || has_control(json_string_value(v)))
 			return "must be 1 to 100 characters without control characters";
 		break;
-	case F_SCOPE: {
+	case C_SCOPE: {
 		if (!json_is_string(v) || (strcmp(json_string_value(v), "admin") != 0 &&
 		                           strcmp(json_string_value(v), "read") != 0 &&
 		                           strcmp(json_string_value(v), "usage") != 0 &&
@@ -258,7 +293,7 @@ static const char *check_value(const struct field *f, json_t *v, const struct ad
 			return "must be one of admin, read, usage, self";
 		break;
 	}
-	case F_ADDRESS:
+	case C_ADDRESS:
 		if (json_is_null(v))
 			break;
 		if (!json_is_string(v) ||
@@ -266,7 +301,7 @@ static const char *check_value(const struct field *f, json_t *v, const struct ad
 			return "must be a valid mailbox address";
 		*out = json_string(k.text);
 		return NULL;
-	case F_TIME:
+	case C_TIME:
 		if (json_is_null(v))
 			break;
 		if (!json_is_string(v) || !rfc3339_valid(json_string_value(v)))
@@ -277,30 +312,46 @@ static const char *check_value(const struct field *f, json_t *v, const struct ad
 	return NULL;
 }
 
+/* Whether a create body of kind lacks a required field: its name, or NULL. */
+static const char *missing_required(enum resource_kind kind, json_t *fields)
+{
+	size_t n;
+	const struct field *t = field_table(kind, &n);
+	for (size_t i = 0; i < n; i++)
+		if (t[i].required && json_object_get(fields, t[i].api) == NULL)
+			return t[i].api;
+	if (kind == RESOURCE_TOKEN)
+		for (size_t i = 0; i < sizeof(token_rules) / sizeof(token_rules[0]); i++)
+			if (token_rules[i].required &&
+			    json_object_get(fields, token_rules[i].name) == NULL)
+				return token_rules[i].name;
+	return NULL;
+}
+
 int resource_check(enum resource_kind kind, enum resource_mode mode, json_t *body,
                    const struct address_rules *rules, struct resource_key *key_r, json_t **fields_r,
                    struct resource_error *err_r)
 {
-	const struct kind *k = &kinds[kind];
+	const char *key = field_key(kind);
 	const char *name;
 	json_t *v;
 	if (!json_is_object(body)) {
-		set_error(err_r, "invalid_body", "", "the body must be a JSON object");
+		set_error(err_r, RESOURCE_INVALID_BODY, "", "the body must be a JSON object");
 		return -1;
 	}
 	json_t *fields = json_object();
 	json_object_foreach(body, name, v)
 	{
-		if (k->key != NULL && strcmp(name, k->key) == 0) {
+		if (key != NULL && strcmp(name, key) == 0) {
 			if (mode == RESOURCE_UPDATE) {
-				set_error(err_r, "invalid_field", name,
+				set_error(err_r, RESOURCE_INVALID_FIELD, name,
 				          "cannot be changed: delete and create instead");
 				goto fail;
 			}
 			const char *why;
 			if (!json_is_string(v) || resource_key_parse(kind, json_string_value(v),
 			                                             rules, key_r, &why) < 0) {
-				set_error(err_r, "invalid_field", name,
+				set_error(err_r, RESOURCE_INVALID_FIELD, name,
 				          kind == RESOURCE_DOMAIN ? "must be a valid domain name"
 				          : kind == RESOURCE_ALIAS
 				                  ? "must be an address, or @domain for a catch-all"
@@ -309,38 +360,29 @@ int resource_check(enum resource_kind kind, enum resource_mode mode, json_t *bod
 			}
 			continue;
 		}
-		const struct field *f = NULL;
-		for (size_t i = 0; i < k->nfields; i++)
-			if (strcmp(k->fields[i].name, name) == 0)
-				f = &k->fields[i];
-		/* a new alias has targets only; tokens are never updated */
-		if (f == NULL ||
-		    (kind == RESOURCE_ALIAS && mode == RESOURCE_CREATE && f->type == F_TARGETS0)) {
-			set_error(err_r, "unknown_field", name, "no such field");
+		struct rule r;
+		if (!find_rule(kind, mode, name, &r)) {
+			set_error(err_r, RESOURCE_UNKNOWN_FIELD, name, "no such field");
 			goto fail;
 		}
 		json_t *out = NULL;
-		const char *why = check_value(f, v, rules, &out);
+		const char *why = check_value(r.check, v, rules, &out);
 		if (why != NULL) {
-			set_error(err_r, "invalid_field", name, why);
+			set_error(err_r, RESOURCE_INVALID_FIELD, name, why);
 			goto fail;
 		}
 		json_object_set_new(fields, name, out);
 	}
 	if (mode == RESOURCE_CREATE) {
-		if (k->key != NULL && json_object_get(body, k->key) == NULL) {
-			set_error(err_r, "missing_field", k->key, "is required");
+		const char *missing = key != NULL && json_object_get(body, key) == NULL
+		                              ? key
+		                              : missing_required(kind, fields);
+		if (missing != NULL) {
+			set_error(err_r, RESOURCE_MISSING_FIELD, missing, "is required");
 			goto fail;
 		}
-		for (size_t i = 0; i < k->nfields; i++) {
-			if (k->fields[i].required &&
-			    json_object_get(fields, k->fields[i].name) == NULL) {
-				set_error(err_r, "missing_field", k->fields[i].name, "is required");
-				goto fail;
-			}
-		}
 	} else if (json_object_size(fields) == 0) {
-		set_error(err_r, "invalid_body", "", "the body names no field to change");
+		set_error(err_r, RESOURCE_INVALID_BODY, "", "the body names no field to change");
 		goto fail;
 	}
 	if (kind == RESOURCE_TOKEN) {
@@ -348,13 +390,13 @@ int resource_check(enum resource_kind kind, enum resource_mode mode, json_t *bod
 		       *mb = json_object_get(fields, "mailbox");
 		/* tokens are never changed, only created (an update body may lack a scope) */
 		if (!json_is_string(scope)) {
-			set_error(err_r, "invalid_body", "",
+			set_error(err_r, RESOURCE_INVALID_BODY, "",
 			          "a token cannot be changed: create another");
 			goto fail;
 		}
 		bool self = strcmp(json_string_value(scope), "self") == 0;
 		if (self != (mb != NULL && !json_is_null(mb))) {
-			set_error(err_r, "invalid_field", "mailbox",
+			set_error(err_r, RESOURCE_INVALID_FIELD, "mailbox",
 			          "is required with scope self and refused with any other");
 			goto fail;
 		}
@@ -379,22 +421,23 @@ int resource_check_request(json_t *body, size_t max, json_t **recipients_r, uint
 		else if (strcmp(key, "size") == 0)
 			size_j = val;
 		else {
-			set_error(err_r, "unknown_field", key,
+			set_error(err_r, RESOURCE_UNKNOWN_FIELD, key,
 			          "unknown field; allowed: recipients, size");
 			return -1;
 		}
 	}
 	if (size_j != NULL && (!json_is_integer(size_j) || json_integer_value(size_j) < 0)) {
-		set_error(err_r, "invalid_field", "size", "size must be a non-negative integer");
+		set_error(err_r, RESOURCE_INVALID_FIELD, "size",
+		          "size must be a non-negative integer");
 		return -1;
 	}
 	if (!json_is_array(rcpts) || json_array_size(rcpts) == 0) {
-		set_error(err_r, "invalid_field", "recipients",
+		set_error(err_r, RESOURCE_INVALID_FIELD, "recipients",
 		          "recipients must be a non-empty array of strings");
 		return -1;
 	}
 	if (json_array_size(rcpts) > max) {
-		set_error(err_r, "too_many", "recipients",
+		set_error(err_r, RESOURCE_TOO_MANY, "recipients",
 		          "at most 1000 recipients per request (HTTP_BATCH_MAX)");
 		return -1;
 	}
@@ -402,7 +445,7 @@ int resource_check_request(json_t *body, size_t max, json_t **recipients_r, uint
 	json_array_foreach(rcpts, i, val)
 	{
 		if (!json_is_string(val)) {
-			set_error(err_r, "invalid_field", "recipients",
+			set_error(err_r, RESOURCE_INVALID_FIELD, "recipients",
 			          "every recipient must be a string");
 			return -1;
 		}
@@ -429,38 +472,51 @@ static int get_delta(json_t *obj, const char *name, bool required, int64_t *out)
 	return 0;
 }
 
-const char *resource_check_report(json_t *rep, struct resource_report *r)
+int resource_check_report(json_t *rep, struct resource_report *r, const char **error_r)
 {
 	const char *key;
 	json_t *val;
-	if (!json_is_object(rep))
-		return "each report must be an object";
+	if (!json_is_object(rep)) {
+		*error_r = "each report must be an object";
+		return -1;
+	}
 	json_object_foreach(rep, key, val)
 	{
 		if (strcmp(key, "recipient") != 0 && strcmp(key, "mailbox") != 0 &&
 		    strcmp(key, "bytes") != 0 && strcmp(key, "messages") != 0 &&
-		    strcmp(key, "key") != 0 && strcmp(key, "occurred_at") != 0)
-			return "unknown field (allowed: recipient or mailbox, bytes, messages, "
-			       "key, "
-			       "occurred_at)";
+		    strcmp(key, "key") != 0 && strcmp(key, "occurred_at") != 0) {
+			*error_r = "unknown field (allowed: recipient or mailbox, bytes, messages, "
+			           "key, occurred_at)";
+			return -1;
+		}
 	}
 	json_t *rc = json_object_get(rep, "recipient"), *mb = json_object_get(rep, "mailbox");
-	if ((rc == NULL) == (mb == NULL))
-		return "give exactly one of recipient and mailbox";
-	if (!json_is_string(rc != NULL ? rc : mb))
-		return "recipient/mailbox must be a string";
+	if ((rc == NULL) == (mb == NULL)) {
+		*error_r = "give exactly one of recipient and mailbox";
+		return -1;
+	}
+	if (!json_is_string(rc != NULL ? rc : mb)) {
+		*error_r = "recipient/mailbox must be a string";
+		return -1;
+	}
 	json_t *k = json_object_get(rep, "key");
-	if (!json_is_string(k) || !usage_key_valid(json_string_value(k)))
-		return "key must be 1 to 200 printable ASCII characters without spaces";
+	if (!json_is_string(k) || !usage_key_valid(json_string_value(k))) {
+		*error_r = "key must be 1 to 200 printable ASCII characters without spaces";
+		return -1;
+	}
 	json_t *t = json_object_get(rep, "occurred_at");
-	if (t != NULL && (!json_is_string(t) || !rfc3339_valid(json_string_value(t))))
-		return "occurred_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
+	if (t != NULL && (!json_is_string(t) || !rfc3339_valid(json_string_value(t)))) {
+		*error_r = "occurred_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
+		return -1;
+	}
 	if (get_delta(rep, "bytes", true, &r->bytes) < 0 ||
-	    get_delta(rep, "messages", false, &r->messages) < 0)
-		return "bytes (required) and messages must be integers within +-2^62";
+	    get_delta(rep, "messages", false, &r->messages) < 0) {
+		*error_r = "bytes (required) and messages must be integers within +-2^62";
+		return -1;
+	}
 	r->address = json_string_value(rc != NULL ? rc : mb);
 	r->exact = mb != NULL;
 	r->key = json_string_value(k);
 	r->occurred_at = t != NULL ? json_string_value(t) : NULL;
-	return NULL;
+	return 0;
 }

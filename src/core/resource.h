@@ -1,9 +1,10 @@
 /*
  * resource: what the admin API accepts for domains, mailboxes, aliases and tokens (pure).
- * One table of fields per kind says each field's name and type; a request body or an import
- * row is checked against it and turned into the normalised key and the JSON object of fields
- * that the database functions of sql/005_admin.sql take. Nothing here touches the network,
- * the database or the log.
+ * The field table of fields.h says each settable field's name and type (tokens and the
+ * update-only alias operations keep small tables here); a request body or an import row is
+ * checked against it and turned into the normalised key and the JSON object of fields that the
+ * database functions of sql/005_admin.sql take. Nothing here touches the network, the database
+ * or the log.
  */
 #ifndef MQ_RESOURCE_H
 #define MQ_RESOURCE_H
@@ -13,13 +14,13 @@
 #include <stdint.h>
 
 #include "address.h"
+#include "fields.h"
 
 #define RESOURCE_TARGETS_MAX 1000 /* mailboxes named in one alias change */
 #define RESOURCE_NAME_MAX    100  /* a token's name */
 #define RESOURCE_FIELD_MAX   64   /* a field name quoted back in an error */
 #define RESOURCE_KEY_MAX     (ADDRESS_MAX + 1)
 
-enum resource_kind { RESOURCE_DOMAIN, RESOURCE_MAILBOX, RESOURCE_ALIAS, RESOURCE_TOKEN };
 enum resource_mode { RESOURCE_CREATE, RESOURCE_UPDATE };
 
 /* A normalised object key: a domain name, or an address split in two (local NULL: catch-all). */
@@ -30,8 +31,18 @@ struct resource_key {
 	bool catchall;
 };
 
+/* What is wrong with a body; callers tell cases apart by this, never by the code text. */
+enum resource_problem {
+	RESOURCE_INVALID_BODY,  /* "invalid_body": not an object, or nothing to change */
+	RESOURCE_UNKNOWN_FIELD, /* "unknown_field" */
+	RESOURCE_INVALID_FIELD, /* "invalid_field": a value the field does not take */
+	RESOURCE_MISSING_FIELD, /* "missing_field": a required field is absent */
+	RESOURCE_TOO_MANY,      /* "too_many": more recipients than a check request may name */
+};
+
 struct resource_error {
-	const char *code; /* "unknown_field", "invalid_field", "missing_field", "invalid_body" */
+	enum resource_problem problem;
+	const char *code; /* the problem's name in API answers and import reports (static) */
 	char field[RESOURCE_FIELD_MAX + 1];
 	const char *reason; /* static text */
 };
@@ -76,7 +87,9 @@ struct resource_report {
 	const char *occurred_at; /* NULL when absent */
 };
 
-/* Check one report object: NULL with *r filled, or static text naming the first problem. */
-const char *resource_check_report(json_t *report, struct resource_report *r);
+/* Check one report object: 0 with *r filled, or -1 with static *error_r naming the first
+   problem. */
+int resource_check_report(json_t *report, struct resource_report *r, const char **error_r)
+        __attribute__((warn_unused_result));
 
 #endif

@@ -1,7 +1,9 @@
 /*
- * service: composes normalisation, store lookup, the pure decision and the reply profile. Front
- * ends call only this. It must never refuse a multi-target alias because one member is full (the
- * bug mailquota exists to prevent), and never answer 5xx because the store is unavailable.
+ * service: composes normalisation, store lookup and the pure decision into a verdict. Front ends
+ * call only this, and turn the verdict into their protocol's answer with reply.h; the service
+ * itself never chooses protocol text. It must never refuse a multi-target alias because one
+ * member is full (the bug mailquota exists to prevent), and never answer a permanent refusal
+ * because the store is unavailable (that is QUOTA_TEMPFAIL).
  */
 #include "service.h"
 
@@ -41,12 +43,10 @@ static struct quota_result decide_one(const struct config *cfg, const struct sto
 	return quota_decide(&in);
 }
 
-static void set_verdict(const struct service *svc, struct check_result *res, enum quota_verdict v,
-                        enum quota_reason reason)
+static void set_verdict(struct check_result *res, enum quota_verdict v, enum quota_reason reason)
 {
 	res->verdict = v;
 	res->reason = reason;
-	res->action = reply_for(&svc->cfg->replies, v);
 }
 
 int service_check(const struct service *svc, const char *rcpt, size_t len, uint64_t size,
@@ -67,7 +67,7 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
 	const char *err;
 	if (store_resolve(svc->store, &res_r->address, rs, &err) < 0) {
 		res_r->store_error = err;
-		set_verdict(svc, res_r, QUOTA_TEMPFAIL, QUOTA_REASON_NONE);
+		set_verdict(res_r, QUOTA_TEMPFAIL, QUOTA_REASON_NONE);
 		return 0;
 	}
 	res_r->match = rs->match;
@@ -93,24 +93,24 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
 	}
 
 	if (res_r->ntargets == 0) {
-		set_verdict(svc, res_r, QUOTA_UNKNOWN, QUOTA_REASON_NONE);
+		set_verdict(res_r, QUOTA_UNKNOWN, QUOTA_REASON_NONE);
 	} else if (rs->truncated) {
 		/* we could not see every member: refusing might bounce mail a member could take */
-		set_verdict(svc, res_r, QUOTA_ACCEPT, QUOTA_REASON_NONE);
+		set_verdict(res_r, QUOTA_ACCEPT, QUOTA_REASON_NONE);
 	} else if (best >= 0) {
 		res_r->decider = best;
-		set_verdict(svc, res_r, QUOTA_ACCEPT, QUOTA_REASON_NONE);
+		set_verdict(res_r, QUOTA_ACCEPT, QUOTA_REASON_NONE);
 	} else {
 		res_r->decider = best_refusal;
 		const struct quota_result *q = &res_r->targets[best_refusal].result;
-		set_verdict(svc, res_r, q->verdict, q->reason);
+		set_verdict(res_r, q->verdict, q->reason);
 		/* a permanent refusal needs current data: from a view out of touch with PostgreSQL
 		   for longer than view_max_age, the sender is asked to retry instead (the global
 		   size limit is configuration, not data, and stays a refusal) */
 		if (rs->age_ms / 1000 >= svc->cfg->view_max_age &&
 		    q->reason != QUOTA_REASON_SYSTEM_MAX_SIZE) {
 			res_r->store_error = "the view is older than view_max_age";
-			set_verdict(svc, res_r, QUOTA_TEMPFAIL, QUOTA_REASON_NONE);
+			set_verdict(res_r, QUOTA_TEMPFAIL, QUOTA_REASON_NONE);
 		}
 	}
 	return 0;

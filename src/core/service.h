@@ -1,5 +1,6 @@
-/* service: one recipient check, from raw address to verdict and reply; the only module that sees
-   the store, the decision and the reply profile together. */
+/* service: one recipient check, from raw address to verdict and the facts behind it; the only
+   module that sees the store and the decision together. It returns no protocol text: each front
+   end maps the verdict to its own protocol through reply.h. */
 #ifndef MQ_SERVICE_H
 #define MQ_SERVICE_H
 
@@ -19,7 +20,6 @@ struct service_target {
 struct check_result {
 	enum quota_verdict verdict;
 	enum quota_reason reason;
-	const char *action; /* policy action: "DUNNO" or a configured reply; static/config-owned */
 	struct address address;
 	enum store_match match;
 	bool truncated; /* alias too large to decide: answered as accept */
@@ -29,14 +29,9 @@ struct check_result {
 	struct service_target targets[STORE_TARGETS_MAX];
 };
 
-struct usage;
-struct admin;
-
 struct service {
 	const struct config *cfg; /* borrowed, outlives the service */
 	struct store *store;      /* borrowed */
-	struct usage *usage;      /* borrowed; NULL where nothing writes usage */
-	struct admin *admin;      /* borrowed; NULL where nothing administers */
 };
 
 /* Why a recipient could not be resolved to exactly one mailbox. */

@@ -1,7 +1,8 @@
 /*
- * store: the one interface through which checks read mailboxes, aliases and limits. Today a
- * PostgreSQL backend answers each lookup with one query; an in-memory view can take its place
- * behind the same operations without any front end noticing.
+ * store: the one interface through which checks read mailboxes, aliases, limits and tokens.
+ * The daemon's store is the in-memory view (src/store/view.c, kept current from PostgreSQL);
+ * unit tests use tests/support/memstore.c. Both answer from a vindex, so the resolution rules
+ * are the same code in each.
  */
 #ifndef MQ_STORE_H
 #define MQ_STORE_H

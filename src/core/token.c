@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <nettle/base64.h>
 #include <nettle/memops.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,13 +47,28 @@ static bool b64url_char(char c)
 	       c == '-' || c == '_';
 }
 
-void token_hash(const char *text, size_t len, uint8_t hash_r[TOKEN_HASH_LEN])
+void token_hash_init(struct token_hasher *h)
+{
+	sha256_init(&h->sha);
+}
+
+void token_hash_update(struct token_hasher *h, const void *data, size_t len)
+{
+	sha256_update(&h->sha, len, data);
+}
+
+void token_hash_final(struct token_hasher *h, uint8_t hash_r[TOKEN_HASH_LEN])
 {
 	_Static_assert(TOKEN_HASH_LEN == SHA256_DIGEST_SIZE, "a token hash is a SHA-256");
-	struct sha256_ctx c;
-	sha256_init(&c);
-	sha256_update(&c, len, (const uint8_t *)text);
-	sha256_digest(&c, SHA256_DIGEST_SIZE, hash_r);
+	sha256_digest(&h->sha, SHA256_DIGEST_SIZE, hash_r); /* also starts h afresh */
+}
+
+void token_hash(const char *text, size_t len, uint8_t hash_r[TOKEN_HASH_LEN])
+{
+	struct token_hasher h;
+	token_hash_init(&h);
+	token_hash_update(&h, text, len);
+	token_hash_final(&h, hash_r);
 }
 
 int token_generate(int64_t id, char *text_r, size_t size, uint8_t hash_r[TOKEN_HASH_LEN])

@@ -7,6 +7,7 @@
 #ifndef MQ_TOKEN_H
 #define MQ_TOKEN_H
 
+#include <nettle/sha2.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,18 @@ int token_parse(const char *text, size_t len, int64_t *id_r) __attribute__((warn
 
 /* SHA-256 of text[len]. */
 void token_hash(const char *text, size_t len, uint8_t hash_r[TOKEN_HASH_LEN]);
+
+/*
+ * The same hash over data that arrives in pieces (the project's one content hash: the command
+ * line keys a delivered message's usage report by it). init, then update with each piece, then
+ * final, which writes the hash of all pieces and leaves h ready for init again. Never fails.
+ */
+struct token_hasher {
+	struct sha256_ctx sha;
+};
+void token_hash_init(struct token_hasher *h);
+void token_hash_update(struct token_hasher *h, const void *data, size_t len);
+void token_hash_final(struct token_hasher *h, uint8_t hash_r[TOKEN_HASH_LEN]);
 
 /* Equality of two hashes in time independent of their contents. */
 bool token_hash_equal(const uint8_t a[TOKEN_HASH_LEN], const uint8_t b[TOKEN_HASH_LEN]);

@@ -8,26 +8,32 @@
 #include "config.h"
 #include "service.h"
 
-/* Named limits on what a client may send (STYLE.md rule 10). */
-#define HTTP_BODY_MAX        (512 * 1024)      /* a POST /v1/check body */
-#define HTTP_DRAIN_MAX       (4 * 1024 * 1024) /* oversized chunked body discarded before closing */
-#define HTTP_BATCH_MAX       1000              /* recipients in one POST /v1/check */
-#define HTTP_MEMORY_LIMIT    (64 * 1024)       /* per-connection memory for headers and URL */
-#define HTTP_RESPONSE_MAX    (16 * 1024 * 1024) /* a check response (1000 results) */
-#define HTTP_RETRY_AFTER     5                  /* seconds a 503 asks the client to wait */
-#define HTTP_PARAM_VALUE_MAX 1024               /* one query parameter value */
-#define HTTP_HEADERS_MAX     100                /* header lines in one request (431 beyond) */
-#define HTTP_STREAMS_MAX     4 /* streamed bodies (exports) produced at once; more: 503 */
+/* Named limits on what a client may send (docs/style.md rule 10). */
+#define HTTP_BODY_MAX         (512 * 1024)      /* a POST /v1/check body */
+#define HTTP_DRAIN_MAX        (4 * 1024 * 1024) /* oversized chunked body discarded before closing */
+#define HTTP_BATCH_MAX        1000              /* recipients in one POST /v1/check */
+#define HTTP_MEMORY_LIMIT     (64 * 1024)       /* per-connection memory for headers and URL */
+#define HTTP_RESPONSE_MAX     (16 * 1024 * 1024) /* a check response (1000 results) */
+#define HTTP_RETRY_AFTER      5                  /* seconds a 503 asks the client to wait */
+#define HTTP_PARAM_VALUE_MAX  1024               /* one query parameter value */
+#define HTTP_HEADERS_MAX      100                /* header lines in one request (431 beyond) */
+#define HTTP_QUERY_PARAMS_MAX 16                 /* distinct query parameters of an admin request */
+#define HTTP_STREAMS_MAX      4 /* streamed bodies (exports) produced at once; more: 503 */
 
+struct admin;
 struct http_server;
+struct usage;
 
 /*
  * Start serving on cfg->http_listen with libmicrohttpd's own thread(s) for connections and
- * checks, and cfg->http_workers threads for requests that need the database. Returns the
- * server, or NULL with a message in err[errsize] (start-up only).
+ * checks (svc), and cfg->http_workers threads for requests that need the database (admin and
+ * usage). Everything given is borrowed and must outlive the server. Returns the server, or
+ * NULL with *error_r in a thread-local buffer valid until this thread's next call (start-up
+ * only).
  */
-struct http_server *http_server_start(const struct config *cfg, const struct service *svc,
-                                      char *err, size_t errsize);
+struct http_server *http_server_open(const struct config *cfg, const struct service *svc,
+                                     struct admin *admin, struct usage *usage,
+                                     const char **error_r);
 
 /* Shutdown, first step: stop accepting connections (the listening socket is closed); requests
    in progress go on, answers carry "Connection: close". NULL is ignored. */

@@ -7,12 +7,14 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "http_internal.h"
 #include "jsonw.h"
+#include "reply.h"
 #include "resource.h"
 #include "strnum.h"
 #include "usage.h"
@@ -82,10 +84,11 @@ static void write_target(struct jsonw *w, const struct service_target *t)
 	write_mailbox(w, &t->mailbox, t);
 }
 
-static void write_result(struct jsonw *w, const char *rcpt, uint64_t size,
-                         const struct check_result *res)
+static void write_result(const struct http_server *srv, struct jsonw *w, const char *rcpt,
+                         uint64_t size, const struct check_result *res)
 {
-	char line[REPLY_MAX + 32];
+	const struct reply_set *replies = &srv->cfg->replies;
+	struct reply_line line;
 	char addr[ADDRESS_LOCAL_MAX + ADDRESS_DOMAIN_MAX + 2];
 	size_t ll = strlen(res->address.local), dl = strlen(res->address.domain);
 	memcpy(addr, res->address.local, ll); /* both parts are bounded by address.h's limits */
@@ -97,8 +100,9 @@ static void write_result(struct jsonw *w, const char *rcpt, uint64_t size,
 	write_u64(w, "size", size);
 	write_str(w, "verdict", quota_verdict_name(res->verdict));
 	write_str(w, "reason", quota_reason_name(res->reason));
-	write_str(w, "action", res->action);
-	write_str(w, "smtp_reply", reply_smtp_line(res->action, line, sizeof(line)));
+	/* what each front end would answer: the policy socket's action, the MTA's SMTP line */
+	write_str(w, "action", reply_policy_action(replies, res->verdict));
+	write_str(w, "smtp_reply", reply_smtp(replies, res->verdict, &line));
 	write_str(w, "match", service_match_name(res->match));
 	jsonw_key(w, "mailbox");
 	if (res->decider >= 0)
@@ -139,13 +143,13 @@ static unsigned check_one(struct http_server *srv, const struct http_request *re
 	    (res.match != STORE_MATCH_MAILBOX || res.decider < 0 ||
 	     res.targets[res.decider].mailbox.id != req->tok.mailbox_id))
 		return 403;
-	write_result(w, rcpt, size, &res);
+	write_result(srv, w, rcpt, size, &res);
 	return 200;
 }
 
 static struct http_reply text_reply(unsigned status, struct buf *text)
 {
-	struct http_reply r = { .status = status, .text = text };
+	struct http_reply r = { .status = status, .kind = HTTP_BODY_TEXT, .body.text = text };
 	return r;
 }
 
@@ -212,7 +216,7 @@ struct http_reply http_check_post(struct http_server *srv, struct MHD_Connection
 	uint64_t size;
 	struct resource_error e;
 	if (resource_check_request(doc, HTTP_BATCH_MAX, &rcpts, &size, &e) < 0) {
-		r = strcmp(e.code, "too_many") == 0
+		r = e.problem == RESOURCE_TOO_MANY
 		            ? http_error(413, "too_many_recipients", e.reason)
 		            : http_error(400, e.code, e.reason);
 		goto out;
@@ -266,7 +270,8 @@ struct http_reply http_health(struct http_server *srv, struct MHD_Connection *co
 	                                : "degraded";
 	struct http_reply r = {
 		.status = st.loaded ? 200 : 503,
-		.body = json_pack(
+		.kind = HTTP_BODY_JSON,
+		.body.json = json_pack(
 		        "{s:s, s:s, s:{s:b, s:f, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:f}}",
 		        "status", status, "database", st.db_up ? "up" : "down", "view", "loaded",
 		        st.loaded, "age_seconds", st.age_seconds, "max_age_seconds",
@@ -316,8 +321,8 @@ struct http_reply http_usage_post(struct http_server *srv, struct MHD_Connection
 	for (size_t i = 0; i < n; i++) {
 		json_t *rep = json_array_get(reps, i);
 		struct resource_report rr;
-		const char *bad = resource_check_report(rep, &rr);
-		if (bad != NULL) {
+		const char *bad;
+		if (resource_check_report(rep, &rr, &bad) < 0) {
 			char msg[200];
 			snprintf(msg, sizeof(msg), "report %zu: %s", i, bad);
 			r = http_error(400, "invalid_report", msg);
@@ -338,16 +343,23 @@ struct http_reply http_usage_post(struct http_server *srv, struct MHD_Connection
 		u->mailbox_id = mb.id;
 		u->bytes = rr.bytes;
 		u->messages = rr.messages;
-		(void)!str_copy(u->key, rr.key, sizeof(u->key)); /* validated length */
-		(void)!str_copy(u->occurred_at, rr.occurred_at != NULL ? rr.occurred_at : "",
-		                sizeof(u->occurred_at)); /* validated length */
-		(void)!str_copy(mbox[i], mb.address, sizeof(mbox[i]));
+		/* resource_check_report() bounds both; a refusal here keeps that promise checked */
+		if (str_copy(u->key, rr.key, sizeof(u->key)) < 0 ||
+		    str_copy(u->occurred_at, rr.occurred_at != NULL ? rr.occurred_at : "",
+		             sizeof(u->occurred_at)) < 0) {
+			char msg[200];
+			snprintf(msg, sizeof(msg), "report %zu: key or occurred_at is too long", i);
+			r = http_error(400, "invalid_report", msg);
+			goto out;
+		}
+		_Static_assert(sizeof(mbox[i]) == sizeof(mb.address), "mailbox address size");
+		memcpy(mbox[i], mb.address, sizeof(mbox[i]));
 		slot[i] = ntodo++;
 	}
 	const char *why;
 	static struct usage_result none;
 	struct usage_result *results = ntodo > 0 ? res : &none;
-	if (ntodo > 0 && usage_apply(srv->svc->usage, todo, ntodo, results, &why) < 0) {
+	if (ntodo > 0 && usage_apply(srv->usage, todo, ntodo, results, &why) < 0) {
 		r = http_db_unavailable(why);
 		goto out;
 	}

@@ -1,7 +1,10 @@
 /*
  * http_internal: what the HTTP front end's files share: http_server.c (the libmicrohttpd
- * daemon, connection deadlines, workers, streams, drain), http.c (routing, tokens, CORS,
- * replies), http_check.c (checks, health, usage) and http_admin.c (the admin resources).
+ * daemon, connection deadlines, workers, streams, drain), http.c (the request callbacks: head
+ * checks, body reading, dispatch), http_route.c (the route table, tokens and scopes),
+ * http_reply.c (the reply value and its one conversion to a libmicrohttpd response),
+ * http_check.c (checks, health, usage), http_admin.c (the admin resources), http_admin_list.c
+ * (lists, the audit log, query parameters) and http_bulk.c (import and export).
  * Not for other modules.
  */
 #ifndef MQ_HTTP_INTERNAL_H
@@ -17,10 +20,13 @@
 #include "buf.h"
 #include "config.h"
 #include "http.h"
+#include "resource.h"
 #include "service.h"
 #include "store.h"
 
-struct route;
+struct admin;
+struct http_route;
+struct usage;
 struct worker_pool;
 
 /* One client connection, tracked from accept to close for the request deadline and drain. */
@@ -36,6 +42,8 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	const struct config *cfg;
 	const struct service *svc;
+	struct admin *admin;         /* borrowed: the admin handlers' database side */
+	struct usage *usage;         /* borrowed: usage reports */
 	struct worker_pool *workers; /* database-bound requests */
 	pthread_t reaper;            /* enforces http_request_timeout */
 	bool reaper_started;
@@ -49,19 +57,37 @@ struct http_server {
 	bool stopping;        /* the reaper ends */
 };
 
-/* What a handler produces: a status and a body, plus optional headers. */
+#define HTTP_ETAG_MAX 48 /* an ETag value without its quotes (admin.h's ADMIN_ETAG_MAX) */
+
+/* What a reply's body is: exactly one of these. */
+enum http_body {
+	HTTP_BODY_NONE,   /* status and headers only (204, 304, a preflight) */
+	HTTP_BODY_JSON,   /* body.json: a jansson document, encoded when sent */
+	HTTP_BODY_TEXT,   /* body.text: JSON written already (jsonw, a list page) */
+	HTTP_BODY_RAW,    /* body.raw: a JSON document made by PostgreSQL */
+	HTTP_BODY_STREAM, /* body.stream: produced on its own thread (exports) */
+};
+
+/* What every handler returns: one value, which http_reply_send() alone turns into a
+   libmicrohttpd response. It owns what its body and location point to. */
 struct http_reply {
 	unsigned status;
-	json_t *body;     /* owned; or */
-	struct buf *text; /* owned, already JSON (written by jsonw); or */
-	char *raw;        /* owned, already JSON (a document made by PostgreSQL); or none */
-	const char *allow;
-	unsigned retry_after; /* seconds, for 503; 0: no header */
-	char etag[48];        /* without quotes; "" for none */
-	char *location;       /* owned; NULL for none */
+	enum http_body kind;
+	union {
+		json_t *json;
+		struct buf *text; /* malloc'd, with its storage */
+		char *raw;        /* malloc'd */
+		struct {
+			struct MHD_Response *response;
+			const char *content_type; /* static */
+		} stream;
+	} body;
+	/* headers */
+	const char *allow;        /* static or the request's; NULL: none */
+	unsigned retry_after;     /* seconds, for 503; 0: no header */
+	char etag[HTTP_ETAG_MAX]; /* without quotes; "" for none */
+	char *location;           /* owned; NULL for none */
 	bool www_authenticate;
-	struct MHD_Response *stream; /* owned: a streamed body (exports) instead of the above */
-	const char *content_type;    /* with stream */
 };
 
 struct http_request;
@@ -71,10 +97,10 @@ typedef struct http_reply (*http_handler)(struct http_server *srv, struct MHD_Co
 struct http_request {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
-	struct http_conn *hc;      /* the connection's tracking record */
-	const struct route *route; /* NULL: none matched (the early reply says why) */
-	bool started;              /* the headers were seen (first callback done) */
-	bool bad_uri;              /* the raw URI held %00 */
+	struct http_conn *hc;           /* the connection's tracking record */
+	const struct http_route *route; /* NULL: none matched (the early reply says why) */
+	bool started;                   /* the headers were seen (first callback done) */
+	bool bad_uri;                   /* the raw URI held %00 */
 	const char *raw_uri; /* the raw request target as logged (in libmicrohttpd's buffer) */
 	size_t raw_uri_len;  /* its length up to its first NUL */
 	bool counted;        /* counted in srv->inflight */
@@ -94,6 +120,16 @@ struct http_request {
 	struct http_reply reply; /* with reply_ready */
 };
 
+/* ---- http_reply.c ---- */
+
+/* Replies of each kind; each takes ownership of what it is given. A NULL json (jansson could
+   not build it) is answered 500 when sent. */
+struct http_reply http_reply_empty(unsigned status);
+struct http_reply http_reply_json(unsigned status, json_t *json);
+struct http_reply http_reply_text(unsigned status, struct buf *text);
+struct http_reply http_reply_raw(unsigned status, char *raw);
+struct http_reply http_reply_stream(struct MHD_Response *response, const char *content_type);
+
 /* {"error": code, "message": message} */
 struct http_reply http_error(unsigned status, const char *code, const char *message);
 /* The same with "field": field. */
@@ -105,17 +141,71 @@ struct http_reply http_db_unavailable(const char *why);
 struct http_reply http_store_unavailable(void);
 /* 403 for a token whose scope does not cover the request. */
 struct http_reply http_forbidden(void);
-/* Free what a reply owns (one that will not be sent). */
+/* 503 "busy" with Retry-After: no worker, or no stream, is free. */
+struct http_reply http_busy(const char *message);
+/* Free what a reply owns (one that will not be sent); it becomes an empty reply. */
 void http_reply_free(struct http_reply *r);
+
+/*
+ * Queue r on conn (http_on_request's last callback, or its first for an early answer): the one
+ * place a reply becomes a libmicrohttpd response, with its headers, CORS (preflight: the
+ * methods in r->allow) and "Connection: close" while draining. Consumes r. Returns
+ * libmicrohttpd's verdict.
+ */
+enum MHD_Result http_reply_send(struct http_server *srv, struct MHD_Connection *conn,
+                                struct http_reply *r, bool preflight);
+
+/* ---- http_route.c ---- */
+
+/* Where a route's handler runs: on the connection's thread (memory only), or on a worker
+   because it waits on PostgreSQL (the connection is suspended meanwhile). */
+enum http_where { HTTP_ON_CONN, HTTP_ON_WORKER };
+
+/* The body a route takes, with its limit and the 413 that answers a larger one. */
+enum http_body_limit { HTTP_NO_BODY, HTTP_JSON_BODY, HTTP_BULK_BODY };
+
+/* One row of the route table: method, path ("{}" stands for one segment), handler, the token
+   scopes it admits (bits 1 << enum token_scope; 0: no token), the handler's argument, the body
+   it takes and where it runs. */
+struct http_route {
+	const char *method;
+	const char *path;
+	http_handler handler;
+	unsigned scopes;
+	int arg;
+	enum http_body_limit body;
+	enum http_where where;
+};
+
+/* The route for method and url: 0 with req->route, req->param and req->arg set, or -1 with
+   the reply (404, 405 with Allow, 400 for an overlong path segment). */
+int http_route_find(const char *method, const char *url, struct http_request *req,
+                    struct http_reply *err_r) __attribute__((warn_unused_result));
+
+/*
+ * Admit req to its route from the headers alone: its token (401) and scope (403), then an
+ * announced body over the route's limit (413); then req->body is ready for that limit.
+ * 0, or -1 with the reply.
+ */
+int http_route_admit(struct http_server *srv, struct MHD_Connection *conn, struct http_request *req,
+                     struct http_reply *err_r) __attribute__((warn_unused_result));
+
+/* The 413 for a body that outgrew req's route's limit (none: a preflight's) while read. */
+struct http_reply http_route_too_large(const struct http_request *req);
+
+/* A CORS preflight for url: 204 with the methods its path allows in Allow, or 404. */
+struct http_reply http_route_preflight(const char *url, struct http_request *req);
+
+/* Whether the caller may see or act on the mailbox named address: always, unless its token is
+   bound to one mailbox (scope self) and address does not name exactly that mailbox. */
+bool http_self_allows(struct http_server *srv, struct http_request *req, const char *address);
+
+/* ---- http.c ---- */
 
 /* Decode a JSON object body (Content-Type checked, duplicate keys refused); 0 with *doc_r
    (caller decrefs), or -1 with the error reply. */
 int http_parse_body(struct MHD_Connection *conn, struct http_request *req, json_t **doc_r,
                     struct http_reply *err_r) __attribute__((warn_unused_result));
-
-/* Whether the caller may see or act on the mailbox named address: always, unless its token is
-   bound to one mailbox (scope self) and address does not name exactly that mailbox. */
-bool http_self_allows(struct http_server *srv, struct http_request *req, const char *address);
 
 /* Handlers that answer from the view (http_check.c), and the usage report writer. */
 struct http_reply http_check_get(struct http_server *, struct MHD_Connection *,
@@ -149,11 +239,8 @@ typedef int (*http_produce_fn)(void *ctx, struct buf *out);
 struct MHD_Response *http_stream_new(struct http_server *srv, struct MHD_Connection *conn,
                                      http_produce_fn produce, void (*done)(void *ctx), void *ctx);
 
-/* Run the handler of req's route (http.c); a worker calls it for ON_WORKER routes. */
+/* Run the handler of req's route (http.c); a worker calls it for HTTP_ON_WORKER routes. */
 struct http_reply http_run_route(struct http_request *req);
-
-/* 503 "busy" with Retry-After: no worker, or no stream, is free. */
-struct http_reply http_busy(const char *message);
 
 /* Request accounting, called by http.c: a complete request is being answered / was sent. */
 void http_request_begin(struct http_request *req);
@@ -167,7 +254,34 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
 void http_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                        enum MHD_RequestTerminationCode toe);
 
-/* Admin handlers (http_admin.c); req->arg is the resource kind. */
+/* ---- the admin handlers; req->arg is the resource kind ---- */
+
+struct admin_result;
+
+/* The answer to a change or read of kind that came to res (http_admin.c's one table of
+   outcomes); takes res's document. A created object's Location comes from key, or from id when
+   key is NULL (a token). */
+struct http_reply http_admin_reply(enum resource_kind kind, const struct resource_key *key,
+                                   const char *id, struct admin_result *res);
+/* 503 for an admin call that returned -1 (the database cannot be reached). */
+struct http_reply http_admin_unavailable(const char *error);
+
+/* The query parameters of a request, as libmicrohttpd decoded them. */
+struct http_query {
+	struct {
+		const char *name;
+		const char *value;
+	} p[HTTP_QUERY_PARAMS_MAX];
+	size_t n;
+	bool too_many, too_long;
+};
+/* Collect conn's query parameters into q (http_admin_list.c). */
+void http_query_collect(struct MHD_Connection *conn, struct http_query *q);
+/* "true" / "false" into *out (1 / 0); false for anything else. */
+bool http_query_bool(const char *v, int *out);
+/* A 400 invalid_parameter naming parameter name (sanitised) and what is wrong with it. */
+struct http_reply http_query_error(const char *name, const char *why);
+
 struct http_reply http_admin_list(struct http_server *, struct MHD_Connection *,
                                   struct http_request *);
 struct http_reply http_admin_create(struct http_server *, struct MHD_Connection *,

@@ -397,13 +397,21 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_info("event=http_library_message message=\"%s\"", msg);
 }
 
-struct http_server *http_server_start(const struct config *cfg, const struct service *svc,
-                                      char *err, size_t errsize)
+/* This thread's start-up error text (cut to fit). */
+static const char *start_error(const char *what, const char *listen, const char *detail)
+{
+	static _Thread_local char text[512];
+	snprintf(text, sizeof(text), "%s %.300s%s%s", what, listen, detail[0] ? ": " : "", detail);
+	return text;
+}
+
+struct http_server *http_server_open(const struct config *cfg, const struct service *svc,
+                                     struct admin *admin, struct usage *usage, const char **error_r)
 {
 	char *host, *port;
 	struct addrinfo hints, *ai = NULL;
 	if (hostport_split(cfg->http_listen, &host, &port) < 0) {
-		snprintf(err, errsize, "http_listen: bad address %s", cfg->http_listen);
+		*error_r = start_error("http_listen: bad address", cfg->http_listen, "");
 		return NULL;
 	}
 	memset(&hints, 0, sizeof(hints));
@@ -413,12 +421,14 @@ struct http_server *http_server_start(const struct config *cfg, const struct ser
 	free(host);
 	free(port);
 	if (gai != 0) {
-		snprintf(err, errsize, "http_listen %s: %s", cfg->http_listen, gai_strerror(gai));
+		*error_r = start_error("http_listen", cfg->http_listen, gai_strerror(gai));
 		return NULL;
 	}
 	struct http_server *srv = xcalloc(1, sizeof(*srv));
 	srv->cfg = cfg;
 	srv->svc = svc;
+	srv->admin = admin;
+	srv->usage = usage;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
 	srv->workers = worker_pool_new((unsigned)cfg->http_workers, (unsigned)cfg->http_queue_max,
@@ -446,8 +456,8 @@ struct http_server *http_server_start(const struct config *cfg, const struct ser
 	        http_uri_log, srv, MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (srv->mhd == NULL) {
-		snprintf(err, errsize, "cannot start HTTP server on %s (address in use?)",
-		         cfg->http_listen);
+		*error_r = start_error("cannot start the HTTP server on", cfg->http_listen,
+		                       "address in use?");
 		worker_pool_destroy(&srv->workers);
 		free(srv);
 		return NULL;

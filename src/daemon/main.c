@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 {
 	const char *path = NULL;
 	bool check_only = false, print_all = false, print_changed = false;
-	char err[CONFIG_ERROR_MAX];
+	const char *err = "";
 	struct config cfg;
 	char *overrides[64];
 	int noverrides = 0;
@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 	}
 
 	config_init(&cfg);
-	if (config_load(&cfg, path, err) < 0) {
+	if (config_load(&cfg, path, &err) < 0) {
 		fprintf(stderr, "mailquotad: %s\n", err);
 		config_free(&cfg);
 		return 1;
@@ -136,13 +136,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		*eq = '\0';
-		if (config_set(&cfg, overrides[i], eq + 1, err) < 0) {
+		if (config_set(&cfg, overrides[i], eq + 1, &err) < 0) {
 			fprintf(stderr, "mailquotad: -o: %s\n", err);
 			config_free(&cfg);
 			return 1;
 		}
 	}
-	if (config_finish(&cfg, err) < 0) {
+	if (config_finish(&cfg, &err) < 0) {
 		fprintf(stderr, "mailquotad: %s\n", err);
 		config_free(&cfg);
 		return 1;
@@ -184,25 +184,26 @@ int main(int argc, char **argv)
 	                                (unsigned)cfg.usage_key_retention, &limits);
 	struct admin *admin = admin_new(cfg.database_url, (unsigned)cfg.database_pool_size, &limits,
 	                                (unsigned)cfg.database_bulk_timeout);
-	struct service svc = { &cfg, store, usage, admin };
+	struct service svc = { &cfg, store };
 
 	/* bind first, so a socket in use fails start-up at once; clients queue in the backlog
 	   while the first load completes */
-	struct policy_server *ps = policy_server_new(&cfg, &svc, err, sizeof(err));
+	const char *why;
+	struct policy_server *ps = policy_server_new(&cfg, &svc, &why);
 	if (ps == NULL) {
 		store_destroy(&store);
-		log_fatal("event=start_failed error=\"%s\"", err);
+		log_fatal("event=start_failed error=\"%s\"", why);
 	}
 	if (view_wait_loaded(store, (unsigned)cfg.view_load_timeout * 1000) < 0)
 		log_warn("event=view_not_loaded note=\"checks answer the tempfail reply until the "
 		         "database is reachable and the view is loaded\"");
 	struct http_server *hs = NULL;
 	if (cfg.http_listen[0] != '\0') {
-		hs = http_server_start(&cfg, &svc, err, sizeof(err));
+		hs = http_server_open(&cfg, &svc, admin, usage, &why);
 		if (hs == NULL) {
 			policy_server_destroy(&ps);
 			store_destroy(&store);
-			log_fatal("event=start_failed error=\"%s\"", err);
+			log_fatal("event=start_failed error=\"%s\"", why);
 		}
 	}
 	log_info("event=started version=%s policy_socket=\"%s\" policy_tcp=\"%s\" http=\"%s\" "

@@ -6,15 +6,14 @@
  * connection (after the answers already owed to it are sent), no client holds more than
  * policy_max_connections_per_client connections, TCP peers outside policy_tcp_allow are closed
  * at once, idle connections are closed after policy_idle_timeout, and running out of
- * descriptors pauses accepting instead of spinning.
+ * descriptors pauses accepting instead of spinning. Which requests are checked and how an
+ * answer is written are policy.c's pure rules; the verdict becomes an action through reply.c;
+ * the listening sockets are opened by policy_listen.c.
  */
 #include "policy_server.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <netdb.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +21,6 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,9 +28,9 @@
 #include "cidr.h"
 #include "deadline.h"
 #include "hmap.h"
-#include "hostport.h"
 #include "log.h"
 #include "policy.h"
+#include "policy_listen.h"
 #include "reply.h"
 #include "xalloc.h"
 
@@ -117,119 +114,6 @@ static time_t now_sec(void)
 	return ts.tv_sec;
 }
 
-static int open_unix(const struct config *cfg, char *err, size_t errsize)
-{
-	struct sockaddr_un sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (str_copy(sa.sun_path, cfg->policy_socket, sizeof(sa.sun_path)) < 0) {
-		snprintf(err, errsize, "policy_socket path too long");
-		return -1;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errsize, "socket: %s", strerror(errno));
-		return -1;
-	}
-	/* A stale socket from a crash is replaced; a live one means another daemon owns it. */
-	struct stat st;
-	if (lstat(sa.sun_path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errsize, "%s exists and is not a socket", sa.sun_path);
-			goto fail;
-		}
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(probe);
-			snprintf(err, errsize, "%s is in use by another process", sa.sun_path);
-			goto fail;
-		}
-		if (probe >= 0)
-			close(probe);
-		unlink(sa.sun_path);
-	}
-	mode_t old = umask(0177); /* nobody else may connect before chmod below */
-	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (rc < 0) {
-		snprintf(err, errsize, "bind %s: %s", sa.sun_path, strerror(errno));
-		goto fail;
-	}
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	if (cfg->policy_socket_owner[0] != '\0') {
-		struct passwd *pw = getpwnam(cfg->policy_socket_owner);
-		if (pw == NULL) {
-			snprintf(err, errsize, "policy_socket_owner: no user %s",
-			         cfg->policy_socket_owner);
-			goto fail;
-		}
-		uid = pw->pw_uid;
-	}
-	if (cfg->policy_socket_group[0] != '\0') {
-		struct group *gr = getgrnam(cfg->policy_socket_group);
-		if (gr == NULL) {
-			snprintf(err, errsize, "policy_socket_group: no group %s",
-			         cfg->policy_socket_group);
-			goto fail;
-		}
-		gid = gr->gr_gid;
-	}
-	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(sa.sun_path, uid, gid) < 0) {
-		snprintf(err, errsize, "chown %s: %s", sa.sun_path, strerror(errno));
-		goto fail;
-	}
-	if (chmod(sa.sun_path, (mode_t)cfg->policy_socket_mode) < 0) {
-		snprintf(err, errsize, "chmod %s: %s", sa.sun_path, strerror(errno));
-		goto fail;
-	}
-	if (listen(fd, 512) < 0) {
-		snprintf(err, errsize, "listen %s: %s", sa.sun_path, strerror(errno));
-		goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	return -1;
-}
-
-static int open_tcp(const char *hostport, char *err, size_t errsize)
-{
-	char *host, *port;
-	struct addrinfo hints, *ai = NULL;
-	int fd = -1;
-	if (hostport_split(hostport, &host, &port) < 0) {
-		snprintf(err, errsize, "bad listen address %s", hostport);
-		return -1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	int gai = getaddrinfo(host, port, &hints, &ai);
-	if (gai != 0) {
-		snprintf(err, errsize, "%s: %s", hostport, gai_strerror(gai));
-		goto out;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errsize, "socket: %s", strerror(errno));
-		goto out;
-	}
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 512) < 0) {
-		snprintf(err, errsize, "bind/listen %s: %s", hostport, strerror(errno));
-		close(fd);
-		fd = -1;
-	}
-out:
-	if (ai != NULL)
-		freeaddrinfo(ai);
-	free(host);
-	free(port);
-	return fd;
-}
-
 static void ep_add(struct policy_server *srv, int fd, uint32_t events, struct tag *tag)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = tag };
@@ -240,7 +124,7 @@ static void ep_add(struct policy_server *srv, int fd, uint32_t events, struct ta
 }
 
 struct policy_server *policy_server_new(const struct config *cfg, const struct service *svc,
-                                        char *err, size_t errsize)
+                                        const char **error_r)
 {
 	struct policy_server *srv = xcalloc(1, sizeof(*srv));
 	srv->cfg = cfg;
@@ -251,12 +135,13 @@ struct policy_server *policy_server_new(const struct config *cfg, const struct s
 	srv->client_seed = (uint64_t)(uintptr_t)srv ^ (uint64_t)now_sec();
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epfd < 0) {
-		snprintf(err, errsize, "epoll_create1: %s", strerror(errno));
+		static _Thread_local char text[128]; /* see policy_server.h */
+		snprintf(text, sizeof(text), "epoll_create1: %s", strerror(errno));
+		*error_r = text;
 		goto fail;
 	}
 	if (cfg->policy_socket[0] != '\0') {
-		srv->unix_l.fd = open_unix(cfg, err, errsize);
-		if (srv->unix_l.fd < 0)
+		if (policy_listen_unix(cfg, &srv->unix_l.fd, error_r) < 0)
 			goto fail;
 		srv->unix_path = xstrdup(cfg->policy_socket);
 		srv->unix_l.tag.kind = TAG_LISTENER;
@@ -264,8 +149,7 @@ struct policy_server *policy_server_new(const struct config *cfg, const struct s
 		ep_add(srv, srv->unix_l.fd, EPOLLIN, &srv->unix_l.tag);
 	}
 	if (cfg->policy_tcp_listen[0] != '\0') {
-		srv->tcp_l.fd = open_tcp(cfg->policy_tcp_listen, err, errsize);
-		if (srv->tcp_l.fd < 0)
+		if (policy_listen_tcp(cfg->policy_tcp_listen, &srv->tcp_l.fd, error_r) < 0)
 			goto fail;
 		srv->tcp_l.tag.kind = TAG_LISTENER;
 		srv->tcp_l.what = "tcp";
@@ -457,29 +341,26 @@ static void do_accept(struct policy_server *srv, struct listener *l)
 	}
 }
 
-/* Decide the action for one request; also logs the decision. */
+/* The action for one request by the state rules (policy.h) and the check; logs the decision. */
 static const char *answer(struct policy_server *srv, struct conn *c,
                           const struct policy_request *req)
 {
-	uint64_t size = req->size;
+	struct policy_check chk;
 	char rcpt[128];
-	if (req->state == POLICY_STATE_OTHER)
+	if (!policy_wants_check(req, &chk))
 		return "DUNNO";
-	/* At END-OF-MESSAGE Postfix names the recipient only when there is exactly one; a
-	   decision then applies to the whole message, so it is safe only in that case. */
-	if (req->state == POLICY_STATE_END_OF_MESSAGE && req->recipient_count != 1)
-		return "DUNNO";
-	if (req->recipient.len == 0)
-		return "DUNNO";
-	str_sanitize(rcpt, sizeof(rcpt), req->recipient.ptr, req->recipient.len, 100);
+	unsigned long long size = (unsigned long long)chk.size;
+	str_sanitize(rcpt, sizeof(rcpt), chk.recipient.ptr, chk.recipient.len, 100);
 	struct check_result *res = srv->result;
 	const char *why;
-	if (service_check(srv->svc, req->recipient.ptr, req->recipient.len, size, res, &why) < 0) {
+	if (service_check(srv->svc, chk.recipient.ptr, chk.recipient.len, chk.size, res, &why) <
+	    0) {
 		log_info("conn=%lu rcpt=<%s> size=%llu verdict=invalid_address error=\"%s\" "
 		         "action=DUNNO",
-		         c->id, rcpt, (unsigned long long)size, why);
+		         c->id, rcpt, size, why);
 		return "DUNNO";
 	}
+	const char *action = reply_policy_action(&srv->cfg->replies, res->verdict);
 	enum log_level lvl = res->verdict == QUOTA_ACCEPT ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
 	if (res->verdict == QUOTA_TEMPFAIL)
 		lvl = LOG_LEVEL_WARN;
@@ -489,13 +370,11 @@ static const char *answer(struct policy_server *srv, struct conn *c,
 		log_write(lvl,
 		          "conn=%lu queue_id=%s state=%s rcpt=<%s> size=%llu match=%s verdict=%s "
 		          "reason=%s action=\"%s\"",
-		          c->id, qid[0] ? qid : "-",
-		          req->state == POLICY_STATE_RCPT ? "RCPT" : "END-OF-MESSAGE", rcpt,
-		          (unsigned long long)size, service_match_name(res->match),
-		          quota_verdict_name(res->verdict), quota_reason_name(res->reason),
-		          res->action);
+		          c->id, qid[0] ? qid : "-", policy_state_name(req->state), rcpt, size,
+		          service_match_name(res->match), quota_verdict_name(res->verdict),
+		          quota_reason_name(res->reason), action);
 	}
-	return res->action;
+	return action;
 }
 
 /* Arm the events a connection waits for: input unless closing, output while some is unsent. */
@@ -566,9 +445,7 @@ static int process_input(struct policy_server *srv, struct conn *c)
 		}
 		const char *action = srv->handler != NULL ? srv->handler(srv->handler_ctx, &req)
 		                                          : answer(srv, c, &req);
-		if (buf_append(&c->out, "action=", 7) < 0 ||
-		    buf_append(&c->out, action, strlen(action)) < 0 ||
-		    buf_append(&c->out, "\n\n", 2) < 0) {
+		if (policy_answer_append(&c->out, action) < 0) {
 			log_info("conn=%lu event=close reason=output_backlog", c->id);
 			return -1;
 		}

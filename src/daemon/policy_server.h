@@ -1,4 +1,6 @@
-/* policy_server: the Postfix policy protocol front end on a Unix socket and optionally TCP. */
+/* policy_server: the Postfix policy protocol front end on a Unix socket and optionally TCP: the
+   event loop and connections; protocol rules in policy.h, listening sockets in
+   policy_listen.h. */
 #ifndef MQ_POLICY_SERVER_H
 #define MQ_POLICY_SERVER_H
 
@@ -11,14 +13,18 @@ struct policy_server;
 
 /*
  * Open the listeners the config names (policy_socket with its owner, group and mode;
- * policy_tcp_listen). Returns the server, or NULL with a message in err[errsize] (start-up only).
+ * policy_tcp_listen; see policy_listen.h). cfg and svc are borrowed and must outlive the
+ * server; requests are answered by the state rules of policy.h, service_check() and the reply
+ * mapping of reply.h. Returns the server, or NULL with *error_r in a thread-local buffer valid
+ * until the next call on this thread (start-up only).
  */
 struct policy_server *policy_server_new(const struct config *cfg, const struct service *svc,
-                                        char *err, size_t errsize);
+                                        const char **error_r);
 
 /*
  * Replace how requests are answered (benchmarks use a do-nothing handler to measure the socket
- * code alone). fn returns the action text, which must stay valid until the next call.
+ * code alone; svc may then be NULL). fn returns the action text, which must stay valid until
+ * the next call; it is sanitised and cut as policy_answer_append() says.
  */
 struct policy_request;
 typedef const char *(*policy_handler_fn)(void *ctx, const struct policy_request *req);

@@ -1,4 +1,4 @@
-/* buf: a growable byte string with a hard maximum (STYLE.md rule 9). */
+/* buf: a growable byte string with a hard maximum (docs/style.md rule 9). */
 #ifndef MQ_BUF_H
 #define MQ_BUF_H
 

@@ -37,7 +37,8 @@ void hmap_insert(struct hmap *m, uint64_t hash, void *item);
 /* Remove and return the item matching key, or NULL. */
 void *hmap_remove(struct hmap *m, uint64_t hash, const void *key, hmap_eq_fn eq);
 
-/* Seeded hashes for keys (the seed is chosen once per process). */
+/* Seeded hashes for keys; each index derives its own seed when it is made (vindex: from the
+   time, the process id and its address). */
 uint64_t hmap_hash_bytes(const void *data, size_t len, uint64_t seed);
 uint64_t hmap_hash_u64(uint64_t v, uint64_t seed);
 

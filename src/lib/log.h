@@ -1,4 +1,4 @@
-/* log: one key=value line per event on stderr (STYLE.md rule 13). */
+/* log: one key=value line per event on stderr (docs/style.md rule 13). */
 #ifndef MQ_LOG_H
 #define MQ_LOG_H
 
@@ -23,7 +23,7 @@ void log_write(enum log_level level, const char *fmt, ...) __attribute__((format
 #define log_warn(...)  log_write(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_error(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
 
-/* Log at error level and exit(1). Only for start-up failures (STYLE.md rule 6). */
+/* Log at error level and exit(1). Only for start-up failures (docs/style.md rule 6). */
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

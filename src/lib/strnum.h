@@ -1,4 +1,4 @@
-/* strnum: strict number parsing (STYLE.md rule 11). */
+/* strnum: strict number parsing (docs/style.md rule 11). */
 #ifndef MQ_STRNUM_H
 #define MQ_STRNUM_H
 

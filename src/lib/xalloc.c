@@ -1,7 +1,7 @@
 /*
  * xalloc: wrappers over the C allocator that abort on exhaustion, so call sites never handle
  * NULL from our own allocations. Never used for sizes taken unchecked from the network: callers
- * bound those first (STYLE.md rule 10).
+ * bound those first (docs/style.md rule 10).
  */
 #include "xalloc.h"
 

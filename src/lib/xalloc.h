@@ -1,4 +1,4 @@
-/* xalloc: allocation that never fails at the call site (STYLE.md rule 7). */
+/* xalloc: allocation that never fails at the call site (docs/style.md rule 7). */
 #ifndef MQ_XALLOC_H
 #define MQ_XALLOC_H
 

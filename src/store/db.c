@@ -1,7 +1,9 @@
 /*
  * db: thin helpers over libpq: connecting with bounded waits, running one command with a
- * deadline, reading columns. No SQL of the schema lives here. It must never let a call wait on
- * the server for longer than its caller's timeout, whatever the server does.
+ * deadline, executing a command that must succeed, classifying failures by SQLSTATE, reading
+ * columns. No SQL of the schema lives here. It must never let a call wait on the server for
+ * longer than its caller's timeout, whatever the server does, and never hand out an error text
+ * that a later call on another thread could overwrite.
  */
 #include "db.h"
 
@@ -31,8 +33,31 @@ bool db_aborting(void)
 	return atomic_load(&aborting);
 }
 
+/* This thread's error text: the first line of msg after two prefixes, cut to DB_ERROR_MAX.
+   msg must not point into the text itself. */
+static const char *error_text(const char *prefix, const char *prefix2, const char *msg)
+{
+	static _Thread_local char text[DB_ERROR_MAX];
+	snprintf(text, sizeof(text), "%s%s%.*s", prefix, prefix2, (int)strcspn(msg, "\n"), msg);
+	return text;
+}
+
+/* Why a call that gave r (NULL: none) failed, after prefix. */
+static const char *failure_text(const char *prefix, PGconn *conn, const PGresult *r)
+{
+	if (r != NULL) {
+		const char *m = PQresultErrorMessage(r);
+		return error_text(prefix, "", m[0] != '\0' ? m : "unexpected result");
+	}
+	if (db_aborting())
+		return error_text(prefix, "", "shutting down");
+	if (conn != NULL && PQstatus(conn) != CONNECTION_OK)
+		return error_text(prefix, "connection lost: ", PQerrorMessage(conn));
+	return error_text(prefix, "", "no answer in time");
+}
+
 static PGconn *connect_with(const char *conninfo, const char *application_name,
-                            const char *connect_timeout, char *err, size_t errsize)
+                            const char *connect_timeout, const char **error_r)
 {
 	/* defaults first, so a conninfo that names the same keyword overrides them */
 	const char *kw[] = { "connect_timeout",
@@ -50,22 +75,15 @@ static PGconn *connect_with(const char *conninfo, const char *application_name,
 		kw[7] = NULL;
 	PGconn *conn = PQconnectdbParams(kw, val, 1);
 	if (conn == NULL) {
-		snprintf(err, errsize, "out of memory");
+		*error_r = "out of memory";
 		return NULL;
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
-		const char *m = PQerrorMessage(conn);
-		size_t len = strcspn(m, "\n");
-		snprintf(err, errsize, "%.*s", (int)(len > 300 ? 300 : len), m);
+		*error_r = error_text("", "", PQerrorMessage(conn));
 		PQfinish(conn);
 		return NULL;
 	}
 	return conn;
-}
-
-PGconn *db_connect(const char *conninfo, const char *application_name, char *err, size_t errsize)
-{
-	return connect_with(conninfo, application_name, "3", err, errsize);
 }
 
 unsigned db_call_timeout_ms(const struct db_limits *limits)
@@ -74,25 +92,24 @@ unsigned db_call_timeout_ms(const struct db_limits *limits)
 	return (s + 1) * 1000;
 }
 
-PGconn *db_connect_limited(const char *conninfo, const char *application_name,
-                           const struct db_limits *limits, char *err, size_t errsize)
+PGconn *db_open(const char *conninfo, const char *application_name, const struct db_limits *limits,
+                const char **error_r)
 {
-	if (limits == NULL)
-		return db_connect(conninfo, application_name, err, errsize);
 	char ct[16], sql[200];
-	snprintf(ct, sizeof(ct), "%u", limits->connect_s != 0 ? limits->connect_s : 3);
-	PGconn *conn = connect_with(conninfo, application_name, ct, err, errsize);
-	if (conn == NULL)
-		return NULL;
+	unsigned connect_s = limits != NULL && limits->connect_s != 0 ? limits->connect_s : 3;
+	snprintf(ct, sizeof(ct), "%u", connect_s); /* an unsigned fits */
+	PGconn *conn = connect_with(conninfo, application_name, ct, error_r);
+	if (conn == NULL || limits == NULL)
+		return conn;
+	/* three unsigned numbers in a 200-byte buffer: cannot be cut */
 	snprintf(sql, sizeof(sql),
 	         "SET statement_timeout = %u; SET lock_timeout = %u;"
 	         " SET idle_in_transaction_session_timeout = %u",
 	         limits->statement_s * 1000, limits->lock_s * 1000,
 	         (IDLE_IN_TX_S + limits->statement_s) * 1000);
-	PGresult *r = db_run(conn, false, sql, 0, NULL, (limits->connect_s + 1) * 1000);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		const char *m = r != NULL ? PQresultErrorMessage(r) : "timed out";
-		snprintf(err, errsize, "setting timeouts: %.*s", (int)strcspn(m, "\n"), m);
+	PGresult *r = db_run(conn, false, sql, 0, NULL, (connect_s + 1) * 1000);
+	if (db_classify(r) != DB_OK) {
+		*error_r = failure_text("setting timeouts: ", conn, r);
 		PQclear(r);
 		PQfinish(conn);
 		return NULL;
@@ -166,14 +183,72 @@ PGresult *db_run(PGconn *conn, bool prepared, const char *command, int nparams,
 	return keep;
 }
 
-int db_prepare_all(PGconn *conn, const struct db_statement *stmts, size_t n, char *err,
-                   size_t errsize)
+int db_exec(PGconn *conn, const char *sql, unsigned timeout_ms, const char **error_r)
+{
+	PGresult *r = db_run(conn, false, sql, 0, NULL, timeout_ms);
+	int ret = db_classify(r) == DB_OK ? 0 : -1;
+	if (ret < 0)
+		*error_r = db_error_text(conn, r);
+	PQclear(r);
+	return ret;
+}
+
+void db_rollback(PGconn *conn, unsigned timeout_ms)
+{
+	PGTransactionStatusType t = PQtransactionStatus(conn);
+	if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR)
+		PQclear(db_run(conn, false, "ROLLBACK", 0, NULL, timeout_ms));
+}
+
+/* SQLSTATEs (or their class, with len 2) callers act on; the first match wins. */
+static const struct {
+	const char *state;
+	size_t len;
+	enum db_outcome outcome;
+} sqlstates[] = {
+	{ "22", 2, DB_REFUSED },     { "23", 2, DB_REFUSED },     { "55P03", 5, DB_LOCKED },
+	{ "57014", 5, DB_CANCELED }, { "40001", 5, DB_CONFLICT }, { "40P01", 5, DB_CONFLICT },
+};
+
+enum db_outcome db_classify(const PGresult *r)
+{
+	if (r == NULL)
+		return DB_NO_ANSWER;
+	switch (PQresultStatus(r)) {
+	case PGRES_COMMAND_OK:
+	case PGRES_TUPLES_OK:
+	case PGRES_COPY_IN:
+	case PGRES_COPY_OUT:
+	case PGRES_COPY_BOTH:
+		return DB_OK;
+	default:
+		break;
+	}
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	for (size_t i = 0; state != NULL && i < sizeof(sqlstates) / sizeof(sqlstates[0]); i++)
+		if (strncmp(state, sqlstates[i].state, sqlstates[i].len) == 0)
+			return sqlstates[i].outcome;
+	return DB_FAILED;
+}
+
+const char *db_error_text(PGconn *conn, const PGresult *r)
+{
+	return failure_text("", conn, r);
+}
+
+bool db_retryable(PGconn *conn, const PGresult *r)
+{
+	return db_classify(r) != DB_OK && PQstatus(conn) == CONNECTION_BAD && !db_aborting();
+}
+
+int db_prepare_all(PGconn *conn, const struct db_statement *stmts, size_t n, const char **error_r)
 {
 	for (size_t i = 0; i < n; i++) {
 		PGresult *r = PQprepare(conn, stmts[i].name, stmts[i].text, stmts[i].nparams, NULL);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			snprintf(err, errsize, "prepare %s: %s", stmts[i].name,
-			         PQresultErrorMessage(r));
+			char prefix[80];
+			snprintf(prefix, sizeof(prefix), "prepare %.60s: ", stmts[i].name);
+			*error_r = failure_text(prefix, conn, r);
 			PQclear(r);
 			return -1;
 		}
@@ -223,9 +298,4 @@ struct quota_limit db_get_limit(const PGresult *res, int row, int col)
 bool db_get_bool(const PGresult *res, int row, int col)
 {
 	return PQgetvalue(res, row, col)[0] == 't';
-}
-
-bool db_connection_lost(PGconn *conn)
-{
-	return PQstatus(conn) != CONNECTION_OK;
 }

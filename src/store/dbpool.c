@@ -62,14 +62,14 @@ struct dbpool *dbpool_new(const char *conninfo, unsigned size, const char *appli
 	return p;
 }
 
-static void set_down(struct dbpool *p, bool down, const char *err)
+static void set_down(struct dbpool *p, bool down, const char *error)
 {
 	pthread_mutex_lock(&p->lock);
 	bool was = p->warned_down;
 	p->warned_down = down;
 	pthread_mutex_unlock(&p->lock);
 	if (down && !was)
-		log_warn("event=db_down pool=%s error=\"%s\"", p->appname, err);
+		log_warn("event=db_down pool=%s error=\"%s\"", p->appname, error);
 	if (!down && was)
 		log_info("event=db_up pool=%s", p->appname);
 }
@@ -77,7 +77,7 @@ static void set_down(struct dbpool *p, bool down, const char *err)
 /* Make the slot's connection live and prepared; 0 or -1. */
 static int ensure(struct dbpool *p, struct slot *s)
 {
-	char err[512];
+	const char *error;
 	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
 		return 0;
 	if (s->conn != NULL) {
@@ -87,11 +87,11 @@ static int ensure(struct dbpool *p, struct slot *s)
 	if (s->last_attempt.tv_sec != 0 && ms_since(&s->last_attempt) < RECONNECT_INTERVAL_MS)
 		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &s->last_attempt);
-	PGconn *conn = db_connect_limited(p->conninfo, p->appname, &p->limits, err, sizeof(err));
-	if (conn == NULL || db_prepare_all(conn, p->stmts, p->nstmts, err, sizeof(err)) < 0) {
+	PGconn *conn = db_open(p->conninfo, p->appname, &p->limits, &error);
+	if (conn == NULL || db_prepare_all(conn, p->stmts, p->nstmts, &error) < 0) {
 		if (conn != NULL)
 			PQfinish(conn);
-		set_down(p, true, err);
+		set_down(p, true, error);
 		return -1;
 	}
 	set_down(p, false, "");
@@ -162,6 +162,29 @@ void dbpool_release(struct dbpool *p, PGconn *conn)
 	}
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+}
+
+PGresult *dbpool_run(struct dbpool *p, bool prepared, const char *command, int nparams,
+                     const char *const *params, const char **error_r)
+{
+	for (int attempt = 0;; attempt++) {
+		PGconn *conn = dbpool_acquire(p, error_r);
+		if (conn == NULL)
+			return NULL;
+		PGresult *r =
+		        db_run(conn, prepared, command, nparams, params, dbpool_timeout_ms(p));
+		bool again = attempt == 0 && db_retryable(conn, r);
+		if (r == NULL) {
+			*error_r = db_error_text(conn, r);
+			if (!db_aborting())
+				log_warn("event=db_call_failed pool=%s error=\"%s\"", p->appname,
+				         *error_r);
+		}
+		dbpool_release(p, conn); /* a dead or busy connection is closed */
+		if (!again)
+			return r;
+		PQclear(r);
+	}
 }
 
 void dbpool_destroy(struct dbpool **pp)

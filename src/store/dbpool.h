@@ -4,6 +4,7 @@
 #define MQ_DBPOOL_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "db.h"
@@ -29,6 +30,17 @@ PGconn *dbpool_acquire(struct dbpool *pool, const char **error_r);
 /* Give a connection back; one not idle (a call timed out, a transaction left open) or broken is
    closed and replaced on a later acquire. */
 void dbpool_release(struct dbpool *pool, PGconn *conn);
+
+/*
+ * Run one command as db_run() does on a pooled connection, given back before returning. When
+ * the connection turns out to have died while idle (db_retryable()), the command is sent once
+ * more on a fresh connection: the one retry on a dead connection. Returns the result (PQclear
+ * it; see db_classify(), it may be an error result), or NULL with *error_r (see db.h) when no
+ * connection could be had or no answer came in time (logged, unless shutting down).
+ */
+PGresult *dbpool_run(struct dbpool *pool, bool prepared, const char *command, int nparams,
+                     const char *const *params, const char **error_r)
+        __attribute__((warn_unused_result));
 
 /* How long one call on this pool's connections may take (pass it to db_run()). */
 unsigned dbpool_timeout_ms(const struct dbpool *pool);

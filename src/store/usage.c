@@ -23,6 +23,10 @@
 
 #define PRUNE_INTERVAL_SEC 3600
 #define PRUNE_BATCH        "10000"
+/* One array parameter of a batch at its largest: USAGE_BATCH_MAX keys, each quoted with every
+   character escaped, and a comma (numbers and times are shorter), within braces. */
+#define USAGE_ARRAY_MAX (USAGE_BATCH_MAX * (2 * USAGE_KEY_MAX + 3) + 2)
+#define USAGE_ARRAYS    5 /* key, mailbox, bytes, messages, occurred_at */
 
 static const struct db_statement statements[] = {
 	{ "apply",
@@ -67,22 +71,46 @@ void usage_destroy(struct usage **up)
 	*up = NULL;
 }
 
-/* Append one array element; keys are printable ASCII, so only " and \ need escaping. */
-static void array_text(struct buf *b, const char *s)
+/* Append one array element; keys are printable ASCII, so only " and \ need escaping.
+   0, or -1 past USAGE_ARRAY_MAX. */
+static int array_text(struct buf *b, const char *s)
 {
 	if (buf_puts(b, b->len > 1 ? ",\"" : "\"") < 0)
-		abort();
+		return -1;
 	for (const char *p = s; *p; p++)
 		if (((*p == '"' || *p == '\\') && buf_puts(b, "\\") < 0) || buf_append(b, p, 1) < 0)
-			abort();
-	if (buf_puts(b, "\"") < 0)
-		abort();
+			return -1;
+	return buf_puts(b, "\"");
 }
 
-static void array_num(struct buf *b, long long v)
+static int array_num(struct buf *b, long long v)
 {
-	if (buf_printf(b, "%s%lld", b->len > 1 ? "," : "", v) < 0)
-		abort();
+	return buf_printf(b, "%s%lld", b->len > 1 ? "," : "", v);
+}
+
+/* The batch as PostgreSQL array literals, in sorted order: 0, or -1 past USAGE_ARRAY_MAX
+   (which a batch of USAGE_BATCH_MAX valid reports never reaches). */
+static int build_arrays(const struct usage_report *const *sorted, size_t n,
+                        struct buf arr[USAGE_ARRAYS])
+{
+	for (int k = 0; k < USAGE_ARRAYS; k++)
+		if (buf_puts(&arr[k], "{") < 0)
+			return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct usage_report *r = sorted[i];
+		if (array_text(&arr[0], r->key) < 0 ||
+		    array_num(&arr[1], (long long)r->mailbox_id) < 0 ||
+		    array_num(&arr[2], (long long)r->bytes) < 0 ||
+		    array_num(&arr[3], (long long)r->messages) < 0 ||
+		    (r->occurred_at[0] != '\0'
+		             ? array_text(&arr[4], r->occurred_at)
+		             : buf_puts(&arr[4], arr[4].len > 1 ? ",NULL" : "NULL")) < 0)
+			return -1;
+	}
+	for (int k = 0; k < USAGE_ARRAYS; k++)
+		if (buf_puts(&arr[k], "}") < 0)
+			return -1;
+	return 0;
 }
 
 static int cmp_by_mailbox(const void *a, const void *b)
@@ -114,91 +142,95 @@ static void maybe_prune(struct usage *u, PGconn *conn)
 	PQclear(r);
 }
 
-static bool exec_ok(struct usage *u, PGconn *conn, const char *sql)
+/* mq_apply_usage_batch()'s status texts (sql/003, sql/009). */
+static const char *const status_names[] = {
+	[USAGE_APPLIED] = "applied",
+	[USAGE_SUPERSEDED] = "superseded",
+	[USAGE_CONFLICT] = "conflict",
+	[USAGE_UNKNOWN_MAILBOX] = "unknown_mailbox",
+};
+
+static enum usage_status status_of(const char *text)
 {
-	PGresult *r = db_run(conn, false, sql, 0, NULL, dbpool_timeout_ms(u->pool));
-	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-	PQclear(r);
-	return ok;
+	for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++)
+		if (strcmp(status_names[i], text) == 0)
+			return (enum usage_status)i;
+	fprintf(stderr, "usage: unknown status from the database: %.40s\n", text);
+	abort(); /* the schema and this table disagree: our bug */
 }
+
+/* What a client is told when the batch failed: by how the database failed. */
+static const char *const failure_texts[] = {
+	[DB_OK] = "database could not apply the batch", /* a result of the wrong shape */
+	[DB_NO_ANSWER] = "the database did not answer in time",
+	[DB_REFUSED] = "database could not apply the batch",
+	[DB_LOCKED] = "a mailbox is locked by another transaction",
+	[DB_CANCELED] = "the statement timed out",
+	[DB_CONFLICT] = "database could not apply the batch",
+	[DB_FAILED] = "database could not apply the batch",
+};
 
 int usage_apply(struct usage *u, const struct usage_report *reports, size_t n,
                 struct usage_result *results, const char **error_r)
 {
 	if (n == 0)
 		return 0;
+	if (n > USAGE_BATCH_MAX) {
+		*error_r = "more reports than USAGE_BATCH_MAX in one batch";
+		return -1;
+	}
 	/* the batch in mailbox order: concurrent batches then lock rows in the same order */
 	const struct usage_report **sorted = xmalloc(n * sizeof(*sorted));
 	for (size_t i = 0; i < n; i++)
 		sorted[i] = &reports[i];
 	qsort(sorted, n, sizeof(*sorted), cmp_by_mailbox);
-	struct buf arr[5];
-	for (int k = 0; k < 5; k++) {
-		buf_init(&arr[k], SIZE_MAX / 2);
-		if (buf_puts(&arr[k], "{") < 0)
-			abort();
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct usage_report *r = sorted[i];
-		array_text(&arr[0], r->key);
-		array_num(&arr[1], (long long)r->mailbox_id);
-		array_num(&arr[2], (long long)r->bytes);
-		array_num(&arr[3], (long long)r->messages);
-		if (r->occurred_at[0] != '\0')
-			array_text(&arr[4], r->occurred_at);
-		else if (buf_puts(&arr[4], arr[4].len > 1 ? ",NULL" : "NULL") < 0)
-			abort();
-	}
-	for (int k = 0; k < 5; k++)
-		if (buf_puts(&arr[k], "}") < 0)
-			abort();
-
+	struct buf arr[USAGE_ARRAYS];
+	for (int k = 0; k < USAGE_ARRAYS; k++)
+		buf_init(&arr[k], USAGE_ARRAY_MAX);
 	int ret = -1;
-	PGconn *conn = dbpool_acquire(u->pool, error_r);
+	PGconn *conn = NULL;
+	if (build_arrays(sorted, n, arr) < 0) {
+		*error_r = "the batch is too large"; /* reports longer than report.h allows */
+		goto out;
+	}
+	conn = dbpool_acquire(u->pool, error_r);
 	if (conn == NULL)
 		goto out;
-	const char *params[5] = { arr[0].data, arr[1].data, arr[2].data, arr[3].data, arr[4].data };
+	const char *params[USAGE_ARRAYS] = { arr[0].data, arr[1].data, arr[2].data, arr[3].data,
+		                             arr[4].data };
+	unsigned ms = dbpool_timeout_ms(u->pool);
+	const char *error;
 	/* read committed: a batch waiting on another's key lock must then see its committed
 	   ledger row (sql/009); a server or role default of repeatable read would not */
-	if (!exec_ok(u, conn, "BEGIN ISOLATION LEVEL READ COMMITTED")) {
+	if (db_exec(conn, "BEGIN ISOLATION LEVEL READ COMMITTED", ms, &error) < 0) {
 		*error_r = "database unavailable";
 		goto release;
 	}
-	PGresult *r = db_run(conn, true, "apply", 5, params, dbpool_timeout_ms(u->pool));
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || (size_t)PQntuples(r) != n) {
+	PGresult *r = db_run(conn, true, "apply", USAGE_ARRAYS, params, ms);
+	enum db_outcome dbo = db_classify(r);
+	if (dbo != DB_OK || PQresultStatus(r) != PGRES_TUPLES_OK || (size_t)PQntuples(r) != n) {
 		/* a timeout (NULL) leaves the connection busy: the pool closes it, the server
 		   rolls back; an error result leaves it in a failed transaction: roll back */
-		const char *m = r != NULL ? PQresultErrorMessage(r) : "no answer in time";
 		const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-		log_warn("event=usage_batch_failed reports=%zu sqlstate=%s error=\"%.*s\"", n,
-		         state != NULL ? state : "-", (int)strcspn(m, "\n"), m);
-		*error_r = r == NULL ? "the database did not answer in time"
-		           : state != NULL && strcmp(state, "55P03") == 0
-		                   ? "a mailbox is locked by another transaction"
-		           : state != NULL && strcmp(state, "57014") == 0
-		                   ? "the statement timed out"
-		                   : "database could not apply the batch";
+		log_warn("event=usage_batch_failed reports=%zu sqlstate=%s error=\"%s\"", n,
+		         state != NULL ? state : "-", db_error_text(conn, r));
+		*error_r = failure_texts[dbo];
 		PQclear(r); /* state pointed into it */
-		if (PQtransactionStatus(conn) == PQTRANS_INERROR)
-			(void)exec_ok(u, conn, "ROLLBACK");
+		db_rollback(conn, ms);
 		goto release;
 	}
 	for (int row = 0; row < (int)n; row++) {
 		size_t ord = (size_t)db_get_u64(r, row, 0) - 1; /* position in sorted order */
 		size_t idx = (size_t)(sorted[ord] - reports);
 		struct usage_result *res = &results[idx];
-		const char *st = PQgetvalue(r, row, 1);
-		res->status = strcmp(st, "applied") == 0      ? USAGE_APPLIED
-		              : strcmp(st, "superseded") == 0 ? USAGE_SUPERSEDED
-		              : strcmp(st, "conflict") == 0   ? USAGE_CONFLICT
-		                                              : USAGE_UNKNOWN_MAILBOX;
+		res->status = status_of(PQgetvalue(r, row, 1));
 		res->clamped = !PQgetisnull(r, row, 2) && db_get_bool(r, row, 2);
 		res->duplicate = !PQgetisnull(r, row, 3) && db_get_bool(r, row, 3);
 		res->used_bytes = db_get_u64(r, row, 4);
 		res->used_messages = db_get_u64(r, row, 5);
 	}
 	PQclear(r);
-	if (!exec_ok(u, conn, "COMMIT")) {
+	if (db_exec(conn, "COMMIT", ms, &error) < 0) {
 		/* not acknowledged: the client retries, and its keys make the retry safe */
 		*error_r = "commit failed";
 		goto release;
@@ -208,7 +240,7 @@ int usage_apply(struct usage *u, const struct usage_report *reports, size_t n,
 release:
 	dbpool_release(u->pool, conn);
 out:
-	for (int k = 0; k < 5; k++)
+	for (int k = 0; k < USAGE_ARRAYS; k++)
 		buf_free(&arr[k]);
 	free(sorted);
 	return ret;

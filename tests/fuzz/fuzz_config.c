@@ -15,9 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (text == NULL)
 		return 0;
 	struct config cfg;
-	char err[CONFIG_ERROR_MAX];
+	const char *err = "";
 	config_init(&cfg);
-	if (config_parse_string(&cfg, text, err) < 0 && err[0] == '\0')
+	if (config_parse_string(&cfg, text, &err) < 0 && (err == NULL || err[0] == '\0'))
 		abort();
 	config_free(&cfg);
 	free(text);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fields.h"
 #include "report.h"
 #include "resource.h"
 
@@ -22,13 +23,6 @@ static const struct {
 	{ RESOURCE_MAILBOX, RESOURCE_CREATE }, { RESOURCE_MAILBOX, RESOURCE_UPDATE },
 	{ RESOURCE_ALIAS, RESOURCE_CREATE },   { RESOURCE_ALIAS, RESOURCE_UPDATE },
 	{ RESOURCE_TOKEN, RESOURCE_CREATE },
-};
-
-static const char *const key_field[] = {
-	[RESOURCE_DOMAIN] = "name",
-	[RESOURCE_MAILBOX] = "address",
-	[RESOURCE_ALIAS] = "address",
-	[RESOURCE_TOKEN] = NULL,
 };
 
 static void check_key(enum resource_kind kind, const char *text, const struct address_rules *r)
@@ -63,11 +57,23 @@ static void check_body(json_t *body, enum resource_kind kind, enum resource_mode
 	}
 	if (!json_is_object(fields) || (mode == RESOURCE_UPDATE && json_object_size(fields) == 0))
 		abort();
-	const char *kf = key_field[kind];
+	const char *kf = field_key(kind);
 	if (kf != NULL && mode == RESOURCE_CREATE && key.text[0] == '\0')
 		abort();
 	if (kf != NULL && json_object_get(fields, kf) != NULL)
 		abort(); /* the key travels apart from the fields */
+	/* what passes names only fields of the table (tokens and alias edits have their own) */
+	const char *name;
+	json_t *v;
+	json_object_foreach(fields, name, v)
+	{
+		const struct field *f = field_by_api(kind, name);
+		if (f == NULL && kind != RESOURCE_TOKEN &&
+		    !(kind == RESOURCE_ALIAS && mode == RESOURCE_UPDATE))
+			abort();
+		if (f != NULL && json_is_null(v) && !field_nullable(f->type))
+			abort();
+	}
 	/* checking what passed again gives the same key and fields */
 	json_t *again = json_deep_copy(fields);
 	if (kf != NULL && mode == RESOURCE_CREATE)
@@ -96,6 +102,15 @@ static void check_strings(json_t *v, const struct address_rules *r, int depth)
 			abort();
 		if (rfc3339_valid(s) && n != 0 && (n < 20 || n > RFC3339_MAX))
 			abort();
+		/* the command line's field lookup finds a field only by one of its two names */
+		for (int k = RESOURCE_DOMAIN; k <= RESOURCE_TOKEN; k++) {
+			const char *eq = strchr(s, '=');
+			size_t len = eq != NULL ? (size_t)(eq - s) : n;
+			const struct field *f = field_by_name((enum resource_kind)k, s, len);
+			if (f != NULL && !((strlen(f->cli) == len && memcmp(f->cli, s, len) == 0) ||
+			                   (strlen(f->api) == len && memcmp(f->api, s, len) == 0)))
+				abort();
+		}
 	} else if (json_is_array(v)) {
 		size_t i;
 		json_t *x;
@@ -137,7 +152,8 @@ static void check_requests(json_t *doc)
 	json_array_foreach(reps, i, rep)
 	{
 		struct resource_report r;
-		if (resource_check_report(rep, &r) != NULL)
+		const char *why;
+		if (resource_check_report(rep, &r, &why) < 0)
 			continue;
 		if (r.address == NULL || r.key == NULL || !usage_key_valid(r.key) ||
 		    r.bytes > USAGE_DELTA_LIMIT || r.bytes < -USAGE_DELTA_LIMIT ||

@@ -117,6 +117,79 @@ class Cli(unittest.TestCase):
         db.cli("domain", "del", "example.test")
         self.assertEqual(db.sql("SELECT count(*) FROM domains"), "0")
 
+    # the fields of each kind by their API names, as documents and exports have them
+    FIELDS = {
+        "domain": ["pool_limit_bytes", "default_storage_limit_bytes", "default_message_limit",
+                   "default_max_message_size", "max_message_size", "grace_percent"],
+        "mailbox": ["storage_limit_bytes", "message_limit", "max_message_size", "grace_percent",
+                    "enabled"],
+    }
+
+    def test_field_names_of_the_api_and_of_get(self):
+        db = self.db
+        # the API's names work as well as the short ones, mixed in one command
+        db.cli("domain", "add", "names.test", "pool_limit_bytes=1G", "storage=10M",
+               "default_message_limit=100", "grace_percent=5")
+        db.cli("mailbox", "add", "a@names.test", "storage_limit_bytes=1G", "max-size=25M")
+        db.cli("mailbox", "set", "a@names.test", "message_limit=7", "enabled=no")
+        m = json.loads(db.cli("--json", "mailbox", "get", "a@names.test").stdout)
+        self.assertEqual([m[f] for f in self.FIELDS["mailbox"]],
+                         [1 << 30, 7, 25 << 20, None, False])
+        d = json.loads(db.cli("--json", "domain", "get", "names.test").stdout)
+        self.assertEqual([d[f] for f in self.FIELDS["domain"]],
+                         [1 << 30, 10 << 20, 100, None, None, 5])
+        # another kind's name is refused, with the names this kind takes
+        p = db.cli("domain", "set", "names.test", "storage_limit_bytes=1", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("unknown field", p.stderr)
+        self.assertIn("storage (default_storage_limit_bytes)", p.stderr)
+        self.assertIn("mailbox-max-size (default_max_message_size)", p.stderr)
+        p = db.cli("mailbox", "set", "a@names.test", "pool=1", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("storage (storage_limit_bytes)", p.stderr)
+        self.assertIn("enabled", p.stderr)
+        p = db.cli("mailbox", "set", "a@names.test", "message_limit=lots", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("is not a count", p.stderr)
+        # get shows the names set takes, the value as set takes it, and the API's name
+        out = db.cli("mailbox", "get", "a@names.test").stdout
+        rows = {w[0]: w[1:] for w in (line.split() for line in out.splitlines()) if w}
+        self.assertEqual(rows["address"], ["a@names.test"])
+        self.assertEqual(rows["storage"], [str(1 << 30), "storage_limit_bytes"])
+        self.assertEqual(rows["messages"], ["7", "message_limit"])
+        self.assertEqual(rows["max-size"], [str(25 << 20), "max_message_size"])
+        self.assertEqual(rows["grace"], ["none", "grace_percent"])
+        self.assertEqual(rows["enabled"], ["no", "enabled"])
+        self.assertIn("etag", rows)
+        out = db.cli("domain", "get", "names.test").stdout
+        self.assertRegex(out, r"(?m)^pool +1073741824 +pool_limit_bytes$")
+        self.assertRegex(out, r"(?m)^mailbox-max-size +none +default_max_message_size$")
+        # round trip: what get shows, set takes back; another object set so is the same
+        db.cli("domain", "add", "copy.test")
+        for kind, src, dst in (("domain", "names.test", "copy.test"),
+                               ("mailbox", "a@names.test", "b@names.test")):
+            with self.subTest(kind=kind):
+                if kind == "mailbox":
+                    db.cli("mailbox", "add", dst)
+                out = db.cli(kind, "get", src).stdout
+                args = [f"{w[0]}={w[1]}" for w in (line.split() for line in out.splitlines())
+                        if len(w) == 3 and w[2] in self.FIELDS[kind]]
+                self.assertEqual(len(args), len(self.FIELDS[kind]), out)
+                db.cli(kind, "set", dst, *args)
+                a = json.loads(db.cli("--json", kind, "get", src).stdout)
+                b = json.loads(db.cli("--json", kind, "get", dst).stdout)
+                self.assertEqual([a[f] for f in self.FIELDS[kind]],
+                                 [b[f] for f in self.FIELDS[kind]])
+                # and on the object itself, set changes nothing
+                db.cli(kind, "set", src, *args)
+                again = json.loads(db.cli("--json", kind, "get", src).stdout)
+                self.assertEqual([again[f] for f in self.FIELDS[kind]],
+                                 [a[f] for f in self.FIELDS[kind]])
+        # the domain table is headed by the names set takes
+        out = db.cli("domain", "list").stdout
+        self.assertRegex(out.splitlines()[0],
+                         r"^DOMAIN +POOL +STORAGE +MESSAGES +MAILBOX-MAX-SIZE +MAX-SIZE +GRACE$")
+
     def test_tokens(self):
         db = self.db
         db.cli("domain", "add", "t.test")

@@ -48,6 +48,10 @@ static void test_csv(void **state)
 		{ "address,address\na,b\n", -1, 0, 1, 1, NULL },
 		{ "address\n\xff@x.test\nok@x.test\n", 0, 1, 1, 2, "ok@x.test" }, /* not UTF-8 */
 		{ "addr\xfe\na\n", -1, 0, 1, 1, NULL },
+		/* a column of another kind's file is read by its type all the same */
+		{ "address,pool_limit_bytes\na@x.test,abc\n", 0, 0, 1, 2, NULL },
+		{ "address,pool_limit_bytes\na@x.test,5\n", 0, 1, 0, 0, "a@x.test" },
+		{ "address,bogus\na@x.test,abc\n", 0, 1, 0, 0, "a@x.test" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct csv_case *c = &cases[i];
@@ -129,6 +133,15 @@ struct check_case {
 	const char *field;
 };
 
+static const struct {
+	enum resource_problem problem;
+	const char *code;
+} problems[] = {
+	{ RESOURCE_INVALID_BODY, "invalid_body" },   { RESOURCE_UNKNOWN_FIELD, "unknown_field" },
+	{ RESOURCE_INVALID_FIELD, "invalid_field" }, { RESOURCE_MISSING_FIELD, "missing_field" },
+	{ RESOURCE_TOO_MANY, "too_many" },
+};
+
 static void test_resource_check(void **state)
 {
 	(void)state;
@@ -177,6 +190,21 @@ static void test_resource_check(void **state)
 		  "{\"name\":\"n\",\"scope\":\"self\",\"mailbox\":\"a@x.test\"}", NULL, NULL },
 		{ RESOURCE_TOKEN, RESOURCE_CREATE, "{\"name\":\"a\\u0001\",\"scope\":\"read\"}",
 		  "invalid_field", "name" },
+		{ RESOURCE_TOKEN, RESOURCE_CREATE, "{\"scope\":\"read\"}", "missing_field",
+		  "name" },
+		{ RESOURCE_ALIAS, RESOURCE_CREATE, "{\"address\":\"l@x.test\"}", "missing_field",
+		  "targets" },
+		{ RESOURCE_ALIAS, RESOURCE_UPDATE, "{\"add_targets\":[]}", NULL, NULL },
+		{ RESOURCE_ALIAS, RESOURCE_UPDATE, "{\"address\":\"m@x.test\"}", "invalid_field",
+		  "address" },
+		{ RESOURCE_MAILBOX, RESOURCE_UPDATE, "{\"storage\":1}", "unknown_field",
+		  "storage" },
+		{ RESOURCE_MAILBOX, RESOURCE_UPDATE, "[]", "invalid_body", "" },
+		{ RESOURCE_DOMAIN, RESOURCE_UPDATE,
+		  "{\"a_field_name_far_longer_than_anyone_would_quote_back_in_an_error_message\":"
+		  "1}",
+		  "unknown_field",
+		  "a_field_name_far_longer_than_anyone_would_quote_back_in_an_error" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct check_case *c = &cases[i];
@@ -194,6 +222,9 @@ static void test_resource_check(void **state)
 				fail_msg("case %zu accepted", i);
 			assert_string_equal(e.code, c->code);
 			assert_string_equal(e.field, c->field);
+			for (size_t p = 0; p < sizeof(problems) / sizeof(problems[0]); p++)
+				if (strcmp(problems[p].code, c->code) == 0)
+					assert_int_equal(e.problem, problems[p].problem);
 		}
 		json_decref(body);
 	}
@@ -241,6 +272,26 @@ static void test_tokens(void **state)
 	assert_int_equal(token_scope_parse("self", &s), 0);
 	assert_int_equal(s, TOKEN_SELF);
 	assert_int_equal(token_scope_parse("Admin", &s), -1);
+	/* the hash in pieces is the hash of the whole: the one content hash of the project */
+	struct token_hasher h;
+	token_hash_init(&h);
+	token_hash_update(&h, text, 10);
+	token_hash_update(&h, "", 0);
+	token_hash_update(&h, text + 10, strlen(text) - 10);
+	token_hash_final(&h, h1);
+	token_hash(text, strlen(text), h2);
+	assert_true(token_hash_equal(h1, h2));
+	static const uint8_t abc[TOKEN_HASH_LEN] = { /* SHA-256("abc"), FIPS 180-2 */
+		                                     0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+		                                     0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+		                                     0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+		                                     0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad
+	};
+	token_hash_init(&h);
+	token_hash_update(&h, "ab", 2);
+	token_hash_update(&h, "c", 1);
+	token_hash_final(&h, h1);
+	assert_memory_equal(h1, abc, TOKEN_HASH_LEN);
 }
 
 int main(void)

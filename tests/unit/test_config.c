@@ -32,7 +32,7 @@ static void test_parse(void **state)
 {
 	(void)state;
 	struct config c;
-	char err[CONFIG_ERROR_MAX];
+	const char *err = "";
 	config_init(&c);
 	int rc = config_parse_string(&c,
 	                             "# comment\n"
@@ -45,7 +45,7 @@ static void test_parse(void **state)
 	                             "policy_tcp_listen = [::1]:10040\n"
 	                             "grace_percent = 10\n"
 	                             "reply_too_big_mailbox = 552 5.2.3 Too big for this mailbox\n",
-	                             err);
+	                             &err);
 	if (rc != 0)
 		fail_msg("%s", err);
 	assert_string_equal(c.database_url, "host=/tmp dbname=mq");
@@ -57,12 +57,12 @@ static void test_parse(void **state)
 	assert_true(c.grace_percent == 10);
 	assert_string_equal(c.replies.too_big_mailbox, "552 5.2.3 Too big for this mailbox");
 	/* a bare port listens on loopback only */
-	rc = config_parse_string(&c, "policy_tcp_listen = 10040\nhttp_listen = 8081\n", err);
+	rc = config_parse_string(&c, "policy_tcp_listen = 10040\nhttp_listen = 8081\n", &err);
 	assert_int_equal(rc, 0);
 	assert_string_equal(c.policy_tcp_listen, "127.0.0.1:10040");
 	assert_string_equal(c.http_listen, "127.0.0.1:8081");
 	/* an explicit over-quota reply wins over the profile */
-	rc = config_parse_string(&c, "reply_over_quota = 552 5.2.2 Quota exceeded\n", err);
+	rc = config_parse_string(&c, "reply_over_quota = 552 5.2.2 Quota exceeded\n", &err);
 	assert_int_equal(rc, 0);
 	assert_string_equal(c.replies.over_quota, "552 5.2.2 Quota exceeded");
 	config_free(&c);
@@ -115,9 +115,9 @@ static void test_origins(void **state)
 	};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		struct config c;
-		char err[CONFIG_ERROR_MAX] = "";
+		const char *err = "";
 		config_init(&c);
-		if (config_parse_string(&c, good[i], err) != 0)
+		if (config_parse_string(&c, good[i], &err) != 0)
 			fail_msg("\"%s\": %s", good[i], err);
 		config_free(&c);
 	}
@@ -128,9 +128,9 @@ static void test_errors(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
 		struct config c;
-		char err[CONFIG_ERROR_MAX] = "";
+		const char *err = "";
 		config_init(&c);
-		int rc = config_parse_string(&c, bads[i].text, err);
+		int rc = config_parse_string(&c, bads[i].text, &err);
 		if (rc == 0 || strstr(err, bads[i].expect) == NULL)
 			fail_msg("\"%s\": rc=%d err=\"%s\", want \"%s\"", bads[i].text, rc, err,
 			         bads[i].expect);

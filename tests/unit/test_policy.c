@@ -1,6 +1,8 @@
-/* Tests for the policy protocol parser: golden requests, partial input and every limit. */
+/* Tests for the policy protocol: the parser (golden requests, partial input, every limit), the
+   state rules deciding which requests are checked, and the answer formatter. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -208,6 +210,136 @@ static void test_attr_and_request_limits(void **state)
 	buf_free(&b);
 }
 
+/* The state rules, applied to parsed requests. */
+struct check_row {
+	const char *in;   /* the attributes after request=smtpd_access_policy */
+	const char *rcpt; /* the recipient to check; NULL: no check, DUNNO */
+	uint64_t size;
+};
+
+static const struct check_row check_rows[] = {
+	{ "protocol_state=RCPT\nrecipient=a@b\nsize=10\n", "a@b", 10 },
+	{ "protocol_state=RCPT\nrecipient=a@b\n", "a@b", 0 },
+	{ "protocol_state=RCPT\nrecipient=a@b\nrecipient_count=5\n", "a@b", 0 },
+	{ "protocol_state=RCPT\nrecipient=\nsize=10\n", NULL, 0 },
+	{ "protocol_state=RCPT\nsize=10\n", NULL, 0 },
+	{ "protocol_state=END-OF-MESSAGE\nrecipient=a@b\nrecipient_count=1\nsize=99\n", "a@b", 99 },
+	{ "protocol_state=END-OF-MESSAGE\nrecipient=\nrecipient_count=0\nsize=99\n", NULL, 0 },
+	{ "protocol_state=END-OF-MESSAGE\nrecipient=a@b\nrecipient_count=0\nsize=99\n", NULL, 0 },
+	{ "protocol_state=END-OF-MESSAGE\nrecipient=a@b\nrecipient_count=2\nsize=99\n", NULL, 0 },
+	{ "protocol_state=END-OF-MESSAGE\nrecipient=a@b\nsize=99\n", NULL, 0 },
+	{ "protocol_state=END-OF-MESSAGE\nrecipient=\nrecipient_count=1\n", NULL, 0 },
+	{ "protocol_state=CONNECT\nrecipient=a@b\n", NULL, 0 },
+	{ "protocol_state=EHLO\nrecipient=a@b\n", NULL, 0 },
+	{ "protocol_state=MAIL\nrecipient=a@b\nsize=10\n", NULL, 0 },
+	{ "protocol_state=DATA\nrecipient=a@b\nrecipient_count=1\n", NULL, 0 },
+	{ "protocol_state=VRFY\nrecipient=a@b\n", NULL, 0 },
+	{ "protocol_state=rcpt\nrecipient=a@b\n", NULL, 0 }, /* states are upper case */
+	{ "recipient=a@b\n", NULL, 0 },                      /* no state at all */
+};
+
+static void test_wants_check(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(check_rows) / sizeof(check_rows[0]); i++) {
+		const struct check_row *r = &check_rows[i];
+		struct buf b;
+		struct policy_request req;
+		struct policy_check chk = { { "untouched", 9 }, 7 };
+		size_t used;
+		const char *err;
+		buf_init(&b, 4096);
+		assert_int_equal(buf_printf(&b, "request=smtpd_access_policy\n%s\n", r->in), 0);
+		if (policy_parse(b.data, b.len, &req, &used, &err) != 1)
+			fail_msg("row %zu does not parse", i);
+		bool want = policy_wants_check(&req, &chk);
+		if (want != (r->rcpt != NULL))
+			fail_msg("row %zu: check %d, want %d", i, want, r->rcpt != NULL);
+		if (want) {
+			if (chk.recipient.len != strlen(r->rcpt) ||
+			    memcmp(chk.recipient.ptr, r->rcpt, chk.recipient.len) != 0)
+				fail_msg("row %zu: wrong recipient", i);
+			if (chk.recipient.ptr < b.data || chk.recipient.ptr >= b.data + b.len)
+				fail_msg("row %zu: recipient outside the request", i);
+			if (chk.size != r->size)
+				fail_msg("row %zu: size %llu, want %llu", i,
+				         (unsigned long long)chk.size, (unsigned long long)r->size);
+		}
+		buf_free(&b);
+	}
+}
+
+static void test_state_name(void **state)
+{
+	(void)state;
+	assert_string_equal(policy_state_name(POLICY_STATE_RCPT), "RCPT");
+	assert_string_equal(policy_state_name(POLICY_STATE_END_OF_MESSAGE), "END-OF-MESSAGE");
+	assert_string_equal(policy_state_name(POLICY_STATE_OTHER), "OTHER");
+}
+
+struct answer_row {
+	const char *action;
+	const char *out;
+};
+
+static const struct answer_row answer_rows[] = {
+	{ "DUNNO", "action=DUNNO\n\n" },
+	{ "552 5.2.2 Mailbox full", "action=552 5.2.2 Mailbox full\n\n" },
+	{ "DEFER_IF_PERMIT Service unavailable", "action=DEFER_IF_PERMIT Service unavailable\n\n" },
+	{ "", "action=\n\n" },
+	/* text that would end the answer early or forge a second one is defused */
+	{ "DUNNO\n\naction=REJECT", "action=DUNNO??action=REJECT\n\n" },
+	{ "552 full\r", "action=552 full?\n\n" },
+	{ "552 \x7f\xc3\xa9\t", "action=552 ????\n\n" },
+};
+
+static void test_answer_table(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 4096);
+	for (size_t i = 0; i < sizeof(answer_rows) / sizeof(answer_rows[0]); i++) {
+		buf_reset(&b);
+		assert_int_equal(policy_answer_append(&b, answer_rows[i].action), 0);
+		if (b.len != strlen(answer_rows[i].out) ||
+		    memcmp(b.data, answer_rows[i].out, b.len) != 0)
+			fail_msg("row %zu: got \"%s\"", i, b.data);
+	}
+	/* answers are appended after what is already owed */
+	buf_reset(&b);
+	assert_int_equal(policy_answer_append(&b, "DUNNO"), 0);
+	assert_int_equal(policy_answer_append(&b, "452 4.2.2 Mailbox full"), 0);
+	assert_string_equal(b.data, "action=DUNNO\n\naction=452 4.2.2 Mailbox full\n\n");
+	buf_free(&b);
+}
+
+static void test_answer_limits(void **state)
+{
+	(void)state;
+	struct buf b;
+	char action[POLICY_ACTION_MAX + 11];
+	/* longer text is cut at POLICY_ACTION_MAX */
+	memset(action, 'z', sizeof(action) - 1);
+	action[sizeof(action) - 1] = '\0';
+	buf_init(&b, 4096);
+	assert_int_equal(policy_answer_append(&b, action), 0);
+	assert_int_equal(b.len, strlen("action=") + POLICY_ACTION_MAX + 2);
+	assert_memory_equal(b.data + b.len - 3, "z\n\n", 3);
+	buf_free(&b);
+	/* a full buffer takes nothing, not half an answer */
+	buf_init(&b, strlen("action=DUNNO\n\n") * 2 - 1);
+	assert_int_equal(policy_answer_append(&b, "DUNNO"), 0);
+	assert_int_equal(policy_answer_append(&b, "DUNNO"), -1);
+	assert_string_equal(b.data, "action=DUNNO\n\n");
+	buf_free(&b);
+	/* exactly full is fine */
+	buf_init(&b, strlen("action=DUNNO\n\n") * 2);
+	assert_int_equal(policy_answer_append(&b, "DUNNO"), 0);
+	assert_int_equal(policy_answer_append(&b, "DUNNO"), 0);
+	assert_int_equal(policy_answer_append(&b, ""), -1);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +350,10 @@ int main(void)
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_line_limit),
 		cmocka_unit_test(test_attr_and_request_limits),
+		cmocka_unit_test(test_wants_check),
+		cmocka_unit_test(test_state_name),
+		cmocka_unit_test(test_answer_table),
+		cmocka_unit_test(test_answer_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

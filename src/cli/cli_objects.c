@@ -1,0 +1,570 @@
+/*
+ * cli_objects: the domain, mailbox and alias commands of mailquota (add, set, del, get, list;
+ * alias add and remove) and the listing every collection shares. FIELD=VALUE arguments are
+ * read through the field table of fields.h, by a field's short name or its API name, and get
+ * shows the names set takes; it must never send a field the table does not name, nor print a
+ * name set would refuse.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "fields.h"
+#include "strnum.h"
+#include "xalloc.h"
+
+#define LIST_PAGE     1000        /* items asked for per page when listing everything */
+#define LIST_PATH_MAX (64 * 1024) /* a page's path: collection, query and the API's cursor */
+
+/* ---- fields: FIELD=VALUE on the command line, JSON fields on the wire ---- */
+
+/* The value of f in text, as set takes it: NULL with the expected form in *want_r. */
+static json_t *field_value(const struct field *f, const char *v, const char **want_r)
+{
+	uint64_t n;
+	if (field_nullable(f->type) && (strcmp(v, "none") == 0 || strcmp(v, "inherit") == 0))
+		return json_null();
+	switch (f->type) {
+	case FIELD_SIZE:
+		*want_r = "a size (bytes or K/M/G/T, or none)";
+		if (strnum_size(v, INT64_MAX, &n) == 0)
+			return json_integer((json_int_t)n);
+		break;
+	case FIELD_COUNT:
+		*want_r = "a count (or none)";
+		if (strnum_u64(v, strlen(v), INT64_MAX, &n) == 0)
+			return json_integer((json_int_t)n);
+		break;
+	case FIELD_PERCENT:
+		*want_r = "a percentage from 0 to 1000 (or none)";
+		if (strnum_u64(v, strlen(v), FIELD_PERCENT_MAX, &n) == 0)
+			return json_integer((json_int_t)n);
+		break;
+	case FIELD_BOOL:
+		*want_r = "yes or no";
+		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+			return json_true();
+		if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+			return json_false();
+		break;
+	case FIELD_TARGETS:
+		*want_r = "changed with alias add and alias remove";
+		break;
+	}
+	return NULL;
+}
+
+/* "name=value" arguments into a JSON object of API fields; -1 (reported) on a bad one. */
+static int parse_fields(enum resource_kind kind, int argc, char **argv, json_t *obj)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		const struct field *f =
+		        eq != NULL ? field_by_name(kind, argv[i], (size_t)(eq - argv[i])) : NULL;
+		if (f == NULL) {
+			char names[FIELD_NAMES_MAX];
+			fprintf(stderr, "mailquota: unknown field \"%s\" (a %s takes %s)\n",
+			        argv[i], resource_kind_name(kind),
+			        field_names_text(kind, names, sizeof(names)));
+			return -1;
+		}
+		const char *want = NULL;
+		json_t *val = field_value(f, eq + 1, &want);
+		if (val == NULL) {
+			fprintf(stderr, "mailquota: %s: \"%s\" is not %s\n", f->cli, eq + 1, want);
+			return -1;
+		}
+		json_object_set_new(obj, f->api, val);
+	}
+	return 0;
+}
+
+/* A field's value as set takes it back: none, an integer, yes/no, targets joined by commas. */
+static void put_value(const struct field *f, json_t *v)
+{
+	if (json_is_null(v) && field_nullable(f->type)) {
+		printf("%-20s", "none");
+	} else if (json_is_integer(v)) {
+		printf("%-20lld", (long long)json_integer_value(v));
+	} else if (json_is_boolean(v)) {
+		printf("%-20s", json_is_true(v) ? "yes" : "no");
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *t;
+		json_array_foreach(v, i, t) printf("%s%s", i ? "," : "", json_string_value(t));
+		printf(" ");
+	} else {
+		printf("%-20s", "-");
+	}
+}
+
+/*
+ * An object as get shows it: the key, then each settable field by the name set takes, its
+ * value as set takes it and its API name (so the lines read as FIELD=VALUE for set, and as
+ * the columns of an export), then what the API adds (usage, effective limits, versions).
+ */
+static void print_object(enum resource_kind kind, json_t *doc)
+{
+	size_t n;
+	const struct field *t = field_table(kind, &n);
+	const char *key = field_key(kind), *k;
+	json_t *v;
+	const char *name = json_string_value(json_object_get(doc, key));
+	printf("%-18s %s\n", key, name != NULL ? name : "-");
+	for (size_t i = 0; i < n; i++) {
+		printf("%-18s ", t[i].cli);
+		put_value(&t[i], json_object_get(doc, t[i].api));
+		printf(" %s\n", t[i].api);
+	}
+	json_object_foreach(doc, k, v)
+	{
+		if (strcmp(k, key) == 0 || field_by_api(kind, k) != NULL)
+			continue;
+		if (json_is_string(v)) {
+			printf("%-18s %s\n", k, json_string_value(v));
+			continue;
+		}
+		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		printf("%-18s %s\n", k, s != NULL ? s : "?");
+		free(s);
+	}
+}
+
+/* ---- tables ---- */
+
+static void put_num(json_t *v, int width)
+{
+	if (json_is_integer(v))
+		printf("%*lld", width, (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		printf("%*.1f", width, json_real_value(v));
+	else
+		printf("%*s", width, "-");
+}
+
+/* A domain column's width: room for its values and for its short name. */
+static int column_width(const struct field *f)
+{
+	int w = f->type == FIELD_PERCENT ? 5 : f->type == FIELD_COUNT ? 9 : 13;
+	int l = (int)strlen(f->cli);
+	return l > w ? l : w;
+}
+
+#define DOMAIN_NAME_WIDTH 32
+
+void cli_print_header(enum resource_kind kind)
+{
+	size_t n;
+	const struct field *t = field_table(kind, &n);
+	switch (kind) {
+	case RESOURCE_DOMAIN:
+		/* every field, headed by the names set takes */
+		printf("%-*s", DOMAIN_NAME_WIDTH, "DOMAIN");
+		for (size_t i = 0; i < n; i++) {
+			char h[64];
+			size_t j = 0;
+			for (; t[i].cli[j] != '\0' && j < sizeof(h) - 1; j++)
+				h[j] = (char)(t[i].cli[j] >= 'a' && t[i].cli[j] <= 'z'
+				                      ? t[i].cli[j] - 'a' + 'A'
+				                      : t[i].cli[j]);
+			h[j] = '\0';
+			printf(" %*s", column_width(&t[i]), h);
+		}
+		printf("\n");
+		break;
+	case RESOURCE_MAILBOX:
+		printf("MAILBOX                                          LIMIT          USED"
+		       "       %%  MESSAGES ENABLED\n");
+		break;
+	case RESOURCE_ALIAS:
+		printf("ALIAS                                    TARGETS\n");
+		break;
+	case RESOURCE_TOKEN:
+		printf("    ID  NAME                     SCOPE  MAILBOX                        "
+		       "CREATED\n");
+		break;
+	}
+}
+
+void cli_print_row(enum resource_kind kind, json_t *d)
+{
+	switch (kind) {
+	case RESOURCE_DOMAIN: {
+		size_t n;
+		const struct field *t = field_table(kind, &n);
+		printf("%-*s", DOMAIN_NAME_WIDTH, json_string_value(json_object_get(d, "name")));
+		for (size_t i = 0; i < n; i++) {
+			printf(" ");
+			put_num(json_object_get(d, t[i].api), column_width(&t[i]));
+		}
+		break;
+	}
+	case RESOURCE_MAILBOX: {
+		/* what applies and what is used: the effective limit, not the mailbox's own */
+		json_t *u = json_object_get(d, "usage");
+		printf("%-40s", json_string_value(json_object_get(d, "address")));
+		put_num(json_object_get(json_object_get(d, "effective"), "storage_limit_bytes"),
+		        14);
+		put_num(json_object_get(u, "bytes"), 14);
+		put_num(json_object_get(u, "percent"), 8);
+		put_num(json_object_get(u, "messages"), 10);
+		printf(" %s%s", json_is_true(json_object_get(d, "enabled")) ? "yes" : "no ",
+		       json_is_true(json_object_get(u, "over_quota")) ? " OVER" : "");
+		break;
+	}
+	case RESOURCE_ALIAS: {
+		printf("%-40s ", json_string_value(json_object_get(d, "address")));
+		size_t i;
+		json_t *t;
+		json_array_foreach(json_object_get(d, "targets"), i, t)
+		        printf("%s%s", i ? "," : "", json_string_value(t));
+		break;
+	}
+	case RESOURCE_TOKEN: {
+		const char *mb = json_string_value(json_object_get(d, "mailbox"));
+		const char *exp = json_string_value(json_object_get(d, "expires_at"));
+		const char *rev = json_string_value(json_object_get(d, "revoked_at"));
+		printf("%6lld  %-24s %-6s %-30s %.19s %s%.19s",
+		       (long long)json_integer_value(json_object_get(d, "id")),
+		       json_string_value(json_object_get(d, "name")),
+		       json_string_value(json_object_get(d, "scope")), mb ? mb : "-",
+		       json_string_value(json_object_get(d, "created_at")),
+		       rev   ? "revoked "
+		       : exp ? "expires "
+		             : "",
+		       rev   ? rev
+		       : exp ? exp
+		             : "");
+		break;
+	}
+	}
+	printf("\n");
+}
+
+/* ---- the object commands ---- */
+
+static int object_add(struct ctx *ctx, enum resource_kind kind, int argc, char **argv)
+{
+	struct resource_key key;
+	if (cli_check_key(ctx, kind, argv[0], &key) < 0)
+		return EXIT_USAGE;
+	json_t *body = json_object();
+	json_object_set_new(body, field_key(kind), json_string(key.text));
+	if (parse_fields(kind, argc - 1, argv + 1, body) < 0) {
+		json_decref(body);
+		return EXIT_USAGE;
+	}
+	struct api_response r;
+	int rc = cli_call(ctx, key.text, "POST", cli_collection(kind), body, NULL, &r);
+	json_decref(body);
+	if (rc != 0)
+		return rc;
+	if (ctx->json)
+		cli_print_json(r.doc);
+	api_response_free(&r);
+	return 0;
+}
+
+static int object_set(struct ctx *ctx, enum resource_kind kind, int argc, char **argv)
+{
+	struct resource_key key;
+	if (cli_check_key(ctx, kind, argv[0], &key) < 0)
+		return EXIT_USAGE;
+	json_t *body = json_object();
+	if (parse_fields(kind, argc - 1, argv + 1, body) < 0) {
+		json_decref(body);
+		return EXIT_USAGE;
+	}
+	char *path = cli_item_path(ctx, kind, key.text, "");
+	struct api_response r;
+	int rc = cli_call(ctx, key.text, "PATCH", path, body, ctx->if_match, &r);
+	free(path);
+	json_decref(body);
+	if (rc != 0)
+		return rc;
+	if (ctx->json)
+		cli_print_json(r.doc);
+	api_response_free(&r);
+	return 0;
+}
+
+static int object_del(struct ctx *ctx, enum resource_kind kind, const char *arg)
+{
+	struct resource_key key;
+	if (cli_check_key(ctx, kind, arg, &key) < 0)
+		return EXIT_USAGE;
+	char *path = cli_item_path(ctx, kind, key.text, "");
+	struct api_response r;
+	int rc = cli_call(ctx, key.text, "DELETE", path, NULL, ctx->if_match, &r);
+	free(path);
+	if (rc == 0)
+		api_response_free(&r);
+	return rc;
+}
+
+static int object_get(struct ctx *ctx, enum resource_kind kind, const char *arg)
+{
+	struct resource_key key;
+	if (cli_check_key(ctx, kind, arg, &key) < 0)
+		return EXIT_USAGE;
+	char *path = cli_item_path(ctx, kind, key.text, "");
+	struct api_response r;
+	int rc = cli_call(ctx, key.text, "GET", path, NULL, NULL, &r);
+	free(path);
+	if (rc != 0)
+		return rc;
+	if (ctx->json)
+		cli_print_json(r.doc);
+	else
+		print_object(kind, r.doc);
+	api_response_free(&r);
+	return 0;
+}
+
+/* "&name=value" onto q, both escaped: 0, or -1 (reported) when q is full. */
+static int query_add(struct ctx *ctx, struct buf *q, const char *name, size_t nlen,
+                     const char *value)
+{
+	char *n = xstrndup(name, nlen);
+	char *en = api_escape(cli_api(ctx), n), *ev = api_escape(cli_api(ctx), value);
+	int rc = buf_printf(q, "&%s=%s", en, ev);
+	free(n);
+	free(en);
+	free(ev);
+	if (rc < 0)
+		fprintf(stderr, "mailquota: the arguments make a query over %d bytes\n",
+		        CLI_QUERY_MAX);
+	return rc;
+}
+
+/* The query of a list from its arguments into q; *cap_r from limit=. 0, or -1 (reported). */
+static int list_query(struct ctx *ctx, enum resource_kind kind, int argc, char **argv, bool audit,
+                      struct buf *q, uint64_t *cap_r)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		if (eq == NULL && (kind == RESOURCE_MAILBOX || kind == RESOURCE_ALIAS) && !audit) {
+			if (query_add(ctx, q, "domain", 6, argv[i]) < 0)
+				return -1;
+			continue;
+		}
+		if (eq == NULL) {
+			fprintf(stderr, "mailquota: unexpected argument \"%s\" (want name=value)\n",
+			        argv[i]);
+			return -1;
+		}
+		if (strncmp(argv[i], "limit=", 6) == 0) {
+			if (strnum_u64(eq + 1, strlen(eq + 1), UINT64_MAX, cap_r) < 0 ||
+			    *cap_r == 0) {
+				fprintf(stderr, "mailquota: limit=%s is not a positive count\n",
+				        eq + 1);
+				return -1;
+			}
+			continue;
+		}
+		if (query_add(ctx, q, argv[i], (size_t)(eq - argv[i]), eq + 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void print_audit_row(json_t *it)
+{
+	const char *tn = json_string_value(json_object_get(it, "token_name"));
+	printf("%8lld  %-27s %-8s %-16s %s\n",
+	       (long long)json_integer_value(json_object_get(it, "id")),
+	       json_string_value(json_object_get(it, "at")), tn ? tn : "-",
+	       json_string_value(json_object_get(it, "action")),
+	       json_string_value(json_object_get(it, "object")));
+}
+
+int cli_list(struct ctx *ctx, enum resource_kind kind, int argc, char **argv, bool audit)
+{
+	struct buf q;
+	uint64_t cap = UINT64_MAX;
+	buf_init(&q, CLI_QUERY_MAX);
+	if (list_query(ctx, kind, argc, argv, audit, &q, &cap) < 0) {
+		buf_free(&q);
+		return EXIT_USAGE;
+	}
+	const char *base = audit ? "/v1/audit" : cli_collection(kind);
+	json_t *all = json_array();
+	char *cursor = NULL;
+	uint64_t got = 0;
+	int rc = 0;
+	if (!ctx->json && !audit)
+		cli_print_header(kind);
+	if (!ctx->json && audit)
+		printf("%8s  %-27s %-8s %-16s %s\n", "ID", "AT", "TOKEN", "ACTION", "OBJECT");
+	do {
+		struct buf path;
+		buf_init(&path, LIST_PATH_MAX);
+		uint64_t want = cap - got < LIST_PAGE ? cap - got : LIST_PAGE;
+		if (buf_printf(&path, "%s?limit=%llu%s", base, (unsigned long long)want,
+		               q.data != NULL ? q.data : "") < 0 ||
+		    (cursor != NULL && buf_printf(&path, "&cursor=%s", cursor) < 0)) {
+			/* the query is bounded far below: only a cursor can be this long */
+			rc = cli_fail(base, "the API's list cursor is too long to send back");
+			buf_free(&path);
+			break;
+		}
+		free(cursor);
+		cursor = NULL;
+		struct api_response r;
+		rc = cli_call(ctx, base, "GET", path.data, NULL, NULL, &r);
+		buf_free(&path);
+		if (rc != 0)
+			break;
+		size_t i;
+		json_t *it;
+		json_array_foreach(json_object_get(r.doc, "items"), i, it)
+		{
+			got++;
+			if (ctx->json)
+				json_array_append(all, it);
+			else if (audit)
+				print_audit_row(it);
+			else
+				cli_print_row(kind, it);
+		}
+		const char *next = json_string_value(json_object_get(r.doc, "next_cursor"));
+		if (next != NULL && got < cap)
+			cursor = api_escape(cli_api(ctx), next);
+		api_response_free(&r);
+	} while (cursor != NULL);
+	free(cursor);
+	if (rc == 0 && ctx->json)
+		cli_print_json(all);
+	json_decref(all);
+	buf_free(&q);
+	return rc;
+}
+
+/* The generic object commands: the kind comes from the command's noun (see main). */
+int cmd_add(struct ctx *c, int n, char **a)
+{
+	return object_add(c, c->kind, n, a);
+}
+
+int cmd_set(struct ctx *c, int n, char **a)
+{
+	return object_set(c, c->kind, n, a);
+}
+
+int cmd_del(struct ctx *c, int n, char **a)
+{
+	(void)n;
+	return object_del(c, c->kind, a[0]);
+}
+
+int cmd_get(struct ctx *c, int n, char **a)
+{
+	(void)n;
+	return object_get(c, c->kind, a[0]);
+}
+
+int cmd_list(struct ctx *c, int n, char **a)
+{
+	return cli_list(c, c->kind, n, a, false);
+}
+
+/* ---- alias targets ---- */
+
+/* The mailbox addresses argv[0..argc) as a JSON array of keys; NULL (reported) on a bad one. */
+static json_t *target_list(struct ctx *ctx, int argc, char **argv)
+{
+	struct resource_key t;
+	json_t *targets = json_array();
+	for (int i = 0; i < argc; i++) {
+		if (cli_check_key(ctx, RESOURCE_MAILBOX, argv[i], &t) < 0) {
+			json_decref(targets);
+			return NULL;
+		}
+		json_array_append_new(targets, json_string(t.text));
+	}
+	return targets;
+}
+
+/* ADDRESS TARGET... of alias add and remove: 0 with *key and *targets_r (caller decrefs), or
+   -1 (reported). */
+static int alias_args(struct ctx *ctx, int argc, char **argv, struct resource_key *key,
+                      json_t **targets_r)
+{
+	if (cli_check_key(ctx, RESOURCE_ALIAS, argv[0], key) < 0)
+		return -1;
+	*targets_r = target_list(ctx, argc - 1, argv + 1);
+	return *targets_r != NULL ? 0 : -1;
+}
+
+/* One call of alias add, body taken: 0 with *r (any status), or -1 with *rc_r reported. */
+static int alias_send(struct ctx *ctx, const char *what, const char *method, const char *path,
+                      json_t *body, struct api_response *r, int *rc_r)
+{
+	const char *err;
+	int sent = api_call(cli_api(ctx), method, path, body, NULL, r, &err);
+	json_decref(body);
+	if (sent < 0)
+		*rc_r = cli_api_error(what, r, err);
+	return sent;
+}
+
+/* alias add ADDRESS TARGET...: create the alias, or add targets to it */
+int cmd_alias_add(struct ctx *ctx, int argc, char **argv)
+{
+	struct resource_key key;
+	json_t *targets;
+	if (alias_args(ctx, argc, argv, &key, &targets) < 0)
+		return EXIT_USAGE;
+	char *path = cli_item_path(ctx, RESOURCE_ALIAS, key.text, "");
+	struct api_response r = { 0 };
+	int rc = 0;
+	/* PATCH first (the common case once a list exists); 404 means create it */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (alias_send(ctx, key.text, "PATCH", path,
+		               json_pack("{s:O}", "add_targets", targets), &r, &rc) < 0)
+			break;
+		if (r.status != 404) {
+			rc = r.status == 200 ? 0 : cli_api_error(key.text, &r, NULL);
+			break;
+		}
+		api_response_free(&r);
+		if (alias_send(ctx, key.text, "POST", "/v1/aliases",
+		               json_pack("{s:s, s:O}", "address", key.text, "targets", targets), &r,
+		               &rc) < 0)
+			break;
+		if (r.status != 409) { /* 409: created meanwhile by someone else: PATCH again */
+			rc = r.status == 201 ? 0 : cli_api_error(key.text, &r, NULL);
+			break;
+		}
+		api_response_free(&r);
+	}
+	if (rc == 0 && ctx->json)
+		cli_print_json(r.doc);
+	api_response_free(&r);
+	free(path);
+	json_decref(targets);
+	return rc;
+}
+
+/* alias remove ADDRESS TARGET...: take targets off an alias */
+int cmd_alias_remove(struct ctx *ctx, int argc, char **argv)
+{
+	struct resource_key key;
+	json_t *targets;
+	if (alias_args(ctx, argc, argv, &key, &targets) < 0)
+		return EXIT_USAGE;
+	json_t *body = json_pack("{s:o}", "remove_targets", targets);
+	char *path = cli_item_path(ctx, RESOURCE_ALIAS, key.text, "");
+	struct api_response r;
+	int rc = cli_call(ctx, key.text, "PATCH", path, body, NULL, &r);
+	json_decref(body);
+	free(path);
+	if (rc == 0) {
+		if (ctx->json)
+			cli_print_json(r.doc);
+		api_response_free(&r);
+	}
+	return rc;
+}
