@@ -60,3 +60,11 @@ get() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 median_run() { # the line with the median rps among the arguments
     for l in "$@"; do echo "$(get rps "$l") $l"; done | sort -n | sed -n "$(( ($# + 1) / 2 ))p" | cut -d' ' -f2-
 }
+
+build_rev() { # build_rev REV: REV's sources exported and built (Release) in $work/old; sets OLD_B
+    mkdir "$work/old"
+    git archive "$1" | tar -x -C "$work/old"
+    mq_log "building $1 (Release)"
+    (cd "$work/old" && mq_build build -DCMAKE_BUILD_TYPE=Release >/dev/null)
+    OLD_B=$work/old/build
+}

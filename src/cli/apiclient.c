@@ -87,9 +87,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 struct sink {
 	struct buf *in;
 	FILE *out;
-	struct api_client_status {
-		long status;
-	} st;
 	CURL *k;
 };
 
@@ -151,7 +148,7 @@ static int perform(struct api_client *c, const char *method, const char *path,
 	h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
 	CURL *k = c->curl;
 	curl_easy_reset(k);
-	struct sink sk = { &in, out, { 0 }, k };
+	struct sink sk = { &in, out, k };
 	curl_easy_setopt(k, CURLOPT_URL, url.data);
 	curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
 	if (data != NULL) {

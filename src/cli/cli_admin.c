@@ -151,7 +151,8 @@ int cmd_token_bootstrap(struct ctx *ctx, int argc, char **argv)
 	const char *err;
 	int rc = 0;
 	if (admin_token_issue(a, fields, 0, text, &res, &err) < 0)
-		rc = cli_fail("token bootstrap", err); /* before admin_destroy: err may be a's */
+		rc = cli_fail("token bootstrap",
+		              err); /* at once: err is db.c's thread-local text */
 	else if (res.code == ADMIN_INVALID_VALUE)
 		rc = cli_fail("token bootstrap", res.message);
 	else if (res.code != ADMIN_CREATED)

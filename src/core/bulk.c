@@ -370,13 +370,13 @@ int bulk_parse(enum bulk_format fmt, enum resource_kind csv_kind, const char *da
 	                          : parse_csv(csv_kind, data, len, rows_r, n_r, errs);
 }
 
-void bulk_csv_header(enum resource_kind kind, struct buf *out)
+int bulk_csv_header(enum resource_kind kind, struct buf *out)
 {
 	const char *name;
 	for (size_t i = 0; (name = column(kind, i)) != NULL; i++)
 		if (buf_printf(out, "%s%s", i == 0 ? "" : ",", name) < 0)
-			return;
-	(void)!buf_puts(out, "\r\n");
+			return -1;
+	return buf_puts(out, "\r\n");
 }
 
 /* A CSV field, quoted when it must be. */

@@ -61,9 +61,10 @@ int bulk_parse(enum bulk_format fmt, enum resource_kind csv_kind, const char *da
         __attribute__((warn_unused_result));
 void bulk_rows_free(struct bulk_row *rows, size_t n);
 
-/* The CSV header of a kind (with its line end): the key and fields.h's API names, in its
-   order; under 200 bytes, cut short if out has less room. */
-void bulk_csv_header(enum resource_kind kind, struct buf *out);
+/* Append the CSV header of a kind (with its line end): the key and fields.h's API names, in
+   their order; under 200 bytes. 0, or -1 when out's limit was reached (out then ends in a part
+   of it). */
+int bulk_csv_header(enum resource_kind kind, struct buf *out) __attribute__((warn_unused_result));
 /* One exported object (an API document) as an NDJSON line or CSV record, importable as is.
    -1 when out is full. */
 int bulk_write(enum bulk_format fmt, enum resource_kind kind, json_t *doc, struct buf *out)

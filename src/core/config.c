@@ -141,19 +141,19 @@ static const struct cfg_key *find_key(const char *name)
 	return NULL;
 }
 
-static int cfg_set(struct config *cfg, const char *name, const char *value, char *err);
-static int cfg_finish(struct config *cfg, char *err);
+static int cfg_set(struct config *cfg, const char *name, const char *value, config_error *err);
+static int cfg_finish(struct config *cfg, config_error *err);
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
+static void seterr(config_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seterr(config_error *err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err, CONFIG_ERROR_MAX, fmt, ap); /* truncation of a message is harmless */
+	vsnprintf(*err, sizeof(*err), fmt, ap); /* truncation of a message is harmless */
 	va_end(ap);
 }
 
-static int parse_value(const struct cfg_key *k, const char *value, void *dst, char *err)
+static int parse_value(const struct cfg_key *k, const char *value, void *dst, config_error *err)
 {
 	uint64_t v;
 	char sane[80];
@@ -213,12 +213,12 @@ static int parse_value(const struct cfg_key *k, const char *value, void *dst, ch
 
 void config_init(struct config *cfg)
 {
-	char err[CONFIG_ERROR_MAX];
+	config_error err;
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t i = 0; i < NKEYS; i++)
-		if (parse_value(&keys[i], keys[i].def, slot(cfg, &keys[i]), err) < 0)
+		if (parse_value(&keys[i], keys[i].def, slot(cfg, &keys[i]), &err) < 0)
 			abort(); /* a default that does not parse is our bug */
-	if (cfg_finish(cfg, err) < 0)
+	if (cfg_finish(cfg, &err) < 0)
 		abort();
 }
 
@@ -233,7 +233,7 @@ void config_free(struct config *cfg)
 	}
 }
 
-static int cfg_set(struct config *cfg, const char *name, const char *value, char *err)
+static int cfg_set(struct config *cfg, const char *name, const char *value, config_error *err)
 {
 	const struct cfg_key *k = find_key(name);
 	if (k == NULL) {
@@ -247,7 +247,7 @@ static int cfg_set(struct config *cfg, const char *name, const char *value, char
 
 struct parse_state {
 	struct config *cfg;
-	char *err;
+	config_error *err;
 	bool failed;
 };
 
@@ -268,7 +268,7 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
 	return 1;
 }
 
-static int finish_parse(struct config *cfg, int rc, struct parse_state *st, char *err)
+static int finish_parse(struct config *cfg, int rc, struct parse_state *st, config_error *err)
 {
 	if (rc != 0) {
 		char inner[CONFIG_ERROR_MAX];
@@ -278,20 +278,20 @@ static int finish_parse(struct config *cfg, int rc, struct parse_state *st, char
 		}
 		/* keep our message, prefixed with the line inih reports */
 		snprintf(inner, sizeof(inner), "%s",
-		         st->failed ? err : "syntax error (want name = value)");
+		         st->failed ? *err : "syntax error (want name = value)");
 		seterr(err, "line %d: %s", rc, inner);
 		return -1;
 	}
 	return cfg_finish(cfg, err);
 }
 
-static int cfg_parse_string(struct config *cfg, const char *text, char *err)
+static int cfg_parse_string(struct config *cfg, const char *text, config_error *err)
 {
 	struct parse_state st = { cfg, err, false };
 	return finish_parse(cfg, ini_parse_string(text, ini_cb, &st), &st, err);
 }
 
-static int cfg_load_file(struct config *cfg, const char *path, char *err)
+static int cfg_load_file(struct config *cfg, const char *path, config_error *err)
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
@@ -303,14 +303,14 @@ static int cfg_load_file(struct config *cfg, const char *path, char *err)
 	fclose(f);
 	if (finish_parse(cfg, rc, &st, err) < 0) {
 		char inner[CONFIG_ERROR_MAX];
-		memcpy(inner, err, CONFIG_ERROR_MAX);
+		memcpy(inner, *err, sizeof(inner));
 		seterr(err, "%s: %s", path, inner);
 		return -1;
 	}
 	return 0;
 }
 
-static int cfg_load(struct config *cfg, const char *path, char *err)
+static int cfg_load(struct config *cfg, const char *path, config_error *err)
 {
 	if (path == NULL && access(CONFIG_DEFAULT_PATH, F_OK) != 0)
 		return 0;
@@ -318,7 +318,7 @@ static int cfg_load(struct config *cfg, const char *path, char *err)
 }
 
 /* A bare port means loopback: TCP listeners are never exposed unless an address is named. */
-static int check_listen(const char *name, char **value, char *err)
+static int check_listen(const char *name, char **value, config_error *err)
 {
 	char *h, *p;
 	if ((*value)[0] == '\0')
@@ -342,7 +342,7 @@ static int check_listen(const char *name, char **value, char *err)
 }
 
 static int check_reply(const char *name, enum reply_kind kind, const char *value, char *dst,
-                       size_t size, char *err)
+                       size_t size, config_error *err)
 {
 	const char *why;
 	if (reply_validate(kind, value, &why) < 0) {
@@ -357,7 +357,7 @@ static int check_reply(const char *name, enum reply_kind kind, const char *value
 }
 
 /* Origins are "*" or scheme://host[:port], exactly as browsers send them in Origin. */
-static int check_origins(const char *list, char *err)
+static int check_origins(const char *list, config_error *err)
 {
 	const char *p = list;
 	while (*p != '\0') {
@@ -384,7 +384,7 @@ static int check_origins(const char *list, char *err)
 	return 0;
 }
 
-static int cfg_finish(struct config *cfg, char *err)
+static int cfg_finish(struct config *cfg, config_error *err)
 {
 	if (reply_profile_parse(cfg->reply_profile, &cfg->profile) < 0) {
 		seterr(err, "reply_profile: \"%s\" is not conventional, strict or no452",
@@ -507,25 +507,25 @@ void config_print(const struct config *cfg, FILE *out, bool only_changed)
 
 int config_parse_string(struct config *cfg, const char *text, const char **error_r)
 {
-	WITH_ERROR(cfg_parse_string(cfg, text, cfg->error));
+	WITH_ERROR(cfg_parse_string(cfg, text, &cfg->error));
 }
 
 int config_load_file(struct config *cfg, const char *path, const char **error_r)
 {
-	WITH_ERROR(cfg_load_file(cfg, path, cfg->error));
+	WITH_ERROR(cfg_load_file(cfg, path, &cfg->error));
 }
 
 int config_load(struct config *cfg, const char *path, const char **error_r)
 {
-	WITH_ERROR(cfg_load(cfg, path, cfg->error));
+	WITH_ERROR(cfg_load(cfg, path, &cfg->error));
 }
 
 int config_set(struct config *cfg, const char *name, const char *value, const char **error_r)
 {
-	WITH_ERROR(cfg_set(cfg, name, value, cfg->error));
+	WITH_ERROR(cfg_set(cfg, name, value, &cfg->error));
 }
 
 int config_finish(struct config *cfg, const char **error_r)
 {
-	WITH_ERROR(cfg_finish(cfg, cfg->error));
+	WITH_ERROR(cfg_finish(cfg, &cfg->error));
 }

@@ -14,6 +14,9 @@
 #define CONFIG_DEFAULT_PATH "/etc/mailquota/mailquota.conf"
 #define CONFIG_ERROR_MAX    512
 
+/* A configuration error message. */
+typedef char config_error[CONFIG_ERROR_MAX];
+
 struct config {
 	/* raw values, owned; every key of the table has a slot here */
 	char *database_url;
@@ -68,7 +71,7 @@ struct config {
 	enum log_level level;
 	struct cidr_list policy_tcp_allow_list;
 
-	char error[CONFIG_ERROR_MAX]; /* the last call's error message (see *error_r below) */
+	config_error error; /* the last call's error message (see *error_r below) */
 };
 
 /* Fill *cfg with every default. Free with config_free(). */

@@ -17,6 +17,7 @@
 #include "resource.h"
 #include "rfc3339.h"
 #include "strnum.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /* A Location path: a collection (15 bytes), a local part (64), '@' and a domain (255), each
@@ -137,8 +138,9 @@ static struct http_reply outcome_error(enum resource_kind kind, const struct adm
 		what = res->message;
 		break;
 	}
-	snprintf(msg, sizeof(msg), "%s%.200s%s", outcomes[res->code].message, what,
-	         outcomes[res->code].tail);
+	/* what may be the database's text: cut it where a character ends */
+	snprintf(msg, sizeof(msg), "%s%.*s%s", outcomes[res->code].message,
+	         (int)utf8_cut(what, strlen(what), 200), what, outcomes[res->code].tail);
 	json_decref(d);
 	if (outcomes[res->code].field != NULL)
 		return http_error_field(outcomes[res->code].status, outcomes[res->code].error,

@@ -135,8 +135,8 @@ struct http_reply http_admin_export(struct http_server *srv, struct MHD_Connecti
 		free(s);
 		return http_admin_unavailable(error);
 	}
-	if (b.fmt == BULK_CSV)
-		bulk_csv_header(b.kind, &s->header);
+	if (b.fmt == BULK_CSV && bulk_csv_header(b.kind, &s->header) < 0)
+		abort(); /* a header is under 200 bytes, CSV_HEADER_MAX far more */
 	struct MHD_Response *resp = http_stream_new(srv, conn, export_produce, export_done, s);
 	if (resp == NULL) {
 		export_done(s);

@@ -2,7 +2,7 @@
  * http_check: the HTTP handlers that answer from the in-memory view (checks, health, a
  * mailbox's usage) and the usage report writer. Checks and reads never touch the database and
  * run on the threads that serve connections; POST /v1/usage runs on a worker (see the route
- * table in http.c). It must never answer a check from anything but service_check().
+ * table in http_route.c). It must never answer a check from anything but service_check().
  */
 #include <jansson.h>
 #include <microhttpd.h>
@@ -147,12 +147,6 @@ static unsigned check_one(struct http_server *srv, const struct http_request *re
 	return 200;
 }
 
-static struct http_reply text_reply(unsigned status, struct buf *text)
-{
-	struct http_reply r = { .status = status, .kind = HTTP_BODY_TEXT, .body.text = text };
-	return r;
-}
-
 /* Start a streamed JSON response body. */
 static struct buf *text_begin(struct jsonw *w)
 {
@@ -170,7 +164,7 @@ static struct http_reply text_end(struct jsonw *w, struct buf *text)
 		free(text);
 		return http_error(500, "internal", "response too large");
 	}
-	return text_reply(200, text);
+	return http_reply_text(200, text);
 }
 
 struct http_reply http_check_get(struct http_server *srv, struct MHD_Connection *conn,
@@ -201,7 +195,7 @@ struct http_reply http_check_get(struct http_server *srv, struct MHD_Connection 
 		       : status == 503 ? http_store_unavailable()
 		                       : http_error(500, "internal", "response too large");
 	}
-	return text_reply(200, out);
+	return http_reply_text(200, out);
 }
 
 struct http_reply http_check_post(struct http_server *srv, struct MHD_Connection *conn,
@@ -268,20 +262,16 @@ struct http_reply http_health(struct http_server *srv, struct MHD_Connection *co
 	                     : stale    ? "stale"
 	                     : st.db_up ? "ok"
 	                                : "degraded";
-	struct http_reply r = {
-		.status = st.loaded ? 200 : 503,
-		.kind = HTTP_BODY_JSON,
-		.body.json = json_pack(
-		        "{s:s, s:s, s:{s:b, s:f, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:f}}",
-		        "status", status, "database", st.db_up ? "up" : "down", "view", "loaded",
-		        st.loaded, "age_seconds", st.age_seconds, "max_age_seconds",
-		        (json_int_t)srv->cfg->view_max_age, "stale", stale, "domains",
-		        (json_int_t)st.domains, "mailboxes", (json_int_t)st.mailboxes, "aliases",
-		        (json_int_t)st.aliases, "full_loads", (json_int_t)st.full_loads,
-		        "notifications", (json_int_t)st.notifications, "last_load_seconds",
-		        st.last_load_seconds),
-	};
-	return r;
+	return http_reply_json(
+	        st.loaded ? 200 : 503,
+	        json_pack("{s:s, s:s, s:{s:b, s:f, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:f}}",
+	                  "status", status, "database", st.db_up ? "up" : "down", "view", "loaded",
+	                  st.loaded, "age_seconds", st.age_seconds, "max_age_seconds",
+	                  (json_int_t)srv->cfg->view_max_age, "stale", stale, "domains",
+	                  (json_int_t)st.domains, "mailboxes", (json_int_t)st.mailboxes, "aliases",
+	                  (json_int_t)st.aliases, "full_loads", (json_int_t)st.full_loads,
+	                  "notifications", (json_int_t)st.notifications, "last_load_seconds",
+	                  st.last_load_seconds));
 }
 
 /* ---- usage ---- */

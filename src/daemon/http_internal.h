@@ -246,8 +246,9 @@ struct http_reply http_run_route(struct http_request *req);
 void http_request_begin(struct http_request *req);
 void http_request_end(struct http_request *req);
 
-/* http.c: the libmicrohttpd callbacks. */
+/* http_server.c: the request target, seen before libmicrohttpd cuts it at a NUL. */
 void *http_uri_log(void *cls, const char *uri, struct MHD_Connection *conn);
+/* http.c: the libmicrohttpd callbacks. */
 enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                 const char *method, const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **req_cls);

@@ -43,3 +43,14 @@ bool utf8_valid(const char *str, size_t len)
 	}
 	return true;
 }
+
+size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	size_t n = max;
+	/* back over continuation bytes to the start of the character the cut falls in */
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}

@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include "admin_internal.h"
+#include "buf.h"
 #include "dbpool.h"
 #include "log.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /* Every prepared statement of the admin pool (tokens' too: one pool, one table). */
@@ -152,19 +154,26 @@ void admin_take_doc(const PGresult *r, struct admin_result *res)
 		set_doc(res, PQgetvalue(r, 0, 0));
 }
 
-void admin_take_code_doc(const PGresult *r, struct admin_result *res)
+int admin_take_code_doc(const PGresult *r, struct admin_result *res, const char **error_r)
 {
 	if (PQntuples(r) != 1) {
 		res->code = ADMIN_NOT_FOUND;
-		return;
+		return 0;
 	}
 	if (admin_code_parse(PQgetvalue(r, 0, 0), &res->code) < 0) {
-		fprintf(stderr, "admin: unknown code from the database: %.40s\n",
-		        PQgetvalue(r, 0, 0));
-		abort(); /* sql/ and the code table disagree: our bug */
+		/* a schema migrated ahead of this daemon: answer, don't crash */
+		char code[48];
+		str_sanitize(code, sizeof(code), PQgetvalue(r, 0, 0), strlen(PQgetvalue(r, 0, 0)),
+		             40);
+		log_error("event=admin_unknown_code code=\"%s\" note=\"is the schema newer than "
+		          "this daemon?\"",
+		          code);
+		*error_r = "the database answered a code this daemon does not know";
+		return -1;
 	}
 	if (!PQgetisnull(r, 0, 1))
 		set_doc(res, PQgetvalue(r, 0, 1));
+	return 0;
 }
 
 int admin_run(struct admin *a, const char *label, const char *sql, int n, const char *const *params,
@@ -185,9 +194,11 @@ int admin_run(struct admin *a, const char *label, const char *sql, int n, const 
 		if (res != NULL) {
 			const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 			res->code = ADMIN_INVALID_VALUE;
-			/* cut to ADMIN_MESSAGE_MAX on purpose */
-			snprintf(res->message, sizeof(res->message), "%s",
-			         m != NULL ? m : "refused");
+			/* cut to ADMIN_MESSAGE_MAX on purpose, where a character ends */
+			if (m == NULL)
+				m = "refused";
+			snprintf(res->message, sizeof(res->message), "%.*s",
+			         (int)utf8_cut(m, strlen(m), sizeof(res->message) - 1), m);
 		}
 		PQclear(r);
 		return 1;
@@ -211,9 +222,9 @@ static int run_into(struct admin *a, const char *stmt, int n, const char *const 
 	if (one_doc)
 		admin_take_doc(r, res);
 	else
-		admin_take_code_doc(r, res);
+		rc = admin_take_code_doc(r, res, error_r);
 	PQclear(r);
-	return 0;
+	return rc;
 }
 
 int admin_change(struct admin *a, enum resource_kind kind, enum admin_op op,

@@ -27,7 +27,7 @@ struct admin_begin {
 struct admin_begin admin_bulk_begin(const struct admin *a, const char *begin);
 
 /*
- * Run one statement on a pooled connection (dbpool_run(): one retry on a dead connection):
+ * Run one statement on a pooled connection (dbpool_run(): retried only if it was never sent):
  * the prepared statement named label when sql is NULL, else the SQL text sql (label names it in
  * the log). Returns 0 with *res_r (PQclear it); 1 when the database refused the values (class
  * 22 or 23), with res->code ADMIN_INVALID_VALUE and its reason in res->message when res is not
@@ -39,8 +39,10 @@ int admin_run(struct admin *a, const char *label, const char *sql, int n, const 
 
 /* A one-document result into res: ADMIN_OK with the document, or ADMIN_NOT_FOUND. */
 void admin_take_doc(const PGresult *r, struct admin_result *res);
-/* A (code, doc) result of a change function into res. */
-void admin_take_code_doc(const PGresult *r, struct admin_result *res);
+/* A (code, doc) result of a change function into res: 0, or -1 with *error_r (logged) for a
+   code this build does not know (a schema migrated ahead of the daemon). */
+int admin_take_code_doc(const PGresult *r, struct admin_result *res, const char **error_r)
+        __attribute__((warn_unused_result));
 /* The code a change function answered (text): 0, or -1 for a text no code has. */
 int admin_code_parse(const char *text, enum admin_code *code_r) __attribute__((warn_unused_result));
 

@@ -46,7 +46,7 @@ int admin_token_issue(struct admin *a, json_t *fields, int64_t creator, char *te
 	};
 	rc = admin_run(a, "token_create", NULL, 7, params, &r, res, error_r);
 	if (rc == 0) {
-		admin_take_code_doc(r, res);
+		rc = admin_take_code_doc(r, res, error_r);
 		PQclear(r);
 	}
 	if (rc != 0 || res->code != ADMIN_CREATED)
@@ -64,7 +64,7 @@ int admin_token_revoke(struct admin *a, int64_t id, int64_t actor, struct admin_
 	PGresult *r;
 	int rc = admin_run(a, "token_revoke", NULL, 2, params, &r, res, error_r);
 	if (rc == 0) {
-		admin_take_code_doc(r, res);
+		rc = admin_take_code_doc(r, res, error_r);
 		PQclear(r);
 	}
 	return rc < 0 ? -1 : 0;

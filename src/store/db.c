@@ -136,9 +136,15 @@ static int wait_socket(PGconn *conn, short events, const struct timespec *deadli
 	}
 }
 
+/* Whether this thread's last db_run() failed before the whole command was handed to the
+   kernel: the server cannot have run it (it runs only complete messages, and a connection
+   given back in that state is closed). */
+static _Thread_local bool last_unsent;
+
 PGresult *db_run(PGconn *conn, bool prepared, const char *command, int nparams,
                  const char *const *params, unsigned timeout_ms)
 {
+	last_unsent = true;
 	if (db_aborting())
 		return NULL;
 	struct timespec deadline = deadline_in(CLOCK_MONOTONIC, timeout_ms);
@@ -158,6 +164,7 @@ PGresult *db_run(PGconn *conn, bool prepared, const char *command, int nparams,
 			return NULL;
 	if (f < 0)
 		return NULL;
+	last_unsent = false;
 	PGresult *keep = NULL;
 	for (;;) {
 		while (PQisBusy(conn))
@@ -238,7 +245,20 @@ const char *db_error_text(PGconn *conn, const PGresult *r)
 
 bool db_retryable(PGconn *conn, const PGresult *r)
 {
-	return db_classify(r) != DB_OK && PQstatus(conn) == CONNECTION_BAD && !db_aborting();
+	return db_classify(r) != DB_OK && last_unsent && PQstatus(conn) == CONNECTION_BAD &&
+	       !db_aborting();
+}
+
+bool db_idle_alive(PGconn *conn)
+{
+	if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)
+		return false;
+	/* an idle pooled connection (nothing LISTENs on it) has nothing to read unless the server
+	   said goodbye (57P01 on a restart, 57P02 on a crash) or the link closed; anything else
+	   (a rare ParameterStatus after a reload) costs only a reconnect, so any input condemns
+	   it, before anything is sent */
+	struct pollfd pfd = { .fd = PQsocket(conn), .events = POLLIN };
+	return pfd.fd >= 0 && poll(&pfd, 1, 0) == 0;
 }
 
 int db_prepare_all(PGconn *conn, const struct db_statement *stmts, size_t n, const char **error_r)
@@ -283,16 +303,6 @@ int64_t db_get_i64(const PGresult *res, int row, int col)
 		abort();
 	}
 	return (int64_t)v;
-}
-
-struct quota_limit db_get_limit(const PGresult *res, int row, int col)
-{
-	struct quota_limit l = { false, 0 };
-	if (!PQgetisnull(res, row, col)) {
-		l.has = true;
-		l.value = db_get_u64(res, row, col);
-	}
-	return l;
 }
 
 bool db_get_bool(const PGresult *res, int row, int col)

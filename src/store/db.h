@@ -100,11 +100,23 @@ enum db_outcome db_classify(const PGresult *r);
 const char *db_error_text(PGconn *conn, const PGresult *r);
 
 /*
- * Whether a call that gave r failed only because conn had died before it (a server restarted
- * while the connection sat idle in a pool): the command can be sent once more on a fresh
- * connection. The one place that retry is decided; dbpool_run() does it.
+ * Whether this thread's last db_run() on conn, which gave r, failed on a dead connection before
+ * the whole command had been sent: the server cannot have run it, so it can be sent once more
+ * on a fresh connection. A command sent whole is never retried, whatever happened next (it may
+ * have committed before the link broke): the caller answers "unavailable" and its client
+ * retries with whatever makes that safe (idempotency keys, If-Match). The one place that retry
+ * is decided; dbpool_run() does it.
  */
 bool db_retryable(PGconn *conn, const PGresult *r);
+
+/*
+ * Whether an idle connection is still alive, found without sending anything: a server that
+ * restarted or crashed has already told the connection so (and closed it), so any input
+ * waiting on an idle connection condemns it.
+ * A pool calls it before handing a connection out, so a restart costs a reconnect, not a
+ * failed or repeated command.
+ */
+bool db_idle_alive(PGconn *conn);
 
 /* Make every db_run() in progress or to come return NULL at once (shutdown: the time for
    answers is over). Irreversible; async-signal-unsafe but thread-safe. */
@@ -115,8 +127,7 @@ bool db_aborting(void);
 int db_prepare_all(PGconn *conn, const struct db_statement *stmts, size_t n, const char **error_r)
         __attribute__((warn_unused_result));
 
-/* Column value helpers: a NULL column gives an unset limit / 0; garbage aborts (our bug). */
-struct quota_limit db_get_limit(const PGresult *res, int row, int col);
+/* Column value helpers: a NULL column gives 0; garbage aborts (our bug). */
 uint64_t db_get_u64(const PGresult *res, int row, int col);
 int64_t db_get_i64(const PGresult *res, int row, int col);
 bool db_get_bool(const PGresult *res, int row, int col);

@@ -16,11 +16,12 @@
 #include "xalloc.h"
 
 #define RECONNECT_INTERVAL_MS 1000
+#define BUSY_LOG_INTERVAL_MS  10000 /* "every connection busy" is logged at most this often */
 
 struct slot {
 	PGconn *conn;
 	bool busy;
-	struct timespec last_attempt;
+	struct timespec last_attempt; /* of a connect that failed; tv_sec 0: none pending */
 };
 
 struct dbpool {
@@ -33,6 +34,7 @@ struct dbpool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool warned_down;
+	struct timespec busy_logged; /* when a wait for a connection last ran out and was logged */
 	struct slot slots[DBPOOL_MAX];
 };
 
@@ -78,7 +80,7 @@ static void set_down(struct dbpool *p, bool down, const char *error)
 static int ensure(struct dbpool *p, struct slot *s)
 {
 	const char *error;
-	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+	if (s->conn != NULL && db_idle_alive(s->conn))
 		return 0;
 	if (s->conn != NULL) {
 		PQfinish(s->conn);
@@ -96,6 +98,7 @@ static int ensure(struct dbpool *p, struct slot *s)
 	}
 	set_down(p, false, "");
 	s->conn = conn;
+	s->last_attempt.tv_sec = 0; /* only failed attempts hold the next one back */
 	return 0;
 }
 
@@ -119,7 +122,18 @@ PGconn *dbpool_acquire(struct dbpool *p, const char **error_r)
 		}
 		if (s == NULL &&
 		    (db_aborting() || pthread_cond_timedwait(&p->cond, &p->lock, &deadline) != 0)) {
+			bool log = !db_aborting() &&
+			           (p->busy_logged.tv_sec == 0 ||
+			            ms_since(&p->busy_logged) >= BUSY_LOG_INTERVAL_MS);
+			if (log)
+				clock_gettime(CLOCK_MONOTONIC, &p->busy_logged);
 			pthread_mutex_unlock(&p->lock);
+			if (log)
+				log_warn(
+				        "event=db_pool_busy pool=%s size=%u note=\"a caller waited "
+				        "its whole timeout for a connection (logged at most every "
+				        "10 s)\"",
+				        p->appname, p->size);
 			*error_r = "every database connection is busy";
 			return NULL;
 		}
@@ -174,7 +188,7 @@ PGresult *dbpool_run(struct dbpool *p, bool prepared, const char *command, int n
 		PGresult *r =
 		        db_run(conn, prepared, command, nparams, params, dbpool_timeout_ms(p));
 		bool again = attempt == 0 && db_retryable(conn, r);
-		if (r == NULL) {
+		if (r == NULL && !again) {
 			*error_r = db_error_text(conn, r);
 			if (!db_aborting())
 				log_warn("event=db_call_failed pool=%s error=\"%s\"", p->appname,

@@ -32,11 +32,12 @@ PGconn *dbpool_acquire(struct dbpool *pool, const char **error_r);
 void dbpool_release(struct dbpool *pool, PGconn *conn);
 
 /*
- * Run one command as db_run() does on a pooled connection, given back before returning. When
- * the connection turns out to have died while idle (db_retryable()), the command is sent once
- * more on a fresh connection: the one retry on a dead connection. Returns the result (PQclear
- * it; see db_classify(), it may be an error result), or NULL with *error_r (see db.h) when no
- * connection could be had or no answer came in time (logged, unless shutting down).
+ * Run one command as db_run() does on a pooled connection, given back before returning. A
+ * connection that died while idle is found before use (db_idle_alive()) and replaced; when one
+ * dies in the instant between that check and the send, so that the command never left
+ * (db_retryable()), it is sent once more on a fresh connection: the one retry. Returns the result
+ * (PQclear it; see db_classify(), it may be an error result), or NULL with *error_r (see db.h) when
+ * no connection could be had or no answer came in time (logged, unless shutting down).
  */
 PGresult *dbpool_run(struct dbpool *pool, bool prepared, const char *command, int nparams,
                      const char *const *params, const char **error_r)

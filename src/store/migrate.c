@@ -88,7 +88,7 @@ int migrate_run(PGconn *conn, unsigned *applied_r, const char **error_r)
 		if (ret == 0 && done == 0)
 			(*applied_r)++;
 	}
-	/* the error text is this thread's, and the unlock's would overwrite it: keep it */
+	/* the error text is this thread's, and a failing unlock would overwrite it: keep it */
 	static _Thread_local char kept[DB_ERROR_MAX + 64];
 	if (ret < 0) {
 		snprintf(kept, sizeof(kept), "%s", *error_r);

@@ -150,13 +150,17 @@ static const char *const status_names[] = {
 	[USAGE_UNKNOWN_MAILBOX] = "unknown_mailbox",
 };
 
-static enum usage_status status_of(const char *text)
+/* 0 with *status_r, or -1 for a text this build does not know (a schema migrated ahead of the
+   daemon). */
+static int status_of(const char *text, enum usage_status *status_r)
 {
-	for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++)
-		if (strcmp(status_names[i], text) == 0)
-			return (enum usage_status)i;
-	fprintf(stderr, "usage: unknown status from the database: %.40s\n", text);
-	abort(); /* the schema and this table disagree: our bug */
+	for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++) {
+		if (strcmp(status_names[i], text) == 0) {
+			*status_r = (enum usage_status)i;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* What a client is told when the batch failed: by how the database failed. */
@@ -223,7 +227,19 @@ int usage_apply(struct usage *u, const struct usage_report *reports, size_t n,
 		size_t ord = (size_t)db_get_u64(r, row, 0) - 1; /* position in sorted order */
 		size_t idx = (size_t)(sorted[ord] - reports);
 		struct usage_result *res = &results[idx];
-		res->status = status_of(PQgetvalue(r, row, 1));
+		if (status_of(PQgetvalue(r, row, 1), &res->status) < 0) {
+			/* nothing is acknowledged that this build cannot describe: roll back */
+			char st[48];
+			str_sanitize(st, sizeof(st), PQgetvalue(r, row, 1),
+			             strlen(PQgetvalue(r, row, 1)), 40);
+			log_error("event=usage_unknown_status status=\"%s\" note=\"is the schema "
+			          "newer than this daemon?\"",
+			          st);
+			*error_r = "the database answered a status this daemon does not know";
+			PQclear(r);
+			db_rollback(conn, ms);
+			goto release;
+		}
 		res->clamped = !PQgetisnull(r, row, 2) && db_get_bool(r, row, 2);
 		res->duplicate = !PQgetisnull(r, row, 3) && db_get_bool(r, row, 3);
 		res->used_bytes = db_get_u64(r, row, 4);

@@ -81,12 +81,15 @@ static long long ms_of(struct timespec t)
 /* ---- loading and applying changes (listener thread) ---- */
 
 /* Execute a command whose rows do not matter (BEGIN, COMMIT, LISTEN, the probe); a failure is
-   logged. Bounded, so a frozen server costs the listener a reconnect rather than its life. */
+   logged. Bounded, so a frozen server costs the listener a reconnect there; the count query,
+   ROLLBACK and the COPY reads of a load still wait as long as the server takes (the checks
+   never wait on any of it). */
 static bool listener_exec(PGconn *conn, const char *sql)
 {
 	const char *why;
 	if (db_exec(conn, sql, VIEW_CALL_TIMEOUT_MS, &why) < 0) {
-		log_warn("event=view_query_failed error=\"%s\"", why);
+		if (!db_aborting()) /* shutting down: not the database's fault */
+			log_warn("event=view_query_failed error=\"%s\"", why);
 		return false;
 	}
 	return true;
@@ -225,12 +228,14 @@ static void set_state(struct view *v, bool db_up, bool synced)
 	pthread_mutex_unlock(&v->st_lock);
 }
 
+/* Asked to stop, or the process is shutting down (db_abort_all(): no query can succeed any
+   more, and the view serves what it has until it is destroyed). */
 static bool stopping(struct view *v)
 {
 	pthread_mutex_lock(&v->st_lock);
 	bool s = v->stop;
 	pthread_mutex_unlock(&v->st_lock);
-	return s;
+	return s || db_aborting();
 }
 
 /* Sleep up to ms, waking early when asked to stop. */
@@ -318,11 +323,12 @@ static void *listener(void *arg)
 	while (!stopping(v)) {
 		if (v->conn == NULL) {
 			if (connect_and_load(v, why) < 0) {
+				if (stopping(v))
+					break;
 				set_state(v, false, false);
 				if (!warned)
 					log_warn("event=view_db_unavailable note=\"answering from "
-					         "the "
-					         "last loaded view; retrying with back-off\"");
+					         "the last loaded view; retrying with back-off\"");
 				warned = true;
 				nap(v, backoff);
 				backoff =
@@ -382,6 +388,8 @@ static void *listener(void *arg)
 			next_sweep.tv_sec += v->opt.sweep_interval;
 		}
 		if (rc < 0 || PQstatus(v->conn) != CONNECTION_OK) {
+			if (stopping(v))
+				break;
 			log_warn("event=view_connection_lost note=\"serving the last loaded view; "
 			         "will resync\"");
 			PQfinish(v->conn);

@@ -211,7 +211,8 @@ static int copy_rows(PGconn *conn, const char *sql, row_fn fn, struct load_ctx *
 			break;
 		}
 		struct copytext_row row;
-		const char *why = "too many fields";
+		const char *why =
+		        "malformed COPY text row, or more than COPYTEXT_FIELDS_MAX fields";
 		if (ret == 0 &&
 		    (copytext_parse_line(line, (size_t)len, &row) < 0 || fn(c, &row, &why) < 0)) {
 			log_error("event=view_bad_row error=\"%s\" note=\"a row did not parse; the "

@@ -29,8 +29,8 @@ static void round_trip(enum bulk_format fmt, const struct bulk_row *row,
 			return;
 	struct buf out;
 	buf_init(&out, 1 << 20);
-	if (fmt == BULK_CSV)
-		bulk_csv_header(row->kind, &out);
+	if (fmt == BULK_CSV && bulk_csv_header(row->kind, &out) < 0)
+		abort();
 	if (bulk_write(fmt, row->kind, row->obj, &out) < 0)
 		abort();
 	if (out.len > BULK_LINE_MAX / 2) { /* a longer line may not fit in one import line */

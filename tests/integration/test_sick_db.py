@@ -131,6 +131,32 @@ class RowLocked(Base, mqtest.SeededTestCase):
         d.cleanup()
 
 
+    def test_connections_killed_while_idle_are_replaced_before_use(self):
+        """A restart ends every idle pooled session (57P01, then close): the pool sees that
+        before sending, so the next write goes out once, on a fresh connection."""
+        d = mqtest.Daemon(self.db.conninfo)
+        st, doc, _ = post_usage(d, [{"mailbox": "user1@example.test", "bytes": 1,
+                                     "key": "idle/warm"}])
+        self.assertEqual(st, 200)
+        st, _, _ = d.http("PATCH", "/v1/mailboxes/user1@example.test", {"grace_percent": 1})
+        self.assertEqual(st, 200)
+        killed = self.db.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             "WHERE application_name IN ('mailquotad-usage', "
+                             "'mailquotad-admin') AND datname = current_database()")
+        self.assertGreaterEqual(int(killed), 2)
+        time.sleep(0.2)  # the goodbyes arrive
+        st, doc, _ = post_usage(d, [{"mailbox": "user1@example.test", "bytes": 1,
+                                     "key": "idle/after"}])
+        self.assertEqual(st, 200, (doc, d.read_log()[-3000:]))
+        self.assertEqual(doc["results"][0]["status"], "applied")
+        st, _, _ = d.http("PATCH", "/v1/mailboxes/user1@example.test", {"grace_percent": 2})
+        self.assertEqual(st, 200)
+        log = d.read_log()
+        self.assertNotIn("event=db_call_failed", log)
+        self.assertNotIn("event=usage_batch_failed", log)
+        d.cleanup()
+
+
 class OwnCluster(Base):
     """Tests that freeze or stop PostgreSQL get a cluster of their own."""
 

@@ -92,7 +92,7 @@ def validate(method, path, status, doc):
 
 
 def served_routes():
-    """(method, pattern) of every row of the daemon's route table, as in src/daemon/http.c."""
+    """(method, pattern) of every row of the daemon's route table, as in src/daemon/http_route.c."""
     routes = set()
     for p in HTTP_SOURCES:
         with open(p) as f:

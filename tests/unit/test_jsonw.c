@@ -91,12 +91,42 @@ static void test_utf8(void **state)
 	assert_false(utf8_valid("a\0b", 3));
 }
 
+/* Cutting never leaves half a character: "é" is 2 bytes, "€" 3, "😀" 4. */
+static const struct {
+	const char *s;
+	size_t max, want;
+} cuts[] = {
+	{ "abc", 5, 3 },
+	{ "abc", 3, 3 },
+	{ "abc", 2, 2 },
+	{ "a\xc3\xa9", 2, 1 },
+	{ "a\xc3\xa9", 3, 3 },
+	{ "\xe2\x82\xac!", 1, 0 },
+	{ "\xe2\x82\xac!", 2, 0 },
+	{ "\xe2\x82\xac!", 3, 3 },
+	{ "x\xf0\x9f\x98\x80", 4, 1 },
+	{ "x\xf0\x9f\x98\x80", 5, 5 },
+	{ "", 0, 0 },
+	{ "abc", 0, 0 },
+};
+
+static void test_utf8_cut(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		size_t n = utf8_cut(cuts[i].s, strlen(cuts[i].s), cuts[i].max);
+		if (n != cuts[i].want || !utf8_valid(cuts[i].s, n))
+			fail_msg("row %zu: %zu, want %zu", i, n, cuts[i].want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_utf8_cut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
