@@ -220,6 +220,16 @@ static int path_token_id(struct http_request *req, int64_t *id_r, struct http_re
 	return 0;
 }
 
+/* The object a path names: a token's id (kind RESOURCE_TOKEN), else a key. 0, or -1 with the
+   error answer in *err_r. */
+static int path_object(struct http_server *srv, struct http_request *req, int64_t *id_r,
+                       struct resource_key *key_r, struct http_reply *err_r)
+{
+	if ((enum resource_kind)req->arg == RESOURCE_TOKEN)
+		return path_token_id(req, id_r, err_r);
+	return path_key(srv, req, key_r, err_r);
+}
+
 static struct http_reply check_error(const struct resource_error *e)
 {
 	char msg[200]; /* cut on purpose */
@@ -297,15 +307,13 @@ struct http_reply http_admin_get(struct http_server *srv, struct MHD_Connection 
 	struct resource_key key;
 	struct admin_result res = { 0 };
 	const char *error;
+	int64_t id;
 	int rc;
+	if (path_object(srv, req, &id, &key, &r) < 0)
+		return r;
 	if (kind == RESOURCE_TOKEN) {
-		int64_t id;
-		if (path_token_id(req, &id, &r) < 0)
-			return r;
 		rc = admin_token_get(srv->admin, id, &res, &error);
 	} else {
-		if (path_key(srv, req, &key, &r) < 0)
-			return r;
 		if (kind == RESOURCE_MAILBOX && !http_self_allows(srv, req, key.text))
 			return http_forbidden();
 		rc = admin_get(srv->admin, kind, &key, &res, &error);
@@ -359,17 +367,16 @@ struct http_reply http_admin_delete(struct http_server *srv, struct MHD_Connecti
 	struct resource_key key;
 	struct admin_result res = { 0 };
 	const char *error;
+	int64_t id;
 	int rc;
+	if (path_object(srv, req, &id, &key, &r) < 0)
+		return r;
 	if (kind == RESOURCE_TOKEN) {
-		int64_t id;
-		if (path_token_id(req, &id, &r) < 0)
-			return r;
 		rc = admin_token_revoke(srv->admin, id, req->tok.id, &res, &error);
 	} else {
 		char etagbuf[64];
 		const char *etag;
-		if (path_key(srv, req, &key, &r) < 0 ||
-		    if_match(conn, etagbuf, sizeof(etagbuf), &etag, &r) < 0)
+		if (if_match(conn, etagbuf, sizeof(etagbuf), &etag, &r) < 0)
 			return r;
 		rc = admin_change(srv->admin, kind, ADMIN_DELETE, &key, NULL, etag, req->tok.id,
 		                  &res, &error);
