@@ -43,6 +43,45 @@ static bool fits(uint64_t limit, uint64_t used, uint64_t size, unsigned grace)
 	return size <= hard - used;
 }
 
+/* The most a message may be under limit given used, with grace (the other side of fits()). */
+static uint64_t room(uint64_t limit, uint64_t used, unsigned grace)
+{
+	return used >= limit ? 0 : with_grace(limit, grace) - used;
+}
+
+/* Lower *best to cap when it is smaller (ties keep the earlier, more final reason). */
+static void lower(struct quota_limit *best, enum quota_reason *by, uint64_t cap,
+                  enum quota_reason reason)
+{
+	if (!best->has || cap < best->value) {
+		best->has = true;
+		best->value = cap;
+		*by = reason;
+	}
+}
+
+struct quota_limit quota_largest(const struct quota_input *in, enum quota_reason *by_r)
+{
+	struct quota_limit best = { false, 0 };
+	*by_r = QUOTA_REASON_NONE;
+	if (in->system_max_size.has)
+		lower(&best, by_r, in->system_max_size.value, QUOTA_REASON_SYSTEM_MAX_SIZE);
+	if (in->domain_max_size.has)
+		lower(&best, by_r, in->domain_max_size.value, QUOTA_REASON_DOMAIN_MAX_SIZE);
+	if (in->max_size.has)
+		lower(&best, by_r, in->max_size.value, QUOTA_REASON_MAILBOX_MAX_SIZE);
+	if (in->storage.has)
+		lower(&best, by_r, room(in->storage.value, in->used_bytes, in->grace_percent),
+		      QUOTA_REASON_STORAGE);
+	if (in->messages.has && in->used_messages >= in->messages.value)
+		lower(&best, by_r, 0, QUOTA_REASON_MESSAGES);
+	if (in->domain_pool.has)
+		lower(&best, by_r,
+		      room(in->domain_pool.value, in->domain_used_bytes, in->grace_percent),
+		      QUOTA_REASON_DOMAIN_POOL);
+	return best;
+}
+
 struct quota_result quota_decide(const struct quota_input *in)
 {
 	struct quota_result r = { QUOTA_ACCEPT, QUOTA_REASON_NONE };

@@ -63,6 +63,15 @@ struct quota_result {
  */
 struct quota_result quota_decide(const struct quota_input *in);
 
+/*
+ * The largest message in would accept now, by the same rules as quota_decide() (in->size is
+ * ignored): has=false when nothing limits it, else value (0: nothing fits, not even the 1 byte
+ * an empty message is checked as). *by_r names the limit that decides (the first in
+ * quota_decide()'s precedence among equals); QUOTA_REASON_NONE when unlimited. For every size
+ * s >= 1, quota_decide() accepts s exactly when s <= value (or has is false). Pure.
+ */
+struct quota_limit quota_largest(const struct quota_input *in, enum quota_reason *by_r);
+
 /* Inherit: the mailbox value if set, else the domain default, else unlimited. */
 struct quota_limit quota_limit_inherit(struct quota_limit mailbox, struct quota_limit domain);
 

@@ -24,10 +24,10 @@ static int refusal_rank(enum quota_verdict v)
 	}
 }
 
-static struct quota_result decide_one(const struct config *cfg, const struct store_mailbox *m,
-                                      uint64_t size)
+void service_input(const struct config *cfg, const struct store_mailbox *m, uint64_t size,
+                   struct quota_input *in_r)
 {
-	struct quota_input in = {
+	*in_r = (struct quota_input){
 		.size = size,
 		.storage = m->storage,
 		.messages = m->messages,
@@ -40,6 +40,13 @@ static struct quota_result decide_one(const struct config *cfg, const struct sto
 		.domain_used_bytes = m->domain_used_bytes,
 		.grace_percent = m->has_grace ? m->grace_percent : (unsigned)cfg->grace_percent,
 	};
+}
+
+static struct quota_result decide_one(const struct config *cfg, const struct store_mailbox *m,
+                                      uint64_t size)
+{
+	struct quota_input in;
+	service_input(cfg, m, size, &in);
 	return quota_decide(&in);
 }
 

@@ -63,6 +63,11 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
                   struct check_result *res_r, const char **error_r)
         __attribute__((warn_unused_result));
 
+/* The decision's input for a message of size bytes to mailbox m under cfg (the configured
+   system size limit and default grace applied), as service_check() decides it. Pure. */
+void service_input(const struct config *cfg, const struct store_mailbox *m, uint64_t size,
+                   struct quota_input *in_r);
+
 /* Name of a store match for logs and JSON: "mailbox", "alias", "catchall", "none". */
 const char *service_match_name(enum store_match m);
 

@@ -83,6 +83,8 @@ struct store_ops {
 	void (*destroy)(struct store *store);
 	/* See store_token(); NULL for a store that knows no tokens. */
 	int (*token)(struct store *store, int64_t id, struct store_token *tok_r);
+	/* See store_mailbox_by_id(). */
+	int (*mailbox)(struct store *store, int64_t id, struct store_mailbox *mb_r);
 };
 
 struct store {
@@ -113,6 +115,16 @@ static inline void store_status(struct store *store, struct store_status *st)
 static inline int store_token(struct store *store, int64_t id, struct store_token *tok_r)
 {
 	return store->ops->token != NULL ? store->ops->token(store, id, tok_r) : -1;
+}
+
+/*
+ * The mailbox with record id (a self token's own), limits resolved as a check resolves them:
+ * 0 with *mb_r, 1 if unknown, -1 when the store cannot answer now (store_status() says how
+ * fresh the answers are). Thread-safe; never waits on the database.
+ */
+static inline int store_mailbox_by_id(struct store *store, int64_t id, struct store_mailbox *mb_r)
+{
+	return store->ops->mailbox(store, id, mb_r);
 }
 
 /* Destroy a store and NULL the pointer. */

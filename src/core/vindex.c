@@ -536,6 +536,16 @@ static void add_target(const struct vindex *vi, int64_t id, struct store_resolut
 	fill_target(m, d, &res->targets[res->ntargets++]);
 }
 
+int vindex_mailbox(const struct vindex *vi, int64_t id, struct store_mailbox *mb_r)
+{
+	const struct vmailbox *m = hmap_get(&vi->mb_by_id, h_id(vi, id), &id, mb_id_eq);
+	const struct vdomain *d = m != NULL ? dom_by_id(vi, m->domain_id) : NULL;
+	if (d == NULL)
+		return 1;
+	fill_target(m, d, mb_r);
+	return 0;
+}
+
 static bool match_local(const struct vindex *vi, const struct vdomain *d, const char *local,
                         struct store_resolution *res)
 {

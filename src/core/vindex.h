@@ -128,4 +128,9 @@ void vindex_resolve(const struct vindex *vi, const struct address *addr,
 /* The token with record id: 0 with *tok_r, or 1 if unknown (*tok_r untouched). */
 int vindex_token(const struct vindex *vi, int64_t id, struct store_token *tok_r);
 
+/* The mailbox with record id, limits resolved as a resolution's targets are: 0 with *mb_r, or 1
+   when vi has no such mailbox (or not its domain). */
+int vindex_mailbox(const struct vindex *vi, int64_t id, struct store_mailbox *mb_r)
+        __attribute__((warn_unused_result));
+
 #endif

@@ -147,8 +147,7 @@ static unsigned check_one(struct http_server *srv, const struct http_request *re
 	return 200;
 }
 
-/* Start a streamed JSON response body. */
-static struct buf *text_begin(struct jsonw *w)
+struct buf *http_text_begin(struct jsonw *w)
 {
 	struct buf *text = xmalloc(sizeof(*text));
 	buf_init(text, HTTP_RESPONSE_MAX);
@@ -156,8 +155,7 @@ static struct buf *text_begin(struct jsonw *w)
 	return text;
 }
 
-/* 200 with the written body, or 500 (body freed) if it outgrew HTTP_RESPONSE_MAX. */
-static struct http_reply text_end(struct jsonw *w, struct buf *text)
+struct http_reply http_text_end(struct jsonw *w, struct buf *text)
 {
 	if (jsonw_finish(w) < 0) {
 		buf_free(text);
@@ -217,7 +215,7 @@ struct http_reply http_check_post(struct http_server *srv, struct MHD_Connection
 	}
 	size_t i;
 	struct jsonw w;
-	struct buf *text = text_begin(&w);
+	struct buf *text = http_text_begin(&w);
 	jsonw_object(&w);
 	write_u64(&w, "size", size);
 	jsonw_key(&w, "results");
@@ -242,7 +240,7 @@ struct http_reply http_check_post(struct http_server *srv, struct MHD_Connection
 	}
 	jsonw_end_array(&w);
 	jsonw_end_object(&w);
-	r = text_end(&w, text);
+	r = http_text_end(&w, text);
 out:
 	json_decref(doc);
 	return r;
@@ -356,7 +354,7 @@ struct http_reply http_usage_post(struct http_server *srv, struct MHD_Connection
 	static const char *const statuses[] = { "applied", "superseded", "conflict",
 		                                "unknown_recipient" };
 	struct jsonw w;
-	struct buf *text = text_begin(&w);
+	struct buf *text = http_text_begin(&w);
 	jsonw_object(&w);
 	jsonw_key(&w, "results");
 	jsonw_array(&w);
@@ -396,7 +394,7 @@ struct http_reply http_usage_post(struct http_server *srv, struct MHD_Connection
 	}
 	jsonw_end_array(&w);
 	jsonw_end_object(&w);
-	r = text_end(&w, text);
+	r = http_text_end(&w, text);
 out:
 	free(todo);
 	free(res);
@@ -442,7 +440,7 @@ struct http_reply http_usage_get(struct http_server *srv, struct MHD_Connection 
 	if (path_mailbox(srv, req, &mb, &r) < 0)
 		return r;
 	struct jsonw w;
-	struct buf *text = text_begin(&w);
+	struct buf *text = http_text_begin(&w);
 	write_mailbox(&w, &mb, NULL);
-	return text_end(&w, text);
+	return http_text_end(&w, text);
 }

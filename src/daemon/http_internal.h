@@ -4,7 +4,8 @@
  * checks, body reading, dispatch), http_route.c (the route table, tokens and scopes),
  * http_reply.c (the reply value and its one conversion to a libmicrohttpd response),
  * http_check.c (checks, health, usage), http_admin.c (the admin resources), http_admin_list.c
- * (lists, the audit log, query parameters) and http_bulk.c (import and export).
+ * (lists, the audit log, query parameters), http_bulk.c (import and export), http_self.c
+ * (GET /v1/self) and http_page.c (the self-check page's files).
  * Not for other modules.
  */
 #ifndef MQ_HTTP_INTERNAL_H
@@ -66,6 +67,22 @@ enum http_body {
 	HTTP_BODY_TEXT,   /* body.text: JSON written already (jsonw, a list page) */
 	HTTP_BODY_RAW,    /* body.raw: a JSON document made by PostgreSQL */
 	HTTP_BODY_STREAM, /* body.stream: produced on its own thread (exports) */
+	HTTP_BODY_STATIC, /* body.fixed: bytes compiled into the binary (the self-check page) */
+};
+
+/* A response header: name and value, both static. */
+struct http_header {
+	const char *name;
+	const char *value;
+};
+
+/* A body that lives as long as the program, with how it is sent. */
+struct http_static {
+	const unsigned char *data;
+	size_t len;
+	const char *content_type;          /* "text/html; charset=utf-8", ... */
+	const char *cache_control;         /* "no-store", "no-cache", ... */
+	const struct http_header *headers; /* further headers, ending with { NULL, NULL } */
 };
 
 /* What every handler returns: one value, which http_reply_send() alone turns into a
@@ -81,6 +98,7 @@ struct http_reply {
 			struct MHD_Response *response;
 			const char *content_type; /* static */
 		} stream;
+		const struct http_static *fixed; /* static: nothing owned */
 	} body;
 	/* headers */
 	const char *allow;        /* static or the request's; NULL: none */
@@ -129,6 +147,8 @@ struct http_reply http_reply_json(unsigned status, json_t *json);
 struct http_reply http_reply_text(unsigned status, struct buf *text);
 struct http_reply http_reply_raw(unsigned status, char *raw);
 struct http_reply http_reply_stream(struct MHD_Response *response, const char *content_type);
+/* 200 with body (static: never freed, never copied). */
+struct http_reply http_reply_static(const struct http_static *body);
 
 /* {"error": code, "message": message} */
 struct http_reply http_error(unsigned status, const char *code, const char *message);
@@ -199,6 +219,31 @@ struct http_reply http_route_preflight(const char *url, struct http_request *req
 /* Whether the caller may see or act on the mailbox named address: always, unless its token is
    bound to one mailbox (scope self) and address does not name exactly that mailbox. */
 bool http_self_allows(struct http_server *srv, struct http_request *req, const char *address);
+
+/* ---- http_check.c ---- */
+
+/* A JSON body written with jsonw, at most HTTP_RESPONSE_MAX: begin it, then end it into a 200
+   reply (or a 500, the body freed, if it outgrew the limit). */
+struct jsonw;
+struct buf *http_text_begin(struct jsonw *w);
+struct http_reply http_text_end(struct jsonw *w, struct buf *text);
+
+/* ---- http_self.c ---- */
+
+/* GET /v1/self: a self token's own mailbox, limits, usage and what it may receive, from the
+   view (never the database). */
+struct http_reply http_self_get(struct http_server *srv, struct MHD_Connection *conn,
+                                struct http_request *req);
+
+/* ---- http_page.c ---- */
+
+/* The self-check page's files, compiled into the binary (route argument). */
+enum http_page_file { HTTP_PAGE_HTML, HTTP_PAGE_JS, HTTP_PAGE_CSS };
+
+/* GET /self, /self.js, /self.css: the self-check page (no token: the page reads it from its
+   URL fragment, which browsers never send). */
+struct http_reply http_page(struct http_server *srv, struct MHD_Connection *conn,
+                            struct http_request *req);
 
 /* ---- http.c ---- */
 

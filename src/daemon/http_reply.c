@@ -3,7 +3,8 @@
  * libmicrohttpd response: the body by its kind, the headers (Allow, Retry-After, ETag,
  * Location, WWW-Authenticate, CORS) and "Connection: close" while draining. Every error is
  * {"error": code, "message": text} with a 4xx/5xx status. It must never send a body with 204 or
- * 304, never leak what a reply owns, and never answer anything but JSON outside a stream.
+ * 304, never leak what a reply owns, and never answer anything but JSON outside a stream or a
+ * static body (which brings its own type and headers).
  */
 #include <jansson.h>
 #include <microhttpd.h>
@@ -41,6 +42,11 @@ struct http_reply http_reply_stream(struct MHD_Response *response, const char *c
 	return (struct http_reply){ .status = 200,
 		                    .kind = HTTP_BODY_STREAM,
 		                    .body.stream = { response, content_type } };
+}
+
+struct http_reply http_reply_static(const struct http_static *body)
+{
+	return (struct http_reply){ .status = 200, .kind = HTTP_BODY_STATIC, .body.fixed = body };
 }
 
 struct http_reply http_error(unsigned status, const char *code, const char *message)
@@ -89,6 +95,7 @@ static void body_free(struct http_reply *r)
 {
 	switch (r->kind) {
 	case HTTP_BODY_NONE:
+	case HTTP_BODY_STATIC:
 		break;
 	case HTTP_BODY_JSON:
 		json_decref(r->body.json);
@@ -141,6 +148,7 @@ static void body_text(struct http_reply *r, char **text_r, size_t *len_r)
 	switch (r->kind) {
 	case HTTP_BODY_NONE:
 	case HTTP_BODY_STREAM:
+	case HTTP_BODY_STATIC:
 		break;
 	case HTTP_BODY_TEXT: {
 		/* hand the buffer's storage over; at its limit the JSON goes without the newline */
@@ -225,6 +233,20 @@ enum MHD_Result http_reply_send(struct http_server *srv, struct MHD_Connection *
 		r->kind = HTTP_BODY_NONE;
 		MHD_add_response_header(resp, "Content-Type", r->body.stream.content_type);
 		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	} else if (r->kind == HTTP_BODY_STATIC) {
+		const struct http_static *s = r->body.fixed;
+		r->kind = HTTP_BODY_NONE;
+		/* PERSISTENT: libmicrohttpd neither copies, frees nor writes it */
+		resp = MHD_create_response_from_buffer(s->len, (void *)s->data,
+		                                       MHD_RESPMEM_PERSISTENT);
+		if (resp == NULL) {
+			http_reply_free(r);
+			return MHD_NO;
+		}
+		MHD_add_response_header(resp, "Content-Type", s->content_type);
+		MHD_add_response_header(resp, "Cache-Control", s->cache_control);
+		for (const struct http_header *h = s->headers; h != NULL && h->name != NULL; h++)
+			MHD_add_response_header(resp, h->name, h->value);
 	} else {
 		char *text = NULL;
 		size_t len = 0;

@@ -49,6 +49,10 @@ static const struct {
 #define BULK HTTP_BULK_BODY
 static const struct http_route routes[] = {
 	{ "GET", "/v1/health", http_health, S_NONE, 0, NONE, C },
+	{ "GET", "/v1/self", http_self_get, S_SELF, 0, NONE, C },
+	{ "GET", "/self", http_page, S_NONE, HTTP_PAGE_HTML, NONE, C },
+	{ "GET", "/self.js", http_page, S_NONE, HTTP_PAGE_JS, NONE, C },
+	{ "GET", "/self.css", http_page, S_NONE, HTTP_PAGE_CSS, NONE, C },
 	{ "GET", "/v1/check", http_check_get, S_ANY, 0, NONE, C },
 	{ "POST", "/v1/check", http_check_post, S_ANY, 0, JSON, C },
 	{ "POST", "/v1/usage", http_usage_post, S_ADMIN | S_USAGE, 0, JSON, W },
@@ -194,7 +198,9 @@ static struct http_reply unauthorized(void)
 /*
  * Authenticate the request's bearer token against the view. Every failure looks the same to
  * the caller (401, one message, about the same time: a hash is compared even for an unknown
- * id); the reason goes to the debug log only.
+ * id); the reason goes to the debug log only. The one exception is a token presented whole and
+ * right but past its expiry: "token_expired" tells its holder nothing they did not know, and
+ * lets a self-check page say why the link stopped working.
  */
 static int authenticate(struct http_server *srv, struct MHD_Connection *conn,
                         struct http_request *req, struct http_reply *err_r)
@@ -232,8 +238,12 @@ static int authenticate(struct http_server *srv, struct MHD_Connection *conn,
 		goto fail;
 	}
 	if (tok.expires != 0 && (int64_t)time(NULL) >= tok.expires) {
-		why = "expired";
-		goto fail;
+		log_debug("http event=auth_failed reason=expired token_id=%lld", (long long)id);
+		*err_r = unauthorized();
+		json_object_set_new(err_r->body.json, "error", json_string("token_expired"));
+		json_object_set_new(err_r->body.json, "message",
+		                    json_string("this token has expired; ask for a new one"));
+		return -1;
 	}
 	req->authenticated = true;
 	req->tok = tok;

@@ -122,16 +122,33 @@ void jsonw_string(struct jsonw *w, const char *s)
 	w->first[w->depth] = false;
 }
 
-void jsonw_u64(struct jsonw *w, uint64_t v)
+/* The decimal digits of v, written backwards ending at end; returns where they start. */
+static char *digits_before(char *end, uint64_t v)
 {
-	char num[24];
-	size_t i = sizeof(num);
 	do {
-		num[--i] = (char)('0' + v % 10);
+		*--end = (char)('0' + v % 10);
 		v /= 10;
 	} while (v != 0);
+	return end;
+}
+
+void jsonw_u64(struct jsonw *w, uint64_t v)
+{
+	char num[24]; /* 20 digits at most */
+	char *p = digits_before(num + sizeof(num), v);
 	before_value(w);
-	put(w, num + i, sizeof(num) - i);
+	put(w, p, (size_t)(num + sizeof(num) - p));
+}
+
+void jsonw_tenths(struct jsonw *w, uint64_t tenths)
+{
+	char num[24]; /* 19 digits, the point and one decimal at most */
+	char *end = num + sizeof(num);
+	*--end = (char)('0' + tenths % 10);
+	*--end = '.';
+	char *p = digits_before(end, tenths / 10);
+	before_value(w);
+	put(w, p, (size_t)(num + sizeof(num) - p));
 }
 
 void jsonw_bool(struct jsonw *w, bool v)

@@ -34,6 +34,8 @@ void jsonw_key_quoted(struct jsonw *w, const char *quoted, size_t len);
 /* Values: a string (escaped; must be valid UTF-8, which callers ensure), or NULL for null. */
 void jsonw_string(struct jsonw *w, const char *s);
 void jsonw_u64(struct jsonw *w, uint64_t v);
+/* A number with one decimal, tenths/10 ("75.0", "0.5"): exact, no floating point. */
+void jsonw_tenths(struct jsonw *w, uint64_t tenths);
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
 /* 0 if everything fit, -1 otherwise. */

@@ -481,7 +481,17 @@ static int view_token(struct store *store, int64_t id, struct store_token *tok_r
 	return rc;
 }
 
-static const struct store_ops view_ops = { view_resolve, view_status, view_destroy, view_token };
+static int view_mailbox(struct store *store, int64_t id, struct store_mailbox *mb_r)
+{
+	struct view *v = (struct view *)store;
+	pthread_rwlock_rdlock(&v->lock);
+	int rc = v->idx != NULL ? vindex_mailbox(v->idx, id, mb_r) : -1;
+	pthread_rwlock_unlock(&v->lock);
+	return rc;
+}
+
+static const struct store_ops view_ops = { view_resolve, view_status, view_destroy, view_token,
+	                                   view_mailbox };
 
 struct store *view_new(const struct view_options *opt)
 {

@@ -58,7 +58,15 @@ static int ms_token(struct store *store, int64_t id, struct store_token *tok_r)
 	return vindex_token(ms->idx, id, tok_r);
 }
 
-static const struct store_ops ms_ops = { ms_resolve, ms_status, ms_destroy, ms_token };
+static int ms_mailbox(struct store *store, int64_t id, struct store_mailbox *mb_r)
+{
+	struct memstore *ms = (struct memstore *)store;
+	if (ms->error != NULL)
+		return -1;
+	return vindex_mailbox(ms->idx, id, mb_r);
+}
+
+static const struct store_ops ms_ops = { ms_resolve, ms_status, ms_destroy, ms_token, ms_mailbox };
 
 struct memstore *memstore_new(void)
 {

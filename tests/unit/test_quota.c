@@ -182,6 +182,88 @@ static void test_inherit_and_remaining(void **state)
 	assert_true(quota_remaining((struct quota_limit)L(MAX), 0) == MAX);
 }
 
+/* quota_largest() agrees with quota_decide() at and around its answer, on every table row and
+   on generated inputs with edge values. */
+static void check_largest(const struct quota_input *base, const char *name)
+{
+	enum quota_reason by;
+	struct quota_limit big = quota_largest(base, &by);
+	uint64_t probes[] = { 1, 2, 1000, MAX / 2, MAX - 1, MAX, 0, 0, 0 };
+	size_t n = 6;
+	if (big.has) {
+		probes[n++] = big.value;
+		probes[n++] = big.value + 1; /* wraps to 0 at MAX: then checked as 1 byte */
+		probes[n++] = big.value > 1 ? big.value - 1 : 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s = probes[i] == 0 ? 1 : probes[i];
+		struct quota_input in = *base;
+		in.size = s;
+		bool accepted = quota_decide(&in).verdict == QUOTA_ACCEPT;
+		bool want = !big.has || s <= big.value;
+		if (accepted != want)
+			fail_msg("%s: size %llu: decide %s, largest %s%llu", name,
+			         (unsigned long long)s, accepted ? "accepts" : "refuses",
+			         big.has ? "" : "unlimited ", (unsigned long long)big.value);
+	}
+	if (big.has != (by != QUOTA_REASON_NONE))
+		fail_msg("%s: reason and limit disagree", name);
+}
+
+static void test_largest(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		check_largest(&rows[i].in, rows[i].name);
+	static const uint64_t edges[] = { 0,    1,        99,        100,     101,
+		                          1000, 1u << 20, MAX / 100, MAX - 1, MAX };
+	uint64_t x = 88172645463325252ull; /* xorshift64: a fixed, reproducible sequence */
+#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+#define PICK() (NEXT() % 3 == 0 ? NEXT() : edges[NEXT() % (sizeof(edges) / sizeof(edges[0]))])
+#define LIM()  ((struct quota_limit){ NEXT() % 2 == 0, PICK() })
+	for (int i = 0; i < 20000; i++) {
+		struct quota_input in = {
+			.storage = LIM(),
+			.messages = LIM(),
+			.max_size = LIM(),
+			.domain_pool = LIM(),
+			.domain_max_size = LIM(),
+			.system_max_size = LIM(),
+			.used_bytes = PICK(),
+			.used_messages = PICK(),
+			.domain_used_bytes = PICK(),
+			.grace_percent = (unsigned)(NEXT() % (QUOTA_GRACE_PERCENT_MAX + 1)),
+		};
+		check_largest(&in, "generated");
+	}
+#undef NEXT
+#undef PICK
+#undef LIM
+	/* the limit that decides */
+	struct quota_input in = { .storage = L(1000), .used_bytes = 400, .max_size = L(500) };
+	enum quota_reason by;
+	struct quota_limit big = quota_largest(&in, &by);
+	assert_true(big.has);
+	assert_int_equal(big.value, 500);
+	assert_int_equal(by, QUOTA_REASON_MAILBOX_MAX_SIZE);
+	in.used_bytes = 900;
+	big = quota_largest(&in, &by);
+	assert_int_equal(big.value, 100);
+	assert_int_equal(by, QUOTA_REASON_STORAGE);
+	in.grace_percent = 10; /* a last message may end 10 % above the limit */
+	big = quota_largest(&in, &by);
+	assert_int_equal(big.value, 200);
+	in.messages = (struct quota_limit)L(5);
+	in.used_messages = 5;
+	big = quota_largest(&in, &by);
+	assert_int_equal(big.value, 0);
+	assert_int_equal(by, QUOTA_REASON_MESSAGES);
+	struct quota_input none = { .used_bytes = MAX };
+	big = quota_largest(&none, &by);
+	assert_false(big.has);
+	assert_int_equal(by, QUOTA_REASON_NONE);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -196,6 +278,7 @@ int main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_inherit_and_remaining),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_largest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
