@@ -20,7 +20,6 @@
 #include "xalloc.h"
 
 #define TOKEN_FILE_MAX 512
-#define API_URL_MAX    1024
 #define ETAG_MAX       63 /* --if-match: the API's ETags are "<id>.<version>" */
 
 struct command {
@@ -67,7 +66,7 @@ static char *load_token(const struct config *cfg)
 
 /* The API's base URL: -u, MAILQUOTA_URL, api_url, else http:// and http_listen (a wildcard
    listen address is reached on loopback). */
-static int api_url(struct ctx *ctx, char *out, size_t size)
+int cli_api_url(struct ctx *ctx, char *out, size_t size)
 {
 	const char *env = getenv("MAILQUOTA_URL");
 	const char *u = ctx->url_opt != NULL            ? ctx->url_opt
@@ -96,7 +95,7 @@ struct api_client *cli_api(struct ctx *ctx)
 	if (ctx->api != NULL)
 		return ctx->api;
 	char url[API_URL_MAX];
-	if (api_url(ctx, url, sizeof(url)) < 0) {
+	if (cli_api_url(ctx, url, sizeof(url)) < 0) {
 		fprintf(stderr, "mailquota: no API to talk to: set api_url, MAILQUOTA_URL or -u\n");
 		exit(EXIT_USAGE);
 	}
@@ -200,6 +199,8 @@ static const struct command commands[] = {
 	  "NAME [scope=S] [mailbox=ADDRESS] [expires=TIME]",
 	  "make a token (scope admin, read, usage or self); prints it once" },
 	{ "token", "list", 0, 1, cmd_token_list, "[all]", "list tokens (all: with revoked ones)" },
+	{ "self-link", NULL, 1, 2, cmd_self_link, "ADDRESS [expires=DURATION]",
+	  "a link to the self-check page for ADDRESS's user (default 1h)" },
 	{ "token", "get", 1, 1, cmd_token_get, "ID", "show a token (never its secret)" },
 	{ "token", "revoke", 1, 1, cmd_token_revoke, "ID", "revoke a token everywhere" },
 	{ "domain", "add", 1, 64, cmd_add, "DOMAIN [FIELD=VALUE]...", "create a domain" },

@@ -42,6 +42,12 @@ struct ctx {
 /* A row's function: argv[0..argc) are the arguments after the noun and verb. */
 typedef int (*cmd_fn)(struct ctx *ctx, int argc, char **argv);
 
+#define API_URL_MAX 1024 /* the API's base URL, and the self-check page's */
+
+/* The API's base URL for this run (-u, MAILQUOTA_URL, api_url, else http:// and http_listen)
+   into out[size]: 0, or -1 when there is none or it does not fit. */
+int cli_api_url(struct ctx *ctx, char *out, size_t size) __attribute__((warn_unused_result));
+
 /* "mailquota: what: err" on standard error; returns EXIT_FAIL. */
 int cli_fail(const char *what, const char *err);
 
@@ -102,6 +108,7 @@ int cmd_alias_remove(struct ctx *ctx, int argc, char **argv);
 int cmd_token_bootstrap(struct ctx *ctx, int argc, char **argv);
 int cmd_token_create(struct ctx *ctx, int argc, char **argv);
 int cmd_token_list(struct ctx *ctx, int argc, char **argv);
+int cmd_self_link(struct ctx *ctx, int argc, char **argv);
 int cmd_token_get(struct ctx *ctx, int argc, char **argv);
 int cmd_token_revoke(struct ctx *ctx, int argc, char **argv);
 int cmd_migrate(struct ctx *ctx, int argc, char **argv);

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin.h"
 #include "cli.h"
 #include "db.h"
 #include "migrate.h"
+#include "rfc3339.h"
 #include "strnum.h"
 #include "token.h"
 #include "xalloc.h"
@@ -70,6 +72,56 @@ int cmd_token_create(struct ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "token %lld (%s, scope %s): shown once, store it now\n",
 		        (long long)json_integer_value(json_object_get(r.doc, "id")), argv[0],
 		        json_string_value(json_object_get(r.doc, "scope")));
+	}
+	api_response_free(&r);
+	return 0;
+}
+
+/* self-link ADDRESS [expires=DURATION]: a short-lived self token, printed as the URL of the
+   self-check page with the token in its fragment (which browsers never send) */
+int cmd_self_link(struct ctx *ctx, int argc, char **argv)
+{
+	uint64_t life = 3600;
+	struct resource_key key;
+	if (argc == 2 && (strncmp(argv[1], "expires=", 8) != 0 ||
+	                  strnum_duration(argv[1] + 8, 31536000, &life) < 0 || life == 0)) {
+		fprintf(stderr,
+		        "mailquota: %s: want expires=DURATION (e.g. 30m, 1h, 7d; at most "
+		        "self_token_max_lifetime, default 1h)\n",
+		        argv[1]);
+		return EXIT_USAGE;
+	}
+	if (cli_check_key(ctx, RESOURCE_MAILBOX, argv[0], &key) < 0)
+		return EXIT_USAGE;
+	char page[API_URL_MAX + 8], when[RFC3339_MAX + 1];
+	int n = ctx->cfg.self_page_url[0] != '\0'
+	                ? snprintf(page, sizeof(page), "%s", ctx->cfg.self_page_url)
+	        : cli_api_url(ctx, page, sizeof(page) - 8) < 0
+	                ? -1
+	                : snprintf(page + strlen(page), 8, "/self");
+	if (n < 0 || (size_t)n >= sizeof(page)) {
+		fprintf(stderr, "mailquota: no page URL: set self_page_url, api_url or -u\n");
+		return EXIT_USAGE;
+	}
+	rfc3339_format((int64_t)time(NULL) + (int64_t)life, when);
+	json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "name", "self-link", "scope", "self",
+	                         "mailbox", key.text, "expires_at", when);
+	struct api_response r;
+	int rc = cli_call(ctx, "self-link", "POST", "/v1/tokens", body, NULL, &r);
+	json_decref(body);
+	if (rc != 0)
+		return rc;
+	const char *tok = json_string_value(json_object_get(r.doc, "token"));
+	if (ctx->json) {
+		json_object_set_new(r.doc, "url", json_sprintf("%s#token=%s", page, tok));
+		cli_print_json(r.doc);
+	} else {
+		printf("%s#token=%s\n", page, tok);
+		fprintf(stderr,
+		        "a link for %s until %s (token %lld): whoever has it sees this "
+		        "mailbox's quota; `mailquota token revoke %lld` ends it\n",
+		        key.text, when, (long long)json_integer_value(json_object_get(r.doc, "id")),
+		        (long long)json_integer_value(json_object_get(r.doc, "id")));
 	}
 	api_response_free(&r);
 	return 0;

@@ -93,6 +93,12 @@ static const struct cfg_key keys[] = {
 	  "previous response (idle keep-alive connections close after it too)"),
 	K(http_cors_origins, CFG_STR, "", 0, 0,
 	  "browser origins allowed to call the HTTP API (space-separated, or *); empty: none"),
+	K(self_token_max_lifetime, CFG_UINT, "86400", 60, 31536000,
+	  "seconds a self-scoped token may live at most (one created without expires_at gets "
+	  "this): the links users get to the self-check page are short-lived"),
+	K(self_page_url, CFG_STR, "", 0, 0,
+	  "the self-check page as users reach it (e.g. https://mail.example.com/quota/self), for "
+	  "mailquota self-link; empty: api_url (or http_listen) and /self"),
 	K(api_url, CFG_STR, "", 0, 0,
 	  "the API the mailquota command talks to; empty: http:// and http_listen"),
 	K(api_token_file, CFG_STR, "", 0, 0,

@@ -472,6 +472,30 @@ static int get_delta(json_t *obj, const char *name, bool required, int64_t *out)
 	return 0;
 }
 
+int resource_token_expiry(json_t *fields, int64_t now, uint64_t max_lifetime,
+                          struct resource_error *err_r)
+{
+	const char *scope = json_string_value(json_object_get(fields, "scope"));
+	if (scope == NULL || strcmp(scope, "self") != 0)
+		return 0;
+	/* both bounded far below overflow: max_lifetime by the configuration, now by the clock */
+	int64_t latest = now + (int64_t)max_lifetime, at;
+	const char *text = json_string_value(json_object_get(fields, "expires_at"));
+	if (text == NULL) {
+		char when[RFC3339_MAX + 1];
+		rfc3339_format(latest, when);
+		json_object_set_new(fields, "expires_at", json_string(when));
+		return 0;
+	}
+	if (rfc3339_epoch(text, &at) < 0 || at > latest) {
+		set_error(err_r, RESOURCE_INVALID_FIELD, "expires_at",
+		          "a self token may live at most self_token_max_lifetime seconds: ask for "
+		          "an earlier expires_at, or leave it out to get the longest");
+		return -1;
+	}
+	return 0;
+}
+
 int resource_check_report(json_t *rep, struct resource_report *r, const char **error_r)
 {
 	const char *key;

@@ -78,6 +78,15 @@ int resource_check(enum resource_kind kind, enum resource_mode mode, json_t *bod
 int resource_check_request(json_t *body, size_t max, json_t **recipients_r, uint64_t *size_r,
                            struct resource_error *err_r) __attribute__((warn_unused_result));
 
+/*
+ * Hold a self token to the longest a self token may live, max_lifetime seconds from now:
+ * fields, a checked token create body (resource_check()), gets "expires_at" now +
+ * max_lifetime when it has none, and is refused (-1 with *err_r, RESOURCE_INVALID_FIELD on
+ * expires_at) when its expiry is further ahead. Tokens of other scopes are left alone. 0 or -1.
+ */
+int resource_token_expiry(json_t *fields, int64_t now, uint64_t max_lifetime,
+                          struct resource_error *err_r) __attribute__((warn_unused_result));
+
 /* One usage report as POST /v1/usage takes it; strings borrowed from the report. */
 struct resource_report {
 	const char *address; /* "recipient" (resolved as checks do) or "mailbox" (exact) */

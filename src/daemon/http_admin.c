@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin.h"
 #include "http_internal.h"
@@ -270,6 +271,11 @@ struct http_reply http_admin_create(struct http_server *srv, struct MHD_Connecti
 	struct admin_result res = { 0 };
 	const char *error;
 	if (kind == RESOURCE_TOKEN) {
+		if (resource_token_expiry(fields, (int64_t)time(NULL),
+		                          srv->cfg->self_token_max_lifetime, &e) < 0) {
+			json_decref(fields);
+			return check_error(&e);
+		}
 		char text[TOKEN_TEXT_MAX];
 		rc = admin_token_issue(srv->admin, fields, req->tok.id, text, &res, &error);
 		json_decref(fields);

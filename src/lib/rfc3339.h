@@ -3,6 +3,7 @@
 #define MQ_RFC3339_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define RFC3339_MAX 40 /* longest timestamp taken: nanoseconds and an offset fit easily */
 
@@ -12,5 +13,12 @@
  * fail the cast of a whole batch. Pure.
  */
 bool rfc3339_valid(const char *t);
+
+/* The Unix time t names (the fraction dropped): 0 with *epoch_r, or -1 when t is not valid as
+   rfc3339_valid() sees it or is "". Pure. */
+int rfc3339_epoch(const char *t, int64_t *epoch_r) __attribute__((warn_unused_result));
+
+/* epoch as "YYYY-MM-DDTHH:MM:SSZ" (years 0000..9999 only make sense here). Pure. */
+void rfc3339_format(int64_t epoch, char out[RFC3339_MAX + 1]);
 
 #endif

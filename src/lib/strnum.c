@@ -60,3 +60,24 @@ int strnum_size(const char *s, uint64_t max, uint64_t *out_r)
 	*out_r = v * mult;
 	return 0;
 }
+
+int strnum_duration(const char *s, uint64_t max, uint64_t *out_r)
+{
+	static const struct {
+		char unit;
+		uint64_t seconds;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 } };
+	size_t len = strlen(s);
+	uint64_t mult = 1, v;
+	for (size_t i = 0; len > 1 && i < sizeof(units) / sizeof(units[0]); i++) {
+		if (s[len - 1] == units[i].unit) {
+			mult = units[i].seconds;
+			len--;
+			break;
+		}
+	}
+	if (strnum_u64(s, len, UINT64_MAX, &v) < 0 || v > UINT64_MAX / mult || v * mult > max)
+		return -1;
+	*out_r = v * mult;
+	return 0;
+}

@@ -18,4 +18,11 @@ int strnum_u64(const char *s, size_t len, uint64_t max, uint64_t *out_r)
  */
 int strnum_size(const char *s, uint64_t max, uint64_t *out_r) __attribute__((warn_unused_result));
 
+/*
+ * A duration in seconds as admins write it: digits with one optional unit s, m, h, d or w
+ * (lower case: "90", "30m", "1h", "7d"), at most max seconds. Overflow is an error; 0 or -1.
+ */
+int strnum_duration(const char *s, uint64_t max, uint64_t *out_r)
+        __attribute__((warn_unused_result));
+
 #endif

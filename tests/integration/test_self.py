@@ -2,6 +2,8 @@
 message it reports is exactly the edge of what a check accepts; other scopes are refused, an
 expired token is told so, other failures look alike."""
 import datetime
+import os
+import tempfile
 import time
 import unittest
 
@@ -114,6 +116,55 @@ class Self(mqtest.SeededTestCase):
         wrong = t[:-4] + ("AAAA" if not t.endswith("AAAA") else "BBBB")
         st, doc, _ = self.d.http("GET", "/v1/self", token=wrong)
         self.assertEqual((st, doc["error"]), (401, "unauthorized"))
+
+    def test_self_tokens_are_short_lived(self):
+        """self_token_max_lifetime (default 1 day): a self token without expiry gets it, one
+        asking for longer is refused; other scopes are not limited."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        st, doc, _ = self.d.http("POST", "/v1/tokens", {"name": "s", "scope": "self",
+                                                       "mailbox": "user1@example.test"})
+        self.assertEqual(st, 201)
+        exp = datetime.datetime.fromisoformat(doc["expires_at"].replace("Z", "+00:00"))
+        self.assertLess(abs((exp - now).total_seconds() - 86400), 120)
+        later = (now + datetime.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        st, doc, _ = self.d.http("POST", "/v1/tokens", {"name": "s", "scope": "self",
+                                                       "mailbox": "user1@example.test",
+                                                       "expires_at": later})
+        self.assertEqual((st, doc["error"], doc["field"]), (400, "invalid_field", "expires_at"))
+        st, doc, _ = self.d.http("POST", "/v1/tokens", {"name": "r", "scope": "read",
+                                                       "expires_at": later})
+        self.assertEqual(st, 201)
+        st, doc, _ = self.d.http("POST", "/v1/tokens", {"name": "r", "scope": "read"})
+        self.assertEqual((st, doc["expires_at"]), (201, None))
+
+    def test_self_link(self):
+        p = self.db.cli("self-link", "User1@Example.Test", "expires=30m")
+        url = p.stdout.strip()
+        base, _, token = url.partition("#token=")
+        self.assertTrue(base.startswith("http://127.0.0.1:") and base.endswith("/self"), url)
+        self.assertIn("user1@example.test", p.stderr)
+        self.assertNotIn(token, p.stderr)
+        st = mqtest.eventually(lambda: self.d.http("GET", "/v1/self", token=token)[0], 200)
+        self.assertEqual(st, 200)
+        self.assertEqual(self.d.http("GET", "/v1/self", token=token)[1]["address"],
+                         "user1@example.test")
+        # longer than self_token_max_lifetime: the API refuses (exit 1), nothing is made
+        p = self.db.cli("self-link", "user1@example.test", "expires=2d", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("self_token_max_lifetime", p.stderr)
+        for bad in ("expires=soon", "expires=0", "ttl=1h"):
+            p = self.db.cli("self-link", "user1@example.test", bad, check=False)
+            self.assertEqual(p.returncode, 2, bad)
+        p = self.db.cli("self-link", "nobody@example.test", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        # the page as users reach it, behind a proxy
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write("self_page_url = https://mail.example.test/quota/self\n")
+        try:
+            p = self.db.cli("-c", f.name, "self-link", "user1@example.test")
+        finally:
+            os.unlink(f.name)
+        self.assertTrue(p.stdout.startswith("https://mail.example.test/quota/self#token=mqt_"))
 
 
 if __name__ == "__main__":

@@ -51,11 +51,35 @@ static void test_size(void **state)
 	assert_int_equal(strnum_size("1.5G", UINT64_MAX, &v), -1);
 }
 
+static void test_duration(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		int rc;
+		uint64_t v;
+	} rows[] = {
+		{ "90", 0, 90 },         { "90s", 0, 90 },    { "30m", 0, 1800 },
+		{ "1h", 0, 3600 },       { "7d", 0, 604800 }, { "2w", 0, 1209600 },
+		{ "0", 0, 0 },           { "", -1, 0 },       { "h", -1, 0 },
+		{ "1H", -1, 0 },         { "1.5h", -1, 0 },   { "-1h", -1, 0 },
+		{ "1hh", -1, 0 },        { " 1h", -1, 0 },    { "31536001", -1, 0 },
+		{ "365d", 0, 31536000 }, { "366d", -1, 0 },   { "30500000000000000w", -1, 0 },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		uint64_t v = 12345;
+		int rc = strnum_duration(rows[i].s, 31536000, &v);
+		if (rc != rows[i].rc || (rc == 0 && v != rows[i].v) || (rc < 0 && v != 12345))
+			fail_msg("\"%s\": rc %d, %llu", rows[i].s, rc, (unsigned long long)v);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_u64),
 		cmocka_unit_test(test_size),
+		cmocka_unit_test(test_duration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,6 +51,45 @@ static void test_times(void **state)
 			fail_msg("\"%s\": want %s", times[i].t, times[i].ok ? "valid" : "invalid");
 }
 
+static const struct {
+	const char *t;
+	int64_t epoch;
+} epochs[] = {
+	{ "1970-01-01T00:00:00Z", 0 },
+	{ "2026-11-27T10:00:00Z", 1795773600 },
+	{ "2000-02-29T12:34:56.789+01:30", 951822296 },
+	{ "1969-12-31T23:59:59Z", -1 },
+	{ "2024-12-31T23:59:59-15:59", 1735747139 },
+	{ "0001-01-01T00:00:00Z", -62135596800LL },
+	{ "9999-12-31T23:59:59Z", 253402300799LL },
+};
+
+static void test_epochs(void **state)
+{
+	(void)state;
+	char text[RFC3339_MAX + 1];
+	int64_t e;
+	for (size_t i = 0; i < sizeof(epochs) / sizeof(epochs[0]); i++) {
+		if (rfc3339_epoch(epochs[i].t, &e) < 0 || e != epochs[i].epoch)
+			fail_msg("%s: %lld, want %lld", epochs[i].t, (long long)e,
+			         (long long)epochs[i].epoch);
+		/* and back, in UTC */
+		rfc3339_format(epochs[i].epoch, text);
+		if (rfc3339_epoch(text, &e) < 0 || e != epochs[i].epoch)
+			fail_msg("%s: formatted as %s", epochs[i].t, text);
+	}
+	rfc3339_format(1795773600, text);
+	assert_string_equal(text, "2026-11-27T10:00:00Z");
+	/* every day of four years, through a leap day and a century */
+	for (int64_t t = 946684800 - 86400 * 400; t < 946684800 + 86400LL * 1100; t += 86400 + 1) {
+		rfc3339_format(t, text);
+		if (rfc3339_epoch(text, &e) < 0 || e != t)
+			fail_msg("%lld: formatted as %s", (long long)t, text);
+	}
+	assert_int_equal(rfc3339_epoch("", &e), -1);
+	assert_int_equal(rfc3339_epoch("2026-02-29T00:00:00Z", &e), -1);
+}
+
 static void test_keys(void **state)
 {
 	(void)state;
@@ -73,6 +112,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_epochs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
