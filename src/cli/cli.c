@@ -3,9 +3,10 @@
  * `token bootstrap` talks to a daemon's HTTP API (URL and token from -u / MAILQUOTA_URL /
  * api_url and MAILQUOTA_TOKEN / api_token_file), so the CLI does exactly what a panel can do,
  * with the same checks, audit records and errors. Commands are rows of one table, their
- * functions in the cli_<group>.c files (see cli.h); output is a table for humans, or JSON with
- * --json. This file holds main, the global options, the table and the helpers that reach the
- * API; it must never print the token. Exit codes: see usage().
+ * functions in the cli_<group>.c files (see cli.h); output is a table for humans (sizes in
+ * binary units, "7.5 MiB", or byte counts with --bytes), or JSON with --json. This file holds
+ * main, the global options, the table and the helpers that reach the API; it must never print
+ * the token. Exit codes: see usage().
  */
 #include <errno.h>
 #include <getopt.h>
@@ -260,8 +261,8 @@ static void usage_fields(FILE *out, enum resource_kind kind)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: mailquota [-c config] [-d conninfo] [-u url] [--json] "
-	             "[--if-match ETAG] COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(out, "usage: mailquota [-c config] [-d conninfo] [-u url] [--json] [-b|--bytes]\n"
+	             "                 [--if-match ETAG] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		char head[96];
 		snprintf(head, sizeof(head), "%s%s%s %s", commands[i].noun,
@@ -278,7 +279,9 @@ static void usage(FILE *out)
 	        "comes from -u, MAILQUOTA_URL, api_url or http_listen; the token from\n"
 	        "MAILQUOTA_TOKEN or api_token_file. Sizes take K, M, G, T suffixes (powers of\n"
 	        "1024); a limit of \"none\" inherits the domain default (mailbox) or means\n"
-	        "unlimited (domain).\n"
+	        "unlimited (domain). Tables and text show sizes in binary units, rounded down\n"
+	        "(\"7.5 MiB\"), get shows them as set takes them (\"10M\", else bytes);\n"
+	        "-b/--bytes shows byte counts. --json is the API's documents, always in bytes.\n"
 	        "Exit codes: 0 success, 1 refused by the API, 2 usage error, 3 check: refused,\n"
 	        "4 not found (check: unknown recipient), 5 temporary failure (retry),\n"
 	        "6 conflict (exists, or changed since read), 7 no token or not allowed.\n");
@@ -291,13 +294,14 @@ int main(int argc, char **argv)
 	const char *err = "";
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "bytes", no_argument, NULL, 'b' }, /* sizes as byte counts in tables and text */
 		{ "if-match", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
-	while ((opt = getopt_long(argc, argv, "+c:d:u:e:jhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+c:d:u:e:jbhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
@@ -310,6 +314,9 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			ctx.json = true;
+			break;
+		case 'b':
+			ctx.bytes = true;
 			break;
 		case 'e': {
 			/* as the API shows it, with or without its quotes */

@@ -15,6 +15,7 @@
 #include "apiclient.h"
 #include "config.h"
 #include "resource.h"
+#include "sizetext.h"
 
 #define EXIT_FAIL     1 /* the API refused the request (its message says why) */
 #define EXIT_USAGE    2 /* bad command line */
@@ -31,6 +32,7 @@
 struct ctx {
 	struct config cfg;
 	bool json;
+	bool bytes; /* --bytes: sizes as byte counts, not in binary units ("7.5 MiB") */
 	const char *url_opt;
 	const char *if_match;      /* --if-match ETAG: set and del change only that version */
 	enum resource_kind kind;   /* of the command's noun: domain, mailbox, alias */
@@ -89,12 +91,23 @@ char *cli_item_path(struct ctx *ctx, enum resource_kind kind, const char *key, c
  */
 int cli_list(struct ctx *ctx, enum resource_kind kind, int argc, char **argv, bool audit);
 
-/* A table's header line for kind, and one object as its row. */
+/*
+ * A size as this run shows sizes in tables and text: the byte count with --bytes, else
+ * size_text()'s binary units ("7.5 MiB", rounded down); a negative count (no size) as its
+ * digits. Into out; returns out->s. Never used for --json output, which is always the API's.
+ */
+const char *cli_size(const struct ctx *ctx, long long bytes, struct size_text *out);
+
+/* A table's header line for kind (the same with and without --bytes). */
 void cli_print_header(enum resource_kind kind);
+
+/* One object as its row, sizes as byte counts: for the rows that have none (tokens,
+   aliases); cli_list shows domains and mailboxes with their sizes as the run asks. */
 void cli_print_row(enum resource_kind kind, json_t *doc);
 
-/* A mailbox's limits and usage as check and usage get show them (indented lines). */
-void cli_print_state(json_t *mailbox);
+/* A mailbox's limits and usage as check and usage get show them (indented lines, sizes as
+   cli_size shows them). */
+void cli_print_state(const struct ctx *ctx, json_t *mailbox);
 
 /* The rows of the command table (cli.c), by group. */
 int cmd_add(struct ctx *ctx, int argc, char **argv);

@@ -1,7 +1,8 @@
 /*
  * cli_check: mailquota check, and the account of a mailbox's limits and usage that check and
  * usage get print. It asks the daemon the question Postfix asks (GET /v1/check) and turns the
- * verdict into the exit code; it must never decide anything itself.
+ * verdict into the exit code; it must never decide anything itself. Sizes are shown as
+ * cli_size shows them ("7.5 MiB", byte counts with --bytes), message counts as numbers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,34 +11,50 @@
 #include "cli.h"
 #include "strnum.h"
 
-static void print_limit(const char *name, json_t *limit, json_t *used)
+/* A figure of a limit line: a size as cli_size shows it, else (sizes NULL) a count. */
+static const char *figure(const struct ctx *sizes, long long n, struct size_text *out)
 {
-	if (!json_is_integer(limit))
-		printf("  %-18s %lld used, unlimited\n", name, (long long)json_integer_value(used));
-	else
-		printf("  %-18s %lld used of %lld, %lld left\n", name,
-		       (long long)json_integer_value(used), (long long)json_integer_value(limit),
-		       json_integer_value(used) > json_integer_value(limit)
-		               ? 0LL
-		               : (long long)(json_integer_value(limit) - json_integer_value(used)));
+	if (sizes != NULL)
+		return cli_size(sizes, n, out);
+	snprintf(out->s, sizeof(out->s), "%lld", n); /* room for any 64-bit number */
+	return out->s;
 }
 
-void cli_print_state(json_t *m)
+/* "name  U used of L, R left" (or "U used, unlimited"); sizes: the run when the figures are
+   bytes, NULL when they are message counts. */
+static void print_limit(const struct ctx *sizes, const char *name, json_t *limit, json_t *used)
+{
+	struct size_text u, l, r;
+	long long uv = (long long)json_integer_value(used);
+	long long lv = (long long)json_integer_value(limit);
+	if (!json_is_integer(limit))
+		printf("  %-18s %s used, unlimited\n", name, figure(sizes, uv, &u));
+	else
+		printf("  %-18s %s used of %s, %s left\n", name, figure(sizes, uv, &u),
+		       figure(sizes, lv, &l), figure(sizes, uv > lv ? 0LL : lv - uv, &r));
+}
+
+void cli_print_state(const struct ctx *ctx, json_t *m)
 {
 	json_t *l = json_object_get(m, "limits"), *u = json_object_get(m, "usage"),
 	       *d = json_object_get(m, "domain");
-	print_limit("storage", json_object_get(l, "storage_bytes"), json_object_get(u, "bytes"));
-	print_limit("messages", json_object_get(l, "messages"), json_object_get(u, "messages"));
-	print_limit("domain pool", json_object_get(d, "pool_limit_bytes"),
+	struct size_text t;
+	print_limit(ctx, "storage", json_object_get(l, "storage_bytes"),
+	            json_object_get(u, "bytes"));
+	print_limit(NULL, "messages", json_object_get(l, "messages"),
+	            json_object_get(u, "messages"));
+	print_limit(ctx, "domain pool", json_object_get(d, "pool_limit_bytes"),
 	            json_object_get(d, "pool_used_bytes"));
 	json_t *mx = json_object_get(l, "max_message_size"),
 	       *dx = json_object_get(d, "max_message_size");
 	if (json_is_integer(mx))
-		printf("  %-18s %lld\n", "max message size", (long long)json_integer_value(mx));
+		printf("  %-18s %s\n", "max message size",
+		       cli_size(ctx, (long long)json_integer_value(mx), &t));
 	else
 		printf("  %-18s unlimited\n", "max message size");
 	if (json_is_integer(dx))
-		printf("  %-18s %lld\n", "domain max size", (long long)json_integer_value(dx));
+		printf("  %-18s %s\n", "domain max size",
+		       cli_size(ctx, (long long)json_integer_value(dx), &t));
 }
 
 /* The exit code of a check's verdict, by the API's names (api-docs/openapi.yaml, Verdict). */
@@ -59,12 +76,14 @@ static int verdict_exit(const char *verdict)
 	return EXIT_REFUSED; /* over_quota and the too-big verdicts: every other one refuses */
 }
 
-static void print_check(json_t *d, uint64_t size)
+static void print_check(const struct ctx *ctx, json_t *d, uint64_t size)
 {
 	const char *reason = json_string_value(json_object_get(d, "reason"));
+	struct size_text t;
 	printf("recipient: %s (%s)\n", json_string_value(json_object_get(d, "address")),
 	       json_string_value(json_object_get(d, "match")));
-	printf("size:      %llu\n", (unsigned long long)size);
+	/* size <= INT64_MAX: cmd_check parsed it so */
+	printf("size:      %s\n", cli_size(ctx, (long long)size, &t));
 	printf("verdict:   %s", json_string_value(json_object_get(d, "verdict")));
 	if (reason != NULL && strcmp(reason, "none") != 0)
 		printf(" (%s)", reason);
@@ -82,7 +101,7 @@ static void print_check(json_t *d, uint64_t size)
 	{
 		printf("mailbox %s: %s\n", json_string_value(json_object_get(m, "address")),
 		       json_string_value(json_object_get(m, "verdict")));
-		cli_print_state(m);
+		cli_print_state(ctx, m);
 	}
 	json_decref(targets);
 }
@@ -122,7 +141,7 @@ int cmd_check(struct ctx *ctx, int argc, char **argv)
 	if (ctx->json)
 		cli_print_json(r.doc);
 	else
-		print_check(r.doc, size);
+		print_check(ctx, r.doc, size);
 	int rc = verdict_exit(verdict);
 	api_response_free(&r);
 	return rc;

@@ -3,7 +3,8 @@
  * alias add and remove) and the listing every collection shares. FIELD=VALUE arguments are
  * read through the field table of fields.h, by a field's short name or its API name, and get
  * shows the names set takes; it must never send a field the table does not name, nor print a
- * name set would refuse.
+ * name or a value set would refuse. Sizes are shown for people ("7.5 MiB") unless --bytes
+ * asks for byte counts; get shows a settable size as set takes it back ("10M", else bytes).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,52 @@
 #include "strnum.h"
 #include "xalloc.h"
 
-#define LIST_PAGE     1000        /* items asked for per page when listing everything */
-#define LIST_PATH_MAX (64 * 1024) /* a page's path: collection, query and the API's cursor */
+#define LIST_PAGE          1000        /* items asked for per page when listing everything */
+#define LIST_PATH_MAX      (64 * 1024) /* a page's path: collection, query and the API's cursor */
+#define GET_NAME_WIDTH     18          /* get's first column: the longest short name and more */
+#define GET_VALUE_WIDTH    20          /* get's value column: any 64-bit number and more */
+#define GET_EXTRA_NAME_MAX 64          /* "effective.storage": a part of the API's document */
+
+/* ---- sizes as people read them ---- */
+
+const char *cli_size(const struct ctx *ctx, long long bytes, struct size_text *out)
+{
+	if (!ctx->bytes && bytes >= 0)
+		return size_text((uint64_t)bytes, out);
+	/* room for any 64-bit number: the text always fits */
+	snprintf(out->s, sizeof(out->s), "%lld", bytes);
+	return out->s;
+}
+
+/*
+ * A size as set takes it back (strnum_size reads it): the largest of K, M, G, T it is a whole
+ * number of ("10M", "1536K"), else its byte count; the byte count alone with --bytes.
+ */
+static const char *set_size(const struct ctx *ctx, long long bytes, struct size_text *out)
+{
+	static const char units[] = "KMGT";
+	long long n = bytes;
+	size_t u = 0;
+	while (!ctx->bytes && n > 0 && n % 1024 == 0 && u < sizeof(units) - 1) {
+		n /= 1024;
+		u++;
+	}
+	/* room for any 64-bit number and a letter: the text always fits */
+	if (u == 0)
+		snprintf(out->s, sizeof(out->s), "%lld", bytes);
+	else
+		snprintf(out->s, sizeof(out->s), "%lld%c", n, units[u - 1]);
+	return out->s;
+}
+
+/* Whether a member of the API's documents holds bytes: its name is "bytes" or ends in
+   "_bytes" or "_size", as the API names every size. */
+static bool size_name(const char *name)
+{
+	size_t l = strlen(name);
+	return strcmp(name, "bytes") == 0 || (l > 6 && strcmp(name + l - 6, "_bytes") == 0) ||
+	       (l > 5 && strcmp(name + l - 5, "_size") == 0);
+}
 
 /* ---- fields: FIELD=VALUE on the command line, JSON fields on the wire ---- */
 
@@ -81,54 +126,90 @@ static int parse_fields(enum resource_kind kind, int argc, char **argv, json_t *
 	return 0;
 }
 
-/* A field's value as set takes it back: none, an integer, yes/no, targets joined by commas. */
-static void put_value(const struct field *f, json_t *v)
+/* A field's value as set takes it back: none, a size ("10M", else bytes), an integer, yes/no,
+   targets joined by commas. */
+static void put_value(const struct ctx *ctx, const struct field *f, json_t *v)
 {
+	struct size_text t;
 	if (json_is_null(v) && field_nullable(f->type)) {
-		printf("%-20s", "none");
+		printf("%-*s", GET_VALUE_WIDTH, "none");
+	} else if (json_is_integer(v) && f->type == FIELD_SIZE) {
+		printf("%-*s", GET_VALUE_WIDTH,
+		       set_size(ctx, (long long)json_integer_value(v), &t));
 	} else if (json_is_integer(v)) {
-		printf("%-20lld", (long long)json_integer_value(v));
+		printf("%-*lld", GET_VALUE_WIDTH, (long long)json_integer_value(v));
 	} else if (json_is_boolean(v)) {
-		printf("%-20s", json_is_true(v) ? "yes" : "no");
+		printf("%-*s", GET_VALUE_WIDTH, json_is_true(v) ? "yes" : "no");
 	} else if (json_is_array(v)) {
 		size_t i;
-		json_t *t;
-		json_array_foreach(v, i, t) printf("%s%s", i ? "," : "", json_string_value(t));
+		json_t *m;
+		json_array_foreach(v, i, m) printf("%s%s", i ? "," : "", json_string_value(m));
 		printf(" ");
 	} else {
-		printf("%-20s", "-");
+		printf("%-*s", GET_VALUE_WIDTH, "-");
 	}
+}
+
+/* One more part of a document as get shows it: "name value", an integer under a size's name
+   (member: the name in the API's document) as cli_size shows it, a string bare, a fraction
+   (a percentage) with one decimal as the tables show it, anything else as compact JSON. */
+static void put_extra(const struct ctx *ctx, const char *name, const char *member, json_t *v)
+{
+	struct size_text t;
+	if (json_is_integer(v) && size_name(member)) {
+		printf("%-*s %s\n", GET_NAME_WIDTH, name,
+		       cli_size(ctx, (long long)json_integer_value(v), &t));
+		return;
+	}
+	if (json_is_string(v)) {
+		printf("%-*s %s\n", GET_NAME_WIDTH, name, json_string_value(v));
+		return;
+	}
+	if (json_is_real(v)) {
+		printf("%-*s %.1f\n", GET_NAME_WIDTH, name, json_real_value(v));
+		return;
+	}
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	printf("%-*s %s\n", GET_NAME_WIDTH, name, s != NULL ? s : "?");
+	free(s);
 }
 
 /*
  * An object as get shows it: the key, then each settable field by the name set takes, its
  * value as set takes it and its API name (so the lines read as FIELD=VALUE for set, and as
- * the columns of an export), then what the API adds (usage, effective limits, versions).
+ * the columns of an export), then what the API adds (usage, effective limits, versions), an
+ * object's members one a line as "object.member" (a member that is a field by the field's
+ * short name: "effective.storage"), sizes as the tables show them.
  */
-static void print_object(enum resource_kind kind, json_t *doc)
+static void print_object(const struct ctx *ctx, enum resource_kind kind, json_t *doc)
 {
 	size_t n;
 	const struct field *t = field_table(kind, &n);
-	const char *key = field_key(kind), *k;
-	json_t *v;
+	const char *key = field_key(kind), *k, *mk;
+	json_t *v, *mv;
 	const char *name = json_string_value(json_object_get(doc, key));
-	printf("%-18s %s\n", key, name != NULL ? name : "-");
+	printf("%-*s %s\n", GET_NAME_WIDTH, key, name != NULL ? name : "-");
 	for (size_t i = 0; i < n; i++) {
-		printf("%-18s ", t[i].cli);
-		put_value(&t[i], json_object_get(doc, t[i].api));
+		printf("%-*s ", GET_NAME_WIDTH, t[i].cli);
+		put_value(ctx, &t[i], json_object_get(doc, t[i].api));
 		printf(" %s\n", t[i].api);
 	}
 	json_object_foreach(doc, k, v)
 	{
 		if (strcmp(k, key) == 0 || field_by_api(kind, k) != NULL)
 			continue;
-		if (json_is_string(v)) {
-			printf("%-18s %s\n", k, json_string_value(v));
+		if (!json_is_object(v)) {
+			put_extra(ctx, k, k, v);
 			continue;
 		}
-		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		printf("%-18s %s\n", k, s != NULL ? s : "?");
-		free(s);
+		json_object_foreach(v, mk, mv)
+		{
+			const struct field *f = field_by_api(kind, mk);
+			char full[GET_EXTRA_NAME_MAX];
+			/* cut to fit: the name is for people */
+			snprintf(full, sizeof(full), "%s.%s", k, f != NULL ? f->cli : mk);
+			put_extra(ctx, full, mk, mv);
+		}
 	}
 }
 
@@ -144,7 +225,18 @@ static void put_num(json_t *v, int width)
 		printf("%*s", width, "-");
 }
 
-/* A domain column's width: room for its values and for its short name. */
+/* A size column: as cli_size shows it, right-aligned ("-" when there is none). */
+static void put_size(const struct ctx *ctx, json_t *v, int width)
+{
+	struct size_text t;
+	if (json_is_integer(v))
+		printf("%*s", width, cli_size(ctx, (long long)json_integer_value(v), &t));
+	else
+		put_num(v, width);
+}
+
+/* A domain column's width: room for its values (a size: "1023.9 KiB", or 13 digits of
+   bytes) and for its short name. */
 static int column_width(const struct field *f)
 {
 	int w = f->type == FIELD_PERCENT ? 5 : f->type == FIELD_COUNT ? 9 : 13;
@@ -188,7 +280,8 @@ void cli_print_header(enum resource_kind kind)
 	}
 }
 
-void cli_print_row(enum resource_kind kind, json_t *d)
+/* One object as its row, sizes as ctx shows them. */
+static void print_row(const struct ctx *ctx, enum resource_kind kind, json_t *d)
 {
 	switch (kind) {
 	case RESOURCE_DOMAIN: {
@@ -197,7 +290,10 @@ void cli_print_row(enum resource_kind kind, json_t *d)
 		printf("%-*s", DOMAIN_NAME_WIDTH, json_string_value(json_object_get(d, "name")));
 		for (size_t i = 0; i < n; i++) {
 			printf(" ");
-			put_num(json_object_get(d, t[i].api), column_width(&t[i]));
+			if (t[i].type == FIELD_SIZE)
+				put_size(ctx, json_object_get(d, t[i].api), column_width(&t[i]));
+			else
+				put_num(json_object_get(d, t[i].api), column_width(&t[i]));
 		}
 		break;
 	}
@@ -205,9 +301,10 @@ void cli_print_row(enum resource_kind kind, json_t *d)
 		/* what applies and what is used: the effective limit, not the mailbox's own */
 		json_t *u = json_object_get(d, "usage");
 		printf("%-40s", json_string_value(json_object_get(d, "address")));
-		put_num(json_object_get(json_object_get(d, "effective"), "storage_limit_bytes"),
-		        14);
-		put_num(json_object_get(u, "bytes"), 14);
+		put_size(ctx,
+		         json_object_get(json_object_get(d, "effective"), "storage_limit_bytes"),
+		         14);
+		put_size(ctx, json_object_get(u, "bytes"), 14);
 		put_num(json_object_get(u, "percent"), 8);
 		put_num(json_object_get(u, "messages"), 10);
 		printf(" %s%s", json_is_true(json_object_get(d, "enabled")) ? "yes" : "no ",
@@ -241,6 +338,12 @@ void cli_print_row(enum resource_kind kind, json_t *d)
 	}
 	}
 	printf("\n");
+}
+
+void cli_print_row(enum resource_kind kind, json_t *doc)
+{
+	static const struct ctx raw_sizes = { .bytes = true };
+	print_row(&raw_sizes, kind, doc);
 }
 
 /* ---- the object commands ---- */
@@ -318,7 +421,7 @@ static int object_get(struct ctx *ctx, enum resource_kind kind, const char *arg)
 	if (ctx->json)
 		cli_print_json(r.doc);
 	else
-		print_object(kind, r.doc);
+		print_object(ctx, kind, r.doc);
 	api_response_free(&r);
 	return 0;
 }
@@ -427,7 +530,7 @@ int cli_list(struct ctx *ctx, enum resource_kind kind, int argc, char **argv, bo
 			else if (audit)
 				print_audit_row(it);
 			else
-				cli_print_row(kind, it);
+				print_row(ctx, kind, it);
 		}
 		const char *next = json_string_value(json_object_get(r.doc, "next_cursor"));
 		if (next != NULL && got < cap)

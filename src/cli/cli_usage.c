@@ -3,7 +3,8 @@
  * set, get), the spool of reports deliver could not make and its replay
  * (flush) and deliver itself. Every report carries an idempotency key, so a replay or a retry
  * never counts twice; deliver must never turn a delivery that happened into a retry (Postfix
- * would deliver the message again).
+ * would deliver the message again). Text output shows sizes as cli_size does; deliver's
+ * messages keep byte counts (they go to the mail log, where exact figures matter).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -121,7 +122,9 @@ static enum send_result send_reports(struct ctx *ctx, json_t *reports, int retri
 	return out;
 }
 
-static int print_result(json_t *res)
+/* One report's result: its error (returning the exit code), or the usage it left (the bytes as
+   cli_size shows them). */
+static int print_result(const struct ctx *ctx, json_t *res)
 {
 	const char *err = json_string_value(json_object_get(res, "error"));
 	const char *key = json_string_value(json_object_get(res, "key"));
@@ -131,13 +134,15 @@ static int print_result(json_t *res)
 		return strcmp(err, "unknown_recipient") == 0 ? EXIT_NOTFOUND : EXIT_FAIL;
 	}
 	json_t *u = json_object_get(res, "usage");
-	printf("%s: %s%s%s, usage now %lld bytes, %lld messages (key %s)\n",
+	struct size_text t;
+	printf("%s: %s%s%s, usage now %s%s, %lld messages (key %s)\n",
 	       json_string_value(json_object_get(res, "mailbox")),
 	       json_string_value(json_object_get(res, "status")),
 	       json_is_true(json_object_get(res, "duplicate")) ? " (duplicate: original result)"
 	                                                       : "",
 	       json_is_true(json_object_get(res, "clamped")) ? " (clamped)" : "",
-	       (long long)json_integer_value(json_object_get(u, "bytes")),
+	       cli_size(ctx, (long long)json_integer_value(json_object_get(u, "bytes")), &t),
+	       ctx->bytes ? " bytes" : "",
 	       (long long)json_integer_value(json_object_get(u, "messages")), key);
 	return 0;
 }
@@ -185,7 +190,7 @@ int cmd_usage_add(struct ctx *ctx, int argc, char **argv)
 	if (ctx->json)
 		cli_print_json(json_array_get(res, 0));
 	else
-		rc = print_result(json_array_get(res, 0));
+		rc = print_result(ctx, json_array_get(res, 0));
 	json_decref(res);
 	return rc;
 }
@@ -243,7 +248,7 @@ int cmd_usage_get(struct ctx *ctx, int argc, char **argv)
 		cli_print_json(r.doc);
 	} else {
 		printf("mailbox %s\n", json_string_value(json_object_get(r.doc, "address")));
-		cli_print_state(r.doc);
+		cli_print_state(ctx, r.doc);
 	}
 	api_response_free(&r);
 	return 0;

@@ -93,6 +93,10 @@ static const struct cfg_key keys[] = {
 	  "previous response (idle keep-alive connections close after it too)"),
 	K(http_cors_origins, CFG_STR, "", 0, 0,
 	  "browser origins allowed to call the HTTP API (space-separated, or *); empty: none"),
+	K(precheck_rate, CFG_UINT, "10", 1, 1000000,
+	  "recipients a token may precheck per second (GET/POST /v1/precheck), on average"),
+	K(precheck_burst, CFG_UINT, "100", 1, 1000000,
+	  "recipients a token may precheck at once after a pause (a POST of more is refused)"),
 	K(self_token_max_lifetime, CFG_UINT, "86400", 60, 31536000,
 	  "seconds a self-scoped token may live at most (one created without expires_at gets "
 	  "this): the links users get to the self-check page are short-lived"),

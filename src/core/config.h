@@ -49,6 +49,8 @@ struct config {
 	uint64_t http_max_connections_per_address;
 	uint64_t http_request_timeout;
 	char *http_cors_origins;
+	uint64_t precheck_rate;
+	uint64_t precheck_burst;
 	uint64_t self_token_max_lifetime;
 	char *self_page_url;
 	char *api_url;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "token.h"
 
 /* How a value is checked: the field table's types, and those of token and alias-edit fields. */
 enum check {
@@ -286,11 +287,9 @@ static const char *check_value(enum check c, json_t *v, const struct address_rul
 			return "must be 1 to 100 characters without control characters";
 		break;
 	case C_SCOPE: {
-		if (!json_is_string(v) || (strcmp(json_string_value(v), "admin") != 0 &&
-		                           strcmp(json_string_value(v), "read") != 0 &&
-		                           strcmp(json_string_value(v), "usage") != 0 &&
-		                           strcmp(json_string_value(v), "self") != 0))
-			return "must be one of admin, read, usage, self";
+		enum token_scope scope;
+		if (!json_is_string(v) || token_scope_parse(json_string_value(v), &scope) < 0)
+			return "must be one of admin, read, usage, self, precheck";
 		break;
 	}
 	case C_ADDRESS:

@@ -19,10 +19,8 @@
 #define SECRET_RAW 32
 
 static const char *const scope_names[] = {
-	[TOKEN_ADMIN] = "admin",
-	[TOKEN_READ] = "read",
-	[TOKEN_USAGE] = "usage",
-	[TOKEN_SELF] = "self",
+	[TOKEN_ADMIN] = "admin", [TOKEN_READ] = "read",         [TOKEN_USAGE] = "usage",
+	[TOKEN_SELF] = "self",   [TOKEN_PRECHECK] = "precheck",
 };
 
 const char *token_scope_name(enum token_scope s)

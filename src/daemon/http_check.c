@@ -165,20 +165,37 @@ struct http_reply http_text_end(struct jsonw *w, struct buf *text)
 	return http_reply_text(200, text);
 }
 
+int http_recipient_params(struct MHD_Connection *conn, const char **rcpt_r, uint64_t *size_r,
+                          struct http_reply *err_r)
+{
+	const char *rcpt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "recipient");
+	const char *size_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "size");
+	*size_r = 0;
+	if (rcpt == NULL || rcpt[0] == '\0') {
+		*err_r = http_error(400, "missing_parameter", "recipient is required");
+		return -1;
+	}
+	if (strlen(rcpt) > HTTP_PARAM_VALUE_MAX) {
+		*err_r = http_error(400, "invalid_address", "recipient is too long");
+		return -1;
+	}
+	if (size_s != NULL && strnum_u64(size_s, strlen(size_s), INT64_MAX, size_r) < 0) {
+		*err_r = http_error(400, "invalid_parameter",
+		                    "size must be a non-negative integer of at most 2^63-1");
+		return -1;
+	}
+	*rcpt_r = rcpt;
+	return 0;
+}
+
 struct http_reply http_check_get(struct http_server *srv, struct MHD_Connection *conn,
                                  struct http_request *req)
 {
-	(void)req;
-	const char *rcpt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "recipient");
-	const char *size_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "size");
-	uint64_t size = 0;
-	if (rcpt == NULL || rcpt[0] == '\0')
-		return http_error(400, "missing_parameter", "recipient is required");
-	if (strlen(rcpt) > HTTP_PARAM_VALUE_MAX)
-		return http_error(400, "invalid_address", "recipient is too long");
-	if (size_s != NULL && strnum_u64(size_s, strlen(size_s), INT64_MAX, &size) < 0)
-		return http_error(400, "invalid_parameter",
-		                  "size must be a non-negative integer of at most 2^63-1");
+	const char *rcpt;
+	uint64_t size;
+	struct http_reply err;
+	if (http_recipient_params(conn, &rcpt, &size, &err) < 0)
+		return err;
 	struct buf *out = xmalloc(sizeof(*out));
 	struct jsonw w;
 	const char *why;

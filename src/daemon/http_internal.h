@@ -43,10 +43,11 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	const struct config *cfg;
 	const struct service *svc;
-	struct admin *admin;         /* borrowed: the admin handlers' database side */
-	struct usage *usage;         /* borrowed: usage reports */
-	struct worker_pool *workers; /* database-bound requests */
-	pthread_t reaper;            /* enforces http_request_timeout */
+	struct admin *admin;               /* borrowed: the admin handlers' database side */
+	struct usage *usage;               /* borrowed: usage reports */
+	struct worker_pool *workers;       /* database-bound requests */
+	struct precheck_limiter *precheck; /* each token's precheck rate */
+	pthread_t reaper;                  /* enforces http_request_timeout */
 	bool reaper_started;
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t cond;  /* signalled when a count below drops or the reaper must stop */
@@ -226,6 +227,10 @@ bool http_self_allows(struct http_server *srv, struct http_request *req, const c
    reply (or a 500, the body freed, if it outgrew the limit). */
 struct jsonw;
 struct buf *http_text_begin(struct jsonw *w);
+/* A request's ?recipient= (required, at most HTTP_PARAM_VALUE_MAX) and &size= (default 0):
+   0, or -1 with the 400 answer in *err_r. */
+int http_recipient_params(struct MHD_Connection *conn, const char **rcpt_r, uint64_t *size_r,
+                          struct http_reply *err_r) __attribute__((warn_unused_result));
 struct http_reply http_text_end(struct jsonw *w, struct buf *text);
 
 /* ---- http_self.c ---- */
@@ -234,6 +239,19 @@ struct http_reply http_text_end(struct jsonw *w, struct buf *text);
    view (never the database). */
 struct http_reply http_self_get(struct http_server *srv, struct MHD_Connection *conn,
                                 struct http_request *req);
+
+/* ---- http_precheck.c ---- */
+
+/* Rate buckets of the tokens that precheck, with their lock. Never fails. */
+struct precheck_limiter *precheck_limiter_new(void);
+void precheck_limiter_free(struct precheck_limiter **l);
+
+/* GET/POST /v1/precheck: whether each recipient could take a message of size now, and
+   nothing more (see http_precheck.c). */
+struct http_reply http_precheck_get(struct http_server *srv, struct MHD_Connection *conn,
+                                    struct http_request *req);
+struct http_reply http_precheck_post(struct http_server *srv, struct MHD_Connection *conn,
+                                     struct http_request *req);
 
 /* ---- http_page.c ---- */
 

@@ -25,7 +25,8 @@
 #define S_READ  (1u << TOKEN_READ)
 #define S_USAGE (1u << TOKEN_USAGE)
 #define S_SELF  (1u << TOKEN_SELF) /* the handler checks the mailbox is the token's own */
-#define S_NONE  0u                 /* no token needed */
+#define S_PRE   (1u << TOKEN_PRECHECK)
+#define S_NONE  0u /* no token needed */
 #define S_ANY   (S_ADMIN | S_READ | S_USAGE | S_SELF)
 
 /* Each body a route may take: its limit, and the answer to a larger one. */
@@ -50,6 +51,8 @@ static const struct {
 static const struct http_route routes[] = {
 	{ "GET", "/v1/health", http_health, S_NONE, 0, NONE, C },
 	{ "GET", "/v1/self", http_self_get, S_SELF, 0, NONE, C },
+	{ "GET", "/v1/precheck", http_precheck_get, S_ADMIN | S_PRE, 0, NONE, C },
+	{ "POST", "/v1/precheck", http_precheck_post, S_ADMIN | S_PRE, 0, JSON, C },
 	{ "GET", "/self", http_page, S_NONE, HTTP_PAGE_HTML, NONE, C },
 	{ "GET", "/self.js", http_page, S_NONE, HTTP_PAGE_JS, NONE, C },
 	{ "GET", "/self.css", http_page, S_NONE, HTTP_PAGE_CSS, NONE, C },

@@ -429,6 +429,7 @@ struct http_server *http_server_open(const struct config *cfg, const struct serv
 	srv->svc = svc;
 	srv->admin = admin;
 	srv->usage = usage;
+	srv->precheck = precheck_limiter_new();
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
 	srv->workers = worker_pool_new((unsigned)cfg->http_workers, (unsigned)cfg->http_queue_max,
@@ -459,6 +460,7 @@ struct http_server *http_server_open(const struct config *cfg, const struct serv
 		*error_r = start_error("cannot start the HTTP server on", cfg->http_listen,
 		                       "address in use?");
 		worker_pool_destroy(&srv->workers);
+		precheck_limiter_free(&srv->precheck);
 		free(srv);
 		return NULL;
 	}
@@ -532,6 +534,7 @@ void http_server_stop(struct http_server **srvp)
 	MHD_stop_daemon(srv->mhd);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_cond_destroy(&srv->cond);
+	precheck_limiter_free(&srv->precheck);
 	free(srv);
 	*srvp = NULL;
 }

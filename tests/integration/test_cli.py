@@ -2,9 +2,29 @@
 import json
 import os
 import subprocess
+import re
 import unittest
 
 import mqtest
+
+
+def table(out):
+    """A table's rows as {first column: [the other columns]}: the first column is the row's
+    first word, the last one the rest of the line (both left-aligned), every other one is cut
+    where its right-aligned header word ends, so a value that does not line up is caught."""
+    lines = out.splitlines()
+    ends = [m.end() for m in re.finditer(r"\S+", lines[0])]
+    rows = {}
+    for line in lines[1:]:
+        key = line.split()[0]
+        cells, start = [], len(key)
+        for end in ends[1:-1]:
+            cells.append(line[start:end].strip())
+            assert line[end:end + 1] == " ", f"{line!r}: a value spills past column {end}"
+            start = end
+        cells.append(line[start:].strip())
+        rows[key] = cells
+    return rows
 
 
 class Cli(unittest.TestCase):
@@ -69,11 +89,11 @@ class Cli(unittest.TestCase):
         self.assertEqual(db.sql("SELECT count(*) FROM alias_targets"), "1")
         out = db.cli("mailbox", "list", "example.test").stdout
         self.assertIn("alice@example.test", out)
-        self.assertIn("1073741824", out)
+        self.assertIn("1 GiB", out)
         out = db.cli("alias", "list").stdout
         self.assertIn("list@example.test", out)
         out = db.cli("domain", "list").stdout
-        self.assertIn("10485760", out)
+        self.assertIn("10 MiB", out)
         db.cli("mailbox", "set", "alice@example.test", "storage=none")
         # two admins: the second one's --if-match names a version that is gone
         etag = json.loads(db.cli("--json", "mailbox", "get", "alice@example.test").stdout)["etag"]
@@ -155,23 +175,33 @@ class Cli(unittest.TestCase):
         out = db.cli("mailbox", "get", "a@names.test").stdout
         rows = {w[0]: w[1:] for w in (line.split() for line in out.splitlines()) if w}
         self.assertEqual(rows["address"], ["a@names.test"])
-        self.assertEqual(rows["storage"], [str(1 << 30), "storage_limit_bytes"])
+        self.assertEqual(rows["storage"], ["1G", "storage_limit_bytes"])
         self.assertEqual(rows["messages"], ["7", "message_limit"])
-        self.assertEqual(rows["max-size"], [str(25 << 20), "max_message_size"])
+        self.assertEqual(rows["max-size"], ["25M", "max_message_size"])
         self.assertEqual(rows["grace"], ["none", "grace_percent"])
         self.assertEqual(rows["enabled"], ["no", "enabled"])
         self.assertIn("etag", rows)
         out = db.cli("domain", "get", "names.test").stdout
-        self.assertRegex(out, r"(?m)^pool +1073741824 +pool_limit_bytes$")
+        self.assertRegex(out, r"(?m)^pool +1G +pool_limit_bytes$")
         self.assertRegex(out, r"(?m)^mailbox-max-size +none +default_max_message_size$")
-        # round trip: what get shows, set takes back; another object set so is the same
+        # round trip: what get shows, set takes back; another object set so is the same,
+        # with sizes in units ("1G") or, with --bytes, in bytes; a size that is no whole
+        # number of a unit ("1500") or of the larger ones ("1536K") too
+        db.cli("domain", "set", "names.test", "max-size=1500", "mailbox-max-size=1536K")
+        out = db.cli("domain", "get", "names.test").stdout
+        self.assertRegex(out, r"(?m)^max-size +1500 +max_message_size$")
+        self.assertRegex(out, r"(?m)^mailbox-max-size +1536K +default_max_message_size$")
+        out = db.cli("--bytes", "domain", "get", "names.test").stdout
+        self.assertRegex(out, r"(?m)^mailbox-max-size +1572864 +default_max_message_size$")
         db.cli("domain", "add", "copy.test")
-        for kind, src, dst in (("domain", "names.test", "copy.test"),
-                               ("mailbox", "a@names.test", "b@names.test")):
-            with self.subTest(kind=kind):
+        db.cli("domain", "add", "raw.test")
+        for kind, src, dst, opts in (("domain", "names.test", "copy.test", ()),
+                                     ("mailbox", "a@names.test", "b@names.test", ()),
+                                     ("domain", "names.test", "raw.test", ("--bytes",))):
+            with self.subTest(kind=kind, opts=opts):
                 if kind == "mailbox":
                     db.cli("mailbox", "add", dst)
-                out = db.cli(kind, "get", src).stdout
+                out = db.cli(*opts, kind, "get", src).stdout
                 args = [f"{w[0]}={w[1]}" for w in (line.split() for line in out.splitlines())
                         if len(w) == 3 and w[2] in self.FIELDS[kind]]
                 self.assertEqual(len(args), len(self.FIELDS[kind]), out)
@@ -189,6 +219,75 @@ class Cli(unittest.TestCase):
         out = db.cli("domain", "list").stdout
         self.assertRegex(out.splitlines()[0],
                          r"^DOMAIN +POOL +STORAGE +MESSAGES +MAILBOX-MAX-SIZE +MAX-SIZE +GRACE$")
+
+    def test_sizes_for_people_or_in_bytes(self):
+        db = self.db
+        db.cli("domain", "add", "sizes.test", "pool=1T", "storage=10M", "messages=100",
+               "mailbox-max-size=25M", "max-size=1536K")
+        db.cli("mailbox", "add", "a@sizes.test", "storage=1G")
+        db.cli("mailbox", "add", "b@sizes.test", "storage=1000")
+        db.cli("usage", "set", "a@sizes.test", "7864320", "3")
+        db.cli("usage", "set", "b@sizes.test", "1500", "2")
+        # tables: binary units rounded down, counts and percentages as numbers, columns
+        # lined up; with --bytes the same table in bytes
+        rows = table(db.cli("mailbox", "list", "sizes.test").stdout)
+        self.assertEqual(rows["a@sizes.test"], ["1 GiB", "7.5 MiB", "0.7", "3", "yes"])
+        self.assertEqual(rows["b@sizes.test"], ["1000 B", "1.4 KiB", "150.0", "2", "yes OVER"])
+        rows = table(db.cli("--bytes", "mailbox", "list", "sizes.test").stdout)
+        self.assertEqual(rows["a@sizes.test"], [str(1 << 30), "7864320", "0.7", "3", "yes"])
+        self.assertEqual(rows["b@sizes.test"], ["1000", "1500", "150.0", "2", "yes OVER"])
+        out = db.cli("domain", "list").stdout
+        self.assertEqual(table(out)["sizes.test"],
+                         ["1 TiB", "10 MiB", "100", "25 MiB", "1.5 MiB", "-"])
+        self.assertEqual(table(db.cli("-b", "domain", "list").stdout)["sizes.test"],
+                         [str(1 << 40), str(10 << 20), "100", str(25 << 20), str(1536 << 10),
+                          "-"])
+        self.assertEqual(out.splitlines()[0],
+                         db.cli("-b", "domain", "list").stdout.splitlines()[0])
+        # --json is the API's documents, in bytes, whatever --bytes says
+        for args in (("mailbox", "list", "sizes.test"), ("domain", "get", "sizes.test"),
+                     ("usage", "get", "a@sizes.test")):
+            with self.subTest(args=args):
+                a = json.loads(db.cli("--json", *args).stdout)
+                self.assertEqual(a, json.loads(db.cli("--json", "--bytes", *args).stdout))
+        items = json.loads(db.cli("--json", "mailbox", "list", "sizes.test").stdout)
+        self.assertEqual((items[0]["effective"]["storage_limit_bytes"],
+                          items[0]["usage"]["bytes"]), (1 << 30, 7864320))
+        # get: settable sizes as set takes them, what the API adds as the tables show it
+        out = db.cli("mailbox", "get", "a@sizes.test").stdout
+        self.assertRegex(out, r"(?m)^storage +1G +storage_limit_bytes$")
+        self.assertRegex(out, r"(?m)^usage\.bytes +7\.5 MiB$")
+        self.assertRegex(out, r"(?m)^usage\.messages +3$")
+        self.assertRegex(out, r"(?m)^effective\.storage +1 GiB$")
+        self.assertRegex(out, r"(?m)^effective\.max-size +25 MiB$")
+        out = db.cli("--bytes", "mailbox", "get", "a@sizes.test").stdout
+        self.assertRegex(out, r"(?m)^storage +1073741824 +storage_limit_bytes$")
+        self.assertRegex(out, r"(?m)^usage\.bytes +7864320$")
+        self.assertRegex(out, r"(?m)^effective\.max-size +26214400$")
+        # usage get and check: sizes in units, message counts as numbers
+        want = "  storage            7.5 MiB used of 1 GiB, 1016.5 MiB left"
+        out = mqtest.eventually(
+            lambda: db.cli("usage", "get", "a@sizes.test").stdout.splitlines()[1], want)
+        self.assertEqual(out, want)
+        out = db.cli("usage", "get", "a@sizes.test").stdout
+        self.assertIn("  messages           3 used of 100, 97 left\n", out)
+        self.assertIn("  max message size   25 MiB\n", out)
+        self.assertIn("  domain max size    1.5 MiB\n", out)
+        out = db.cli("--bytes", "usage", "get", "a@sizes.test").stdout
+        self.assertIn("  storage            7864320 used of 1073741824, 1065877504 left\n", out)
+        self.assertIn("  domain max size    1572864\n", out)
+        p = db.cli("check", "a@sizes.test", "1536K", check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("size:      1.5 MiB\n", p.stdout)
+        self.assertIn("used of 1 GiB", p.stdout)
+        p = db.cli("-b", "check", "a@sizes.test", "1536K", check=False)
+        self.assertIn("size:      1572864\n", p.stdout)
+        # a usage report: 1500 + 524 bytes is 1.97 KiB, shown rounded down
+        out = db.cli("usage", "add", "b@sizes.test", "524", "key=s/1").stdout
+        self.assertIn("usage now 1.9 KiB, 2 messages", out)
+        out = db.cli("--bytes", "usage", "add", "b@sizes.test", "24", "key=s/2").stdout
+        self.assertIn("usage now 2048 bytes, 2 messages", out)
+        self.assertIn("--bytes", db.cli("--help").stdout)
 
     def test_tokens(self):
         db = self.db
