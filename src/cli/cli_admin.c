@@ -94,11 +94,17 @@ int cmd_self_link(struct ctx *ctx, int argc, char **argv)
 	if (cli_check_key(ctx, RESOURCE_MAILBOX, argv[0], &key) < 0)
 		return EXIT_USAGE;
 	char page[API_URL_MAX + 8], when[RFC3339_MAX + 1];
-	int n = ctx->cfg.self_page_url[0] != '\0'
-	                ? snprintf(page, sizeof(page), "%s", ctx->cfg.self_page_url)
-	        : cli_api_url(ctx, page, sizeof(page) - 8) < 0
-	                ? -1
-	                : snprintf(page + strlen(page), 8, "/self");
+	int n;
+	if (ctx->cfg.self_page_url[0] != '\0') {
+		n = snprintf(page, sizeof(page), "%s", ctx->cfg.self_page_url);
+	} else if (cli_api_url(ctx, page, sizeof(page) - 8) < 0) {
+		n = -1;
+	} else {
+		size_t len = strlen(page); /* at most sizeof(page) - 9: "/self" fits */
+		if (len > 0 && page[len - 1] == '/')
+			len--; /* "http://host:8080/" names the same API */
+		n = snprintf(page + len, sizeof(page) - len, "/self");
+	}
 	if (n < 0 || (size_t)n >= sizeof(page)) {
 		fprintf(stderr, "mailquota: no page URL: set self_page_url, api_url or -u\n");
 		return EXIT_USAGE;

@@ -157,6 +157,10 @@ class Self(mqtest.SeededTestCase):
             self.assertEqual(p.returncode, 2, bad)
         p = self.db.cli("self-link", "nobody@example.test", check=False)
         self.assertNotEqual(p.returncode, 0)
+        # an API URL written with a trailing slash names the same page
+        slash = f"http://127.0.0.1:{self.db.api().http_port}/"
+        p = self.db.cli("self-link", "user1@example.test", env={"MAILQUOTA_URL": slash})
+        self.assertTrue(p.stdout.startswith(slash + "self#token=mqt_"), p.stdout)
         # the page as users reach it, behind a proxy
         with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
             f.write("self_page_url = https://mail.example.test/quota/self\n")
