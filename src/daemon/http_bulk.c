@@ -82,17 +82,16 @@ static const char *bulk_param(const char *n, const char *v, struct bulk_query *b
 	return NULL;
 }
 
-/* The format, type, mode and dry_run parameters; type is required for CSV. 0 or -1 with the
-   reply. */
-static int bulk_query(struct MHD_Connection *conn, const char *const *allowed, struct bulk_query *b,
-                      struct http_reply *err_r)
+/* The format (fmt when not given), type, mode and dry_run parameters; type is required for CSV.
+   0 or -1 with the reply. */
+static int bulk_query(struct MHD_Connection *conn, const char *const *allowed, enum bulk_format fmt,
+                      struct bulk_query *b, struct http_reply *err_r)
 {
 	struct http_query c;
 	http_query_collect(conn, &c);
-	*b = (struct bulk_query){ .fmt = BULK_NDJSON,
-		                  .kinds = ALL_KINDS,
-		                  .mode = "all_or_nothing",
-		                  .kind = RESOURCE_DOMAIN };
+	*b = (struct bulk_query){
+		.fmt = fmt, .kinds = ALL_KINDS, .mode = "all_or_nothing", .kind = RESOURCE_DOMAIN
+	};
 	bool typed = false;
 	for (size_t i = 0; i < c.n; i++) {
 		const char *n = c.p[i].name, *why = NULL;
@@ -124,7 +123,7 @@ struct http_reply http_admin_export(struct http_server *srv, struct MHD_Connecti
 	struct bulk_query b;
 	struct http_reply r;
 	const char *error;
-	if (bulk_query(conn, export_params, &b, &r) < 0)
+	if (bulk_query(conn, export_params, BULK_NDJSON, &b, &r) < 0)
 		return r;
 	struct export_stream *s = xcalloc(1, sizeof(*s));
 	s->fmt = b.fmt;
@@ -200,7 +199,10 @@ struct http_reply http_admin_import(struct http_server *srv, struct MHD_Connecti
 {
 	struct bulk_query b;
 	struct http_reply r;
-	if (bulk_query(conn, import_params, &b, &r) < 0)
+	/* a body sent as text/csv is CSV unless format= says otherwise */
+	const char *ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+	bool csv = ctype != NULL && strncasecmp(ctype, "text/csv", 8) == 0;
+	if (bulk_query(conn, import_params, csv ? BULK_CSV : BULK_NDJSON, &b, &r) < 0)
 		return r;
 	if (!import_type_ok(conn))
 		return http_error(415, "unsupported_media_type",

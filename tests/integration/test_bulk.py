@@ -161,6 +161,17 @@ class Bulk(unittest.TestCase):
                               CSV)
         self.assertEqual((st, doc["errors"][0]["error"]), (422, "invalid_csv"))
 
+    def test_text_csv_is_csv(self):
+        """A body sent as text/csv needs no format=csv (format= still decides when given)."""
+        self.imp(SEED)
+        csv = "address,storage_limit_bytes,enabled\nnew@b.test,20971520,true\n"
+        st, doc, _ = self.imp(csv, "?type=mailboxes", CSV)
+        self.assertEqual((st, doc["created"]), (200, 1), doc)
+        st, doc, _ = self.imp(csv, "", CSV)
+        self.assertEqual((st, doc["error"], doc["field"]), (400, "missing_parameter", "type"))
+        st, doc, _ = self.imp(csv, "?format=ndjson", CSV)
+        self.assertEqual(st, 422)
+
     def test_request_errors(self):
         reader = self.make_read_token()
         before = self.state()
