@@ -118,6 +118,15 @@ int cmd_self_link(struct ctx *ctx, int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	const char *tok = json_string_value(json_object_get(r.doc, "token"));
+	if (tok == NULL) {
+		api_response_free(&r);
+		return cli_fail("self-link", "the API's answer has no token");
+	}
+	if (strncmp(page, "https://", 8) != 0)
+		fprintf(stderr,
+		        "mailquota: note: %.40s... is not https: the token would cross the "
+		        "network in clear; set self_page_url to the page behind TLS\n",
+		        page);
 	if (ctx->json) {
 		json_object_set_new(r.doc, "url", json_sprintf("%s#token=%s", page, tok));
 		cli_print_json(r.doc);

@@ -475,18 +475,26 @@ int resource_token_expiry(json_t *fields, int64_t now, uint64_t max_lifetime,
                           struct resource_error *err_r)
 {
 	const char *scope = json_string_value(json_object_get(fields, "scope"));
-	if (scope == NULL || strcmp(scope, "self") != 0)
-		return 0;
+	const char *text = json_string_value(json_object_get(fields, "expires_at"));
+	bool self = scope != NULL && strcmp(scope, "self") == 0;
 	/* both bounded far below overflow: max_lifetime by the configuration, now by the clock */
 	int64_t latest = now + (int64_t)max_lifetime, at;
-	const char *text = json_string_value(json_object_get(fields, "expires_at"));
 	if (text == NULL) {
-		char when[RFC3339_MAX + 1];
-		rfc3339_format(latest, when);
-		json_object_set_new(fields, "expires_at", json_string(when));
+		if (self) {
+			char when[RFC3339_MAX + 1];
+			rfc3339_format(latest, when);
+			json_object_set_new(fields, "expires_at", json_string(when));
+		}
 		return 0;
 	}
-	if (rfc3339_epoch(text, &at) < 0 || at > latest) {
+	/* an expiry already past would make a token nobody can use (and 1970-01-01T00:00:00Z
+	   would read as "never" where 0 means no expiry) */
+	if (rfc3339_epoch(text, &at) < 0 || at <= now) {
+		set_error(err_r, RESOURCE_INVALID_FIELD, "expires_at", "must be in the future");
+		return -1;
+	}
+	/* a minute of slack for a client whose clock runs ahead of ours */
+	if (self && at > latest + RESOURCE_CLOCK_SLACK) {
 		set_error(err_r, RESOURCE_INVALID_FIELD, "expires_at",
 		          "a self token may live at most self_token_max_lifetime seconds: ask for "
 		          "an earlier expires_at, or leave it out to get the longest");

@@ -20,6 +20,7 @@
 #define RESOURCE_NAME_MAX    100  /* a token's name */
 #define RESOURCE_FIELD_MAX   64   /* a field name quoted back in an error */
 #define RESOURCE_KEY_MAX     (ADDRESS_MAX + 1)
+#define RESOURCE_CLOCK_SLACK 60 /* seconds a client's clock may run ahead of the daemon's */
 
 enum resource_mode { RESOURCE_CREATE, RESOURCE_UPDATE };
 
@@ -79,10 +80,10 @@ int resource_check_request(json_t *body, size_t max, json_t **recipients_r, uint
                            struct resource_error *err_r) __attribute__((warn_unused_result));
 
 /*
- * Hold a self token to the longest a self token may live, max_lifetime seconds from now:
- * fields, a checked token create body (resource_check()), gets "expires_at" now +
- * max_lifetime when it has none, and is refused (-1 with *err_r, RESOURCE_INVALID_FIELD on
- * expires_at) when its expiry is further ahead. Tokens of other scopes are left alone. 0 or -1.
+ * A new token's expiry against now: in fields, a checked token create body (resource_check()),
+ * an "expires_at" not after now is refused; a self token's may be at most max_lifetime seconds
+ * ahead (RESOURCE_CLOCK_SLACK more for clients' clocks), and one without gets now +
+ * max_lifetime. 0, or -1 with *err_r (RESOURCE_INVALID_FIELD on expires_at).
  */
 int resource_token_expiry(json_t *fields, int64_t now, uint64_t max_lifetime,
                           struct resource_error *err_r) __attribute__((warn_unused_result));

@@ -119,12 +119,13 @@ static inline int store_token(struct store *store, int64_t id, struct store_toke
 
 /*
  * The mailbox with record id (a self token's own), limits resolved as a check resolves them:
- * 0 with *mb_r, 1 if unknown, -1 when the store cannot answer now (store_status() says how
+ * 0 with *mb_r, 1 if unknown, -1 when the store cannot answer now or has no such operation
+ * (store_status() says how
  * fresh the answers are). Thread-safe; never waits on the database.
  */
 static inline int store_mailbox_by_id(struct store *store, int64_t id, struct store_mailbox *mb_r)
 {
-	return store->ops->mailbox(store, id, mb_r);
+	return store->ops->mailbox != NULL ? store->ops->mailbox(store, id, mb_r) : -1;
 }
 
 /* Destroy a store and NULL the pointer. */

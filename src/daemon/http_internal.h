@@ -5,7 +5,8 @@
  * http_reply.c (the reply value and its one conversion to a libmicrohttpd response),
  * http_check.c (checks, health, usage), http_admin.c (the admin resources), http_admin_list.c
  * (lists, the audit log, query parameters), http_bulk.c (import and export), http_self.c
- * (GET /v1/self) and http_page.c (the self-check page's files).
+ * (GET /v1/self), http_precheck.c (the sender pre-check and its rate limiter) and
+ * http_page.c (the self-check page's files).
  * Not for other modules.
  */
 #ifndef MQ_HTTP_INTERNAL_H

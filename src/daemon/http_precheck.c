@@ -1,11 +1,12 @@
 /*
  * http_precheck: GET/POST /v1/precheck, for webmail and submission servers asking before a
  * message is sent whether each recipient could take it now. It answers only what an SMTP RCPT
- * to this host would reveal: accept, mailbox_full, too_big (with the size that fits), or
- * unknown — which covers unknown addresses, other domains, disabled mailboxes and invalid
- * text alike — and never a usage figure or a limit but the message size limit. Every token is
- * rate-limited (precheck_rate per second, bursts of precheck_burst; a recipient costs one), so
- * a precheck token cannot be used to sweep the address space faster than RCPTs could. Answers
+ * with SIZE= to this host would reveal: accept, mailbox_full, too_big (with the size that
+ * fits), or unknown — which covers unknown addresses, other domains, disabled mailboxes and
+ * invalid text alike — and never a usage figure or a limit but the message size limit. Like
+ * RCPT, varying the size finds where a message stops fitting. Every token is rate-limited
+ * (precheck_rate per second, bursts of precheck_burst; a recipient costs one), so a precheck
+ * token cannot sweep addresses or sizes faster than RCPTs could. Answers
  * come from the view, as checks do; it must never wait on the database.
  */
 #include <microhttpd.h>
@@ -77,14 +78,14 @@ static int take(struct http_server *srv, int64_t id, uint64_t n, unsigned *retry
 		l->slots[slot].id = id;
 		memset(&l->slots[slot].bucket, 0, sizeof(l->slots[slot].bucket));
 	}
-	bool ok = rate_take(&l->slots[slot].bucket, now, srv->cfg->precheck_rate,
-	                    srv->cfg->precheck_burst, n, &retry_ms);
+	int rc = rate_take(&l->slots[slot].bucket, now, srv->cfg->precheck_rate,
+	                   srv->cfg->precheck_burst, n, &retry_ms);
 	pthread_mutex_unlock(&l->lock);
-	if (ok)
+	if (rc == 0)
 		return 0;
-	*retry_r = retry_ms == UINT64_MAX       ? 60
-	           : retry_ms / 1000 + 1 > 3600 ? 3600
-	                                        : (unsigned)(retry_ms / 1000 + 1);
+	/* whole seconds, rounded up, at least 1 (n <= burst here: retry_ms is finite) */
+	uint64_t s = (retry_ms + 999) / 1000;
+	*retry_r = s < 1 ? 1 : s > 3600 ? 3600 : (unsigned)s;
 	return -1;
 }
 
@@ -96,14 +97,23 @@ static struct http_reply too_fast(unsigned retry)
 	return r;
 }
 
-/* The largest message the deciding mailbox takes by its size limits alone (not its room). */
+/* The largest message some target takes by its size limits alone (not its room): what RCPT
+   would accept of an alias whose every target found the message too big. */
 static struct quota_limit size_limit(const struct http_server *srv, const struct check_result *res)
 {
-	struct quota_input in;
-	enum quota_reason by;
-	service_input(srv->cfg, &res->targets[res->decider].mailbox, 0, &in);
-	in.storage.has = in.messages.has = in.domain_pool.has = false;
-	return quota_largest(&in, &by);
+	struct quota_limit best = { true, 0 };
+	for (unsigned i = 0; i < res->ntargets; i++) {
+		struct quota_input in;
+		enum quota_reason by;
+		service_input(srv->cfg, &res->targets[i].mailbox, 0, &in);
+		in.storage.has = in.messages.has = in.domain_pool.has = false;
+		struct quota_limit l = quota_largest(&in, &by);
+		if (!l.has || l.value > best.value)
+			best = l;
+		if (!best.has)
+			break;
+	}
+	return best;
 }
 
 /* One recipient's answer into w; 503 when the view cannot answer, else 200. */
@@ -155,6 +165,9 @@ static struct http_reply answer(struct http_server *srv, struct http_request *re
                                 const char *const *rcpts, size_t n, uint64_t size)
 {
 	unsigned retry;
+	if (n > srv->cfg->precheck_burst)
+		return http_error(413, "too_many_recipients",
+		                  "more recipients than precheck_burst allows in one request");
 	if (take(srv, req->tok.id, n, &retry) < 0)
 		return too_fast(retry);
 	struct jsonw w;

@@ -3,8 +3,9 @@
  * limits, usage, what remains, percentages, the largest message it can receive now and which
  * limit decides that, and the domain's pool; raw numbers for programs and *_text forms for
  * people. Answered from the view like a check, never from the database. It must never answer
- * for any mailbox but the token's own, and never show another mailbox's figures (the domain
- * pool is the domain's sum, which the domain's limits already imply).
+ * for any mailbox but the token's own, and never show another mailbox's figures: the domain's
+ * total appears only with a pool limit, which refuses this user's mail when the total reaches
+ * it (without a limit the total would only tell what the others hold).
  */
 #include <microhttpd.h>
 #include <stdio.h>
@@ -142,7 +143,10 @@ struct http_reply http_self_get(struct http_server *srv, struct MHD_Connection *
 	jsonw_key(&w, "name");
 	jsonw_string(&w, at != NULL ? at + 1 : "");
 	jsonw_key(&w, "pool");
-	put_amount(&w, mb.domain_pool, mb.domain_used_bytes, true);
+	if (mb.domain_pool.has)
+		put_amount(&w, mb.domain_pool, mb.domain_used_bytes, true);
+	else
+		jsonw_null(&w);
 	jsonw_end_object(&w);
 	jsonw_key(&w, "grace_percent");
 	jsonw_u64(&w, in.grace_percent);

@@ -4,10 +4,11 @@
 
 #define MICRO 1000000ULL
 
-bool rate_take(struct rate_bucket *b, uint64_t now_ms, uint64_t rate, uint64_t burst, uint64_t n,
-               uint64_t *retry_ms_r)
+int rate_take(struct rate_bucket *b, uint64_t now_ms, uint64_t rate, uint64_t burst, uint64_t n,
+              uint64_t *retry_ms_r)
 {
-	uint64_t cap = burst * MICRO; /* burst <= 10^6: at most 10^12 */
+	uint64_t cap = burst * MICRO;            /* burst <= 10^6: at most 10^12 */
+	uint64_t per_ms = rate * (MICRO / 1000); /* refill a ms, in millionths */
 	if (!b->started) {
 		b->started = true;
 		b->micro = cap;
@@ -15,22 +16,23 @@ bool rate_take(struct rate_bucket *b, uint64_t now_ms, uint64_t rate, uint64_t b
 	}
 	if (now_ms > b->last_ms) {
 		uint64_t dt = now_ms - b->last_ms;
-		/* rate * 1000 per ms in millionths; a full refill is reached after cap / rate ms */
-		uint64_t add = dt >= cap / rate ? cap : dt * rate * (MICRO / 1000);
+		/* rate * 1000 millionths a ms; from empty, full after cap / (rate * 1000) ms, so
+		   any longer pause just fills it (and dt * rate * 1000 stays below cap * 1000 <
+		   2^64) */
+		uint64_t add = dt >= cap / per_ms + 1 ? cap : dt * per_ms;
 		b->micro = cap - b->micro <= add ? cap : b->micro + add;
 		b->last_ms = now_ms;
 	}
 	if (n > burst) {
 		*retry_ms_r = UINT64_MAX;
-		return false;
+		return -1;
 	}
 	uint64_t want = n * MICRO;
 	if (b->micro >= want) {
 		b->micro -= want;
-		return true;
+		return 0;
 	}
-	/* the missing millionths arrive at rate * 1000 per ms; round up */
-	uint64_t per_ms = rate * (MICRO / 1000);
+	/* the missing millionths arrive at per_ms a ms; round up */
 	*retry_ms_r = (want - b->micro + per_ms - 1) / per_ms;
-	return false;
+	return -1;
 }

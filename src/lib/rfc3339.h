@@ -18,7 +18,7 @@ bool rfc3339_valid(const char *t);
    rfc3339_valid() sees it or is "". Pure. */
 int rfc3339_epoch(const char *t, int64_t *epoch_r) __attribute__((warn_unused_result));
 
-/* epoch as "YYYY-MM-DDTHH:MM:SSZ" (years 0000..9999 only make sense here). Pure. */
+/* epoch as "YYYY-MM-DDTHH:MM:SSZ" (years 0001..9999, as rfc3339_valid() takes them). Pure. */
 void rfc3339_format(int64_t epoch, char out[RFC3339_MAX + 1]);
 
 #endif

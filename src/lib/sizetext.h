@@ -13,8 +13,8 @@ struct size_text {
 /*
  * bytes in the largest binary unit (B, KiB, MiB, GiB, TiB, PiB, EiB) that keeps the number
  * at least 1, with one decimal that is dropped when it is 0 ("512 B", "1 KiB", "1.5 MiB",
- * "16 EiB"); rounded down, so a mailbox shown "10 MiB" full is never short of 10 MiB. Returns
- * out->s. Pure.
+ * "15.9 EiB" for UINT64_MAX); rounded down, so a mailbox shown "10 MiB" full is never short of 10
+ * MiB. Returns out->s. Pure.
  */
 const char *size_text(uint64_t bytes, struct size_text *out);
 

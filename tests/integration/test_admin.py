@@ -1,6 +1,7 @@
 """The admin API against the real daemon and a real PostgreSQL: tokens and scopes, every
 resource's success and failure cases, ETag/If-Match, lists, the audit log, CORS, and hostile
 input. Every response is also checked against api-docs/openapi.yaml."""
+import datetime
 import json
 import time
 import unittest
@@ -202,9 +203,17 @@ class Auth(AdminBase):
         self.assertNotIn(doc["id"], [i["id"] for i in page["items"]])
         _, page, _ = self.call("GET", q(TOKENS, include_revoked="true"), want=200)
         self.assertIn(doc["id"], [i["id"] for i in page["items"]])
-        old = self.make_token("read", "expired", expires_at="2020-01-01T00:00:00Z")["token"]
+        # an expiry already past makes no token (1970-01-01T00:00:00Z would read as "never")
+        for past in ("2020-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "1900-01-01T00:00:00Z"):
+            _, err, _ = self.call("POST", TOKENS, {"name": "x", "scope": "read",
+                                                   "expires_at": past}, want=400)
+            self.assertEqual(err["field"], "expires_at")
+        soon = (datetime.datetime.now(datetime.timezone.utc)
+                + datetime.timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        old = self.make_token("read", "expiring", expires_at=soon)["token"]
         later = self.make_token("read", "later", expires_at="2999-01-01T00:00:00Z")["token"]
         mqtest.eventually(lambda: self.call("GET", DOMAINS, token=later)[0], 200)
+        time.sleep(3)
         self.call("GET", DOMAINS, token=old, want=401)
 
     def test_token_of_a_deleted_mailbox_stops_working(self):

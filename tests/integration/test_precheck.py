@@ -58,6 +58,27 @@ class Precheck(mqtest.SeededTestCase):
         self.assertEqual(res[1], {"recipient": "user1@example.test", "status": "too_big",
                                   "max_message_size": 10 * 1024 * 1024})
 
+    def test_like_rcpt_with_size(self):
+        """What RCPT with SIZE= would tell: a message too big for the room left is refused as
+        the mailbox being full (varying the size finds the room, at precheck_rate)."""
+        res = self.many(["user1@example.test"], size=2 * 1024 * 1024)
+        self.assertEqual(res[0]["status"], "mailbox_full")
+
+    def test_too_big_for_every_target_of_an_alias(self):
+        """The size that fits an alias is the largest some target takes."""
+        for body in ({"name": "big.test"},):
+            self.d.http("POST", "/v1/domains", body)
+        for address, limit in (("a@big.test", 1000), ("b@big.test", 3000)):
+            self.d.http("POST", "/v1/mailboxes", {"address": address, "max_message_size": limit})
+        self.d.http("POST", "/v1/aliases", {"address": "ab@big.test",
+                                            "targets": ["a@big.test", "b@big.test"]})
+        got = mqtest.eventually(lambda: self.many(["ab@big.test"], size=6000)[0],
+                                {"recipient": "ab@big.test", "status": "too_big",
+                                 "max_message_size": 3000})
+        self.assertEqual(got, {"recipient": "ab@big.test", "status": "too_big",
+                               "max_message_size": 3000})
+        self.assertEqual(self.many(["ab@big.test"], size=2000)[0]["status"], "accept")
+
     def test_unknown_reveals_nothing(self):
         odd = ["nobody@example.test", "nobody@elsewhere.test", "off@example.test",
                "not an address", "a@b@c", "x" * 300 + "@example.test", "\u00e9@example.test"]
@@ -120,10 +141,10 @@ class RateLimit(mqtest.SeededTestCase):
                                 token=a)
             self.assertEqual((st, doc["error"]), (429, "rate_limited"))
             self.assertGreaterEqual(int(r.getheader("Retry-After")), 1)
-            # more than a burst can never pass
+            # more than a burst can never pass: refused as such, nothing charged
             st, doc, r = d.http("POST", PRE, {"recipients": ["user1@example.test"] * 6},
                                 token=b)
-            self.assertEqual((st, doc["error"]), (429, "rate_limited"))
+            self.assertEqual((st, doc["error"]), (413, "too_many_recipients"))
             # b's own budget is untouched by a's
             st, _, _ = d.http("POST", PRE, {"recipients": ["user1@example.test"] * 3},
                               token=b)

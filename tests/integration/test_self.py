@@ -49,6 +49,8 @@ class Self(mqtest.SeededTestCase):
         self.assertEqual(doc["max_message_size"],
                          {"bytes": 1048576, "text": "1 MiB", "limited_by": "storage"})
         self.assertEqual(doc["domain"]["name"], "example.test")
+        # no pool limit: the domain's total is none of this user's business
+        self.assertIsNone(doc["domain"]["pool"])
         self.assertEqual(doc["grace_percent"], 0)
         as_of = datetime.datetime.fromisoformat(doc["as_of"].replace("Z", "+00:00"))
         self.assertLess(abs((datetime.datetime.now(datetime.timezone.utc) - as_of)

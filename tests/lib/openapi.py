@@ -111,3 +111,92 @@ def spec_routes():
             if method.upper() in ("GET", "POST", "PUT", "PATCH", "DELETE"):
                 out.add((method.upper(), re.sub(r"\{[^}]+\}", "{}", template)))
     return out
+
+
+# --- examples (issue 11: every operation's request and 2xx response bodies have one) ---
+
+METHODS = ("get", "put", "post", "patch", "delete")
+
+
+def operations():
+    """(method, template, operation) of every operation in the spec, in document order."""
+    for template, item in spec()["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield method.upper(), template, item[method]
+
+
+def media_examples(media):
+    """The example values of one media type object: its `example`, or the `value` of each of
+    its `examples` (a map of Example objects); [] when it has none."""
+    if "example" in media:
+        return [media["example"]]
+    return [_resolve(e)["value"] for e in media.get("examples", {}).values()]
+
+
+def example_sites(op):
+    """(where, media type, media object, schema) of every body of the operation that needs an
+    example: each media type of the request body, and each media type of every 2xx response
+    with a body. where is "request" or the status."""
+    body = _resolve(op.get("requestBody", {}))
+    for mtype, media in body.get("content", {}).items():
+        yield "request", mtype, media, media.get("schema")
+    for status, resp in op.get("responses", {}).items():
+        if not str(status).startswith("2"):
+            continue
+        for mtype, media in _resolve(resp).get("content", {}).items():
+            yield str(status), mtype, media, media.get("schema")
+
+
+def missing_examples():
+    """"METHOD /path where mediatype" for every body the spec gives no example."""
+    out = []
+    for method, template, op in operations():
+        for where, mtype, media, _ in example_sites(op):
+            if not media_examples(media):
+                out.append(f"{op.get('operationId', '?')} ({method} {template}) {where} {mtype}")
+    return out
+
+
+def schema_errors(schema, doc):
+    """The messages of every way doc fails schema (2020-12, $ref into the spec); [] if valid."""
+    resolver = jsonschema.RefResolver(base_uri="", referrer=spec())
+    v = jsonschema.Draft202012Validator(schema, resolver=resolver)
+    return [f"at {list(e.path)}: {e.message}"
+            for e in sorted(v.iter_errors(doc), key=lambda e: list(e.path))]
+
+
+def shape_diff(example, real, path="", allowed=None):
+    """How the shape of real differs from example's: at every object level the same set of
+    keys, recursively (for arrays, element by element as far as both go, so at least the first
+    elements), and an object or array on one side where the other has none. allowed maps a
+    member's path (e.g. "results[2].targets", "mailbox") to the reason it may be on one side
+    only, or differ in kind; the paths it excused are returned in `used`. Returns
+    (differences, used)."""
+    allowed = allowed or {}
+    diffs, used = [], set()
+
+    def walk(e, r, p):
+        if isinstance(e, dict) and isinstance(r, dict):
+            for k in sorted(set(e) ^ set(r)):
+                kp = f"{p}.{k}" if p else k
+                if kp in allowed:
+                    used.add(kp)
+                else:
+                    side = "example" if k in e else "real response"
+                    diffs.append(f"{kp}: only in the {side}")
+            for k in sorted(set(e) & set(r)):
+                walk(e[k], r[k], f"{p}.{k}" if p else k)
+        elif isinstance(e, list) and isinstance(r, list):
+            # element by element, as far as both go (at least the first elements)
+            for i, (ei, ri) in enumerate(zip(e, r)):
+                walk(ei, ri, f"{p}[{i}]")
+        elif isinstance(e, (dict, list)) or isinstance(r, (dict, list)):
+            if p in allowed:
+                used.add(p)
+            else:
+                diffs.append(f"{p or '(body)'}: {type(e).__name__} in the example, "
+                             f"{type(r).__name__} in the real response")
+
+    walk(example, real, path)
+    return diffs, used

@@ -9,7 +9,6 @@
 #include <jansson.h>
 
 #include "jsonw.h"
-#include "sizetext.h"
 #include "utf8.h"
 
 static void test_roundtrip(void **state)
@@ -121,32 +120,6 @@ static void test_utf8_cut(void **state)
 	}
 }
 
-static const struct {
-	uint64_t bytes;
-	const char *text;
-} sizes[] = {
-	{ 0, "0 B" },
-	{ 1023, "1023 B" },
-	{ 1024, "1 KiB" },
-	{ 1536, "1.5 KiB" },
-	{ 2047, "1.9 KiB" }, /* rounded down, never up */
-	{ 10485760, "10 MiB" },
-	{ 7864320, "7.5 MiB" },
-	{ 10485759, "9.9 MiB" },
-	{ 1073741824, "1 GiB" },
-	{ 5497558138880ull, "5 TiB" },
-	{ 1152921504606846976ull, "1 EiB" },
-	{ UINT64_MAX, "15.9 EiB" },
-};
-
-static void test_size_text(void **state)
-{
-	(void)state;
-	struct size_text t;
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		assert_string_equal(size_text(sizes[i].bytes, &t), sizes[i].text);
-}
-
 static void test_tenths(void **state)
 {
 	(void)state;
@@ -170,7 +143,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_utf8),      cmocka_unit_test(test_utf8_cut),
-		cmocka_unit_test(test_size_text), cmocka_unit_test(test_tenths),
+		cmocka_unit_test(test_tenths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

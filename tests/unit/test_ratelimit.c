@@ -16,16 +16,16 @@ static void test_burst_then_rate(void **state)
 	uint64_t retry = 0;
 	/* 5 per second, bursts of 10: ten at once, then none */
 	for (int i = 0; i < 10; i++)
-		assert_true(rate_take(&b, 1000, 5, 10, 1, &retry));
-	assert_false(rate_take(&b, 1000, 5, 10, 1, &retry));
+		assert_int_equal(rate_take(&b, 1000, 5, 10, 1, &retry), 0);
+	assert_int_equal(rate_take(&b, 1000, 5, 10, 1, &retry), -1);
 	assert_int_equal(retry, 200); /* one token every 200 ms */
-	assert_false(rate_take(&b, 1199, 5, 10, 1, &retry));
+	assert_int_equal(rate_take(&b, 1199, 5, 10, 1, &retry), -1);
 	assert_int_equal(retry, 1);
-	assert_true(rate_take(&b, 1200, 5, 10, 1, &retry));
+	assert_int_equal(rate_take(&b, 1200, 5, 10, 1, &retry), 0);
 	/* a long pause refills to the burst, not beyond */
 	for (int i = 0; i < 10; i++)
-		assert_true(rate_take(&b, 100000, 5, 10, 1, &retry));
-	assert_false(rate_take(&b, 100000, 5, 10, 1, &retry));
+		assert_int_equal(rate_take(&b, 100000, 5, 10, 1, &retry), 0);
+	assert_int_equal(rate_take(&b, 100000, 5, 10, 1, &retry), -1);
 }
 
 static void test_many_at_once(void **state)
@@ -33,11 +33,11 @@ static void test_many_at_once(void **state)
 	(void)state;
 	struct rate_bucket b = { 0 };
 	uint64_t retry = 0;
-	assert_true(rate_take(&b, 0, 10, 100, 60, &retry));
-	assert_false(rate_take(&b, 0, 10, 100, 60, &retry)); /* 40 left: nothing is taken */
-	assert_int_equal(retry, 2000);                       /* 20 more at 10/s */
-	assert_true(rate_take(&b, 0, 10, 100, 40, &retry));
-	assert_false(rate_take(&b, 0, 10, 100, 101, &retry)); /* more than a burst: never */
+	assert_int_equal(rate_take(&b, 0, 10, 100, 60, &retry), 0);
+	assert_int_equal(rate_take(&b, 0, 10, 100, 60, &retry), -1); /* 40 left: nothing is taken */
+	assert_int_equal(retry, 2000);                               /* 20 more at 10/s */
+	assert_int_equal(rate_take(&b, 0, 10, 100, 40, &retry), 0);
+	assert_int_equal(rate_take(&b, 0, 10, 100, 101, &retry), -1); /* more than a burst: never */
 	assert_int_equal(retry, UINT64_MAX);
 }
 
@@ -46,10 +46,10 @@ static void test_clock_back(void **state)
 	(void)state;
 	struct rate_bucket b = { 0 };
 	uint64_t retry = 0;
-	assert_true(rate_take(&b, 5000, 1, 1, 1, &retry));
-	assert_false(rate_take(&b, 1000, 1, 1, 1, &retry)); /* earlier: no refill */
-	assert_false(rate_take(&b, 5999, 1, 1, 1, &retry));
-	assert_true(rate_take(&b, 6000, 1, 1, 1, &retry));
+	assert_int_equal(rate_take(&b, 5000, 1, 1, 1, &retry), 0);
+	assert_int_equal(rate_take(&b, 1000, 1, 1, 1, &retry), -1); /* earlier: no refill */
+	assert_int_equal(rate_take(&b, 5999, 1, 1, 1, &retry), -1);
+	assert_int_equal(rate_take(&b, 6000, 1, 1, 1, &retry), 0);
 }
 
 static void test_limits(void **state)
@@ -57,13 +57,13 @@ static void test_limits(void **state)
 	(void)state;
 	struct rate_bucket b = { 0 };
 	uint64_t retry = 0;
-	assert_true(rate_take(&b, 0, 1000000, 1000000, 1000000, &retry));
-	assert_false(rate_take(&b, 0, 1000000, 1000000, 1, &retry));
+	assert_int_equal(rate_take(&b, 0, 1000000, 1000000, 1000000, &retry), 0);
+	assert_int_equal(rate_take(&b, 0, 1000000, 1000000, 1, &retry), -1);
 	assert_int_equal(retry, 1);
-	assert_true(rate_take(&b, UINT64_MAX, 1000000, 1000000, 1000000, &retry));
+	assert_int_equal(rate_take(&b, UINT64_MAX, 1000000, 1000000, 1000000, &retry), 0);
 	struct rate_bucket c = { 0 };
-	assert_true(rate_take(&c, 0, 1, 1000000, 1000000, &retry));
-	assert_false(rate_take(&c, 0, 1, 1000000, 1000000, &retry));
+	assert_int_equal(rate_take(&c, 0, 1, 1000000, 1000000, &retry), 0);
+	assert_int_equal(rate_take(&c, 0, 1, 1000000, 1000000, &retry), -1);
 	assert_int_equal(retry, 1000000000ULL); /* 10^6 tokens at 1/s */
 }
 

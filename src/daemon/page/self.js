@@ -18,6 +18,7 @@
 		'invalid': 'This link is not valid: it may have been revoked or mistyped.',
 		'forbidden': 'This link does not give access to a mailbox\u2019s quota. Ask for a ' +
 			'self-check link.',
+		'gone': 'This mailbox no longer exists.',
 		'unavailable': 'Quota information is temporarily unavailable; try again in a minute.',
 		'error': 'Something went wrong while reading your quota; try again in a minute.'
 	};
@@ -27,8 +28,11 @@
 		'mailbox': 'This is the largest message size set for your mailbox.',
 		'domain': 'This is the largest message size set for your domain.',
 		'system': 'This is the largest message this mail server accepts.',
-		'storage': 'This is the storage space you have left: delete messages to receive ' +
-			'larger ones.'
+		'storage': 'This is the storage space you have left (with any grace allowance): ' +
+			'delete messages to receive larger ones.',
+		'messages': 'Your mailbox holds as many messages as it may: delete some to receive ' +
+			'new ones.',
+		'domain_pool': 'The storage your domain shares is used up: ask your administrator.'
 	};
 
 	function $(id) {
@@ -127,7 +131,8 @@
 		var m = d.max_message_size;
 		setText('max-size', m.text);
 		setText('max-size-reason', m.limited_by && LIMITED_BY[m.limited_by] ?
-			LIMITED_BY[m.limited_by] : 'No limit applies.');
+			LIMITED_BY[m.limited_by] :
+			m.bytes === null ? 'No limit applies.' : '');
 
 		var pool = d.domain && d.domain.pool;
 		if (pool && pool.limit !== null && pool.limit !== undefined) {
@@ -160,7 +165,8 @@
 		$('retry-line').hidden = true;
 		var req;
 		try {
-			req = window.fetch('/v1/self', {
+			/* relative: the page may sit under a proxy's path prefix (…/quota/self) */
+			req = window.fetch('v1/self', {
 				method: 'GET',
 				headers: { 'Authorization': 'Bearer ' + token },
 				cache: 'no-store',
@@ -185,6 +191,8 @@
 			}
 			if (res.status === 403)
 				return show('forbidden');
+			if (res.status === 404)
+				return show('gone');
 			if (res.status === 503 || res.status === 429)
 				return show('unavailable');
 			return show('error');
