@@ -476,7 +476,8 @@ int resource_token_expiry(json_t *fields, int64_t now, uint64_t max_lifetime,
 {
 	const char *scope = json_string_value(json_object_get(fields, "scope"));
 	const char *text = json_string_value(json_object_get(fields, "expires_at"));
-	bool self = scope != NULL && strcmp(scope, "self") == 0;
+	enum token_scope sc;
+	bool self = scope != NULL && token_scope_parse(scope, &sc) == 0 && sc == TOKEN_SELF;
 	/* both bounded far below overflow: max_lifetime by the configuration, now by the clock */
 	int64_t latest = now + (int64_t)max_lifetime, at;
 	if (text == NULL) {

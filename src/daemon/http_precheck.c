@@ -63,17 +63,17 @@ static int take(struct http_server *srv, int64_t id, uint64_t n, unsigned *retry
 	uint64_t now = now_ms(), retry_ms = 0;
 	size_t start = (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ULL >> 52) % PRECHECK_BUCKETS;
 	pthread_mutex_lock(&l->lock);
-	size_t slot = start, stalest = start;
+	/* the token's own slot or a free one on its probe path, else the stalest slot */
+	size_t slot = start;
 	for (size_t i = 0; i < PRECHECK_BUCKETS; i++) {
 		size_t k = (start + i) % PRECHECK_BUCKETS;
 		if (l->slots[k].id == id || l->slots[k].id == 0) {
-			stalest = k;
+			slot = k;
 			break;
 		}
-		if (l->slots[k].bucket.last_ms < l->slots[stalest].bucket.last_ms)
-			stalest = k;
+		if (l->slots[k].bucket.last_ms < l->slots[slot].bucket.last_ms)
+			slot = k;
 	}
-	slot = stalest;
 	if (l->slots[slot].id != id) { /* a free slot, or the stalest token's: a full bucket */
 		l->slots[slot].id = id;
 		memset(&l->slots[slot].bucket, 0, sizeof(l->slots[slot].bucket));
