@@ -16,6 +16,10 @@ mq_install_deps() {
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
             missing+=("$p")
     done
+    # Node.js and npm build and run the TypeScript client (clients/typescript): Debian's,
+    # unless a node and an npm are on PATH already (another install of them is left alone)
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
     if [ "${#missing[@]}" -gt 0 ]; then
         if [ "$(id -u)" -ne 0 ]; then
             echo "missing packages: ${missing[*]} (run as root to install them)" >&2
