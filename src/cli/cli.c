@@ -210,7 +210,8 @@ static const struct command commands[] = {
 	{ "domain", "del", 1, 1, cmd_del, "DOMAIN", "delete a domain and all it holds" },
 	{ "domain", "get", 1, 1, cmd_get, "DOMAIN", "show a domain, by the field names set takes" },
 	{ "domain", "list", 0, 16, cmd_list, "[NAME=VALUE]...",
-	  "list domains (prefix=, updated_since=, sort=, limit=)" },
+	  "list domains with their usage (over_quota=, min_pool_percent=, prefix=, sort=, "
+	  "limit=)" },
 	{ "mailbox", "add", 1, 64, cmd_add, "ADDRESS [FIELD=VALUE]...", "create a mailbox" },
 	{ "mailbox", "set", 2, 64, cmd_set, "ADDRESS FIELD=VALUE...",
 	  "change a mailbox's limits (fields: below)" },
@@ -231,6 +232,10 @@ static const struct command commands[] = {
 	{ "usage", "set", 2, 5, cmd_usage_set, "ADDRESS BYTES [MESSAGES] [source=S] [at=TIME]",
 	  "set absolute usage from a recalculation (du, doveadm quota get)" },
 	{ "usage", "get", 1, 1, cmd_usage_get, "ADDRESS", "show a mailbox's usage and limits" },
+	{ "usage", "load", 0, 6, cmd_usage_load,
+	  "[FILE|-] [format=doveadm|ndjson|csv] [source=S] [at=TIME] [quota_root=NAME] "
+	  "[dry_run=true]",
+	  "set many mailboxes' usage at once: doveadm -f tab quota get -A | mailquota usage load" },
 	{ "usage", "flush", 0, 0, cmd_usage_flush, "",
 	  "replay reports that deliver spooled while the API was unreachable" },
 	{ "deliver", NULL, 3, 1000, cmd_deliver, "RECIPIENT [key=K] -- COMMAND [ARGS...]",
@@ -242,8 +247,21 @@ static const struct command commands[] = {
 	  "import domains, mailboxes, aliases (all or nothing by default); errors by line" },
 	{ "export", NULL, 0, 2, cmd_export, "[format=ndjson|csv] [type=domains|mailboxes|aliases]",
 	  "write domains, mailboxes and aliases to standard output, importable as is" },
+	{ "warnings", "list", 0, 16, cmd_warnings_list,
+	  "[state=pending|delivered|failed] [mailbox=ADDRESS] [since=TIME] [limit=N]",
+	  "warning events, newest first, with their deliveries (the last 50 unless limit=)" },
+	{ "warnings", "settings", 0, 0, cmd_warnings_settings, "",
+	  "show the warning thresholds, hysteresis and delivery channels" },
+	{ "warnings", "set", 1, 3, cmd_warnings_set,
+	  "[thresholds=80,90,100] [hysteresis=5] [channels=webhook,mail|none]",
+	  "change the installation's warning settings" },
+	{ "warnings", "domain", 2, 3, cmd_warnings_domain,
+	  "DOMAIN thresholds=LIST|inherit [hysteresis=N|inherit] | DOMAIN inherit",
+	  "give a domain its own warning thresholds (replacing what it had)" },
 	{ "audit", NULL, 0, 16, cmd_audit, "[NAME=VALUE]...",
 	  "show the audit log, newest first (object=, action=, token=, since=, until=, limit=)" },
+	{ "stats", NULL, 0, 1, cmd_stats, "[top=N]",
+	  "the installation's totals and its N (10) largest domains" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

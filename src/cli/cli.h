@@ -3,8 +3,9 @@
  * the command table, and the helpers below that every command group uses to reach the API;
  * each cli_<group>.c holds the cmd_* functions of its rows: cli_objects.c (domains, mailboxes,
  * aliases), cli_admin.c (tokens, audit, migrate), cli_usage.c (usage reports, the spool,
- * deliver), cli_check.c (check) and cli_bulk.c (import, export). A command prints its own
- * output and errors and returns the process's exit code.
+ * deliver), cli_load.c (usage load), cli_check.c (check), cli_stats.c (stats) and cli_bulk.c
+ * (import, export). A command prints its own output and errors and returns the process's exit
+ * code.
  */
 #ifndef MQ_CLI_H
 #define MQ_CLI_H
@@ -84,12 +85,25 @@ const char *cli_collection(enum resource_kind kind);
 /* "/v1/<kind>s/<key, escaped><suffix>" (malloc'd). */
 char *cli_item_path(struct ctx *ctx, enum resource_kind kind, const char *key, const char *suffix);
 
+/* A newest-first log the API pages like a list (the audit log, warnings): its path, the table's
+   header line and how one item becomes a row. */
+struct cli_log {
+	const char *path;
+	const char *header;
+	void (*row)(const struct ctx *ctx, json_t *item);
+};
+
 /*
- * List every page of kind's collection (audit: of the audit log) with the query built from
- * argv: a bare word is the domain filter (mailboxes, aliases), name=value pass through as API
- * parameters, limit=N caps the total. Prints a table, or one JSON array with --json.
+ * List every page of kind's collection (log non-NULL: of that log instead) with the query built
+ * from argv: a bare word is the domain filter (mailboxes, aliases), name=value pass through as
+ * API parameters, limit=N caps the total. Prints a table, or one JSON array with --json.
  */
-int cli_list(struct ctx *ctx, enum resource_kind kind, int argc, char **argv, bool audit);
+int cli_list(struct ctx *ctx, enum resource_kind kind, int argc, char **argv,
+             const struct cli_log *log);
+
+#define LOG_DEFAULT_LIMIT "limit=50" /* a log shows its newest 50 unless asked otherwise */
+/* cli_list() of log with LOG_DEFAULT_LIMIT unless argv has a limit= (cli_admin.c). */
+int cli_log_list(struct ctx *ctx, const struct cli_log *log, int argc, char **argv);
 
 /*
  * A size as this run shows sizes in tables and text: the byte count with --bytes, else
@@ -100,6 +114,12 @@ const char *cli_size(const struct ctx *ctx, long long bytes, struct size_text *o
 
 /* A table's header line for kind (the same with and without --bytes). */
 void cli_print_header(enum resource_kind kind);
+
+/* A domain's usage columns (mailboxes, over quota, bytes used, pool percent), each after a
+   space: their header, and their values from the usage object of a domain document, sizes as
+   cli_size shows them (cli_stats.c). The domain table and stats end their lines with them. */
+void cli_print_usage_header(void);
+void cli_print_usage_row(const struct ctx *ctx, json_t *usage);
 
 /* One object as its row, sizes as byte counts: for the rows that have none (tokens,
    aliases); cli_list shows domains and mailboxes with their sizes as the run asks. */
@@ -130,9 +150,16 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv);
 int cmd_usage_add(struct ctx *ctx, int argc, char **argv);
 int cmd_usage_set(struct ctx *ctx, int argc, char **argv);
 int cmd_usage_get(struct ctx *ctx, int argc, char **argv);
+int cmd_usage_load(struct ctx *ctx, int argc, char **argv); /* cli_load.c */
 int cmd_usage_flush(struct ctx *ctx, int argc, char **argv);
 int cmd_deliver(struct ctx *ctx, int argc, char **argv);
 int cmd_check(struct ctx *ctx, int argc, char **argv);
+
+int cmd_warnings_settings(struct ctx *ctx, int argc, char **argv); /* cli_warnings.c */
+int cmd_warnings_set(struct ctx *ctx, int argc, char **argv);
+int cmd_warnings_domain(struct ctx *ctx, int argc, char **argv);
+int cmd_warnings_list(struct ctx *ctx, int argc, char **argv);
+int cmd_stats(struct ctx *ctx, int argc, char **argv);
 
 int cmd_import(struct ctx *ctx, int argc, char **argv);
 int cmd_export(struct ctx *ctx, int argc, char **argv);

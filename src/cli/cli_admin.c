@@ -18,8 +18,6 @@
 #include "token.h"
 #include "xalloc.h"
 
-#define AUDIT_DEFAULT_LIMIT "limit=50" /* audit shows the newest 50 unless asked otherwise */
-
 /* ---- tokens ---- */
 
 /* "scope=S mailbox=A expires=T" into a token body; -1 (reported) on anything else */
@@ -149,7 +147,7 @@ int cmd_token_list(struct ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	char *a[] = { (char *)"include_revoked=true" };
-	return cli_list(ctx, RESOURCE_TOKEN, argc, a, false);
+	return cli_list(ctx, RESOURCE_TOKEN, argc, a, NULL);
 }
 
 /* "/v1/tokens/ID" into path[size] from a command-line id: 0, or -1 (reported). */
@@ -259,17 +257,38 @@ int cmd_migrate(struct ctx *ctx, int argc, char **argv)
 
 /* ---- audit ---- */
 
-int cmd_audit(struct ctx *c, int n, char **a)
+static void print_audit_row(const struct ctx *ctx, json_t *it)
+{
+	(void)ctx;
+	const char *tn = json_string_value(json_object_get(it, "token_name"));
+	printf("%8lld  %-27s %-8s %-16s %s\n",
+	       (long long)json_integer_value(json_object_get(it, "id")),
+	       json_string_value(json_object_get(it, "at")), tn ? tn : "-",
+	       json_string_value(json_object_get(it, "action")),
+	       json_string_value(json_object_get(it, "object")));
+}
+
+int cli_log_list(struct ctx *c, const struct cli_log *log, int n, char **a)
 {
 	bool has_limit = false;
 	for (int i = 0; i < n; i++)
 		has_limit |= strncmp(a[i], "limit=", 6) == 0;
 	if (has_limit)
-		return cli_list(c, RESOURCE_TOKEN, n, a, true);
+		return cli_list(c, RESOURCE_TOKEN, n, a, log);
 	char **b = xcalloc((size_t)n + 1, sizeof(*b));
 	memcpy(b, a, (size_t)n * sizeof(*b));
-	b[n] = (char *)AUDIT_DEFAULT_LIMIT;
-	int rc = cli_list(c, RESOURCE_TOKEN, n + 1, b, true);
+	b[n] = (char *)LOG_DEFAULT_LIMIT;
+	int rc = cli_list(c, RESOURCE_TOKEN, n + 1, b, log);
 	free(b);
 	return rc;
+}
+
+int cmd_audit(struct ctx *c, int n, char **a)
+{
+	static const struct cli_log audit = {
+		"/v1/audit",
+		"      ID  AT                          TOKEN    ACTION           OBJECT",
+		print_audit_row
+	};
+	return cli_log_list(c, &audit, n, a);
 }

@@ -18,7 +18,7 @@
 
 #define LIST_PAGE          1000        /* items asked for per page when listing everything */
 #define LIST_PATH_MAX      (64 * 1024) /* a page's path: collection, query and the API's cursor */
-#define GET_NAME_WIDTH     18          /* get's first column: the longest short name and more */
+#define GET_NAME_WIDTH     26          /* get's first column: "usage.pool_remaining_bytes" */
 #define GET_VALUE_WIDTH    20          /* get's value column: any 64-bit number and more */
 #define GET_EXTRA_NAME_MAX 64          /* "effective.storage": a part of the API's document */
 
@@ -252,7 +252,7 @@ void cli_print_header(enum resource_kind kind)
 	const struct field *t = field_table(kind, &n);
 	switch (kind) {
 	case RESOURCE_DOMAIN:
-		/* every field, headed by the names set takes */
+		/* every field, headed by the names set takes, then what the domain holds */
 		printf("%-*s", DOMAIN_NAME_WIDTH, "DOMAIN");
 		for (size_t i = 0; i < n; i++) {
 			char h[64];
@@ -264,6 +264,7 @@ void cli_print_header(enum resource_kind kind)
 			h[j] = '\0';
 			printf(" %*s", column_width(&t[i]), h);
 		}
+		cli_print_usage_header();
 		printf("\n");
 		break;
 	case RESOURCE_MAILBOX:
@@ -295,6 +296,7 @@ static void print_row(const struct ctx *ctx, enum resource_kind kind, json_t *d)
 			else
 				put_num(json_object_get(d, t[i].api), column_width(&t[i]));
 		}
+		cli_print_usage_row(ctx, json_object_get(d, "usage"));
 		break;
 	}
 	case RESOURCE_MAILBOX: {
@@ -443,12 +445,12 @@ static int query_add(struct ctx *ctx, struct buf *q, const char *name, size_t nl
 }
 
 /* The query of a list from its arguments into q; *cap_r from limit=. 0, or -1 (reported). */
-static int list_query(struct ctx *ctx, enum resource_kind kind, int argc, char **argv, bool audit,
+static int list_query(struct ctx *ctx, enum resource_kind kind, int argc, char **argv, bool log,
                       struct buf *q, uint64_t *cap_r)
 {
 	for (int i = 0; i < argc; i++) {
 		const char *eq = strchr(argv[i], '=');
-		if (eq == NULL && (kind == RESOURCE_MAILBOX || kind == RESOURCE_ALIAS) && !audit) {
+		if (eq == NULL && (kind == RESOURCE_MAILBOX || kind == RESOURCE_ALIAS) && !log) {
 			if (query_add(ctx, q, "domain", 6, argv[i]) < 0)
 				return -1;
 			continue;
@@ -473,34 +475,25 @@ static int list_query(struct ctx *ctx, enum resource_kind kind, int argc, char *
 	return 0;
 }
 
-static void print_audit_row(json_t *it)
-{
-	const char *tn = json_string_value(json_object_get(it, "token_name"));
-	printf("%8lld  %-27s %-8s %-16s %s\n",
-	       (long long)json_integer_value(json_object_get(it, "id")),
-	       json_string_value(json_object_get(it, "at")), tn ? tn : "-",
-	       json_string_value(json_object_get(it, "action")),
-	       json_string_value(json_object_get(it, "object")));
-}
-
-int cli_list(struct ctx *ctx, enum resource_kind kind, int argc, char **argv, bool audit)
+int cli_list(struct ctx *ctx, enum resource_kind kind, int argc, char **argv,
+             const struct cli_log *log)
 {
 	struct buf q;
 	uint64_t cap = UINT64_MAX;
 	buf_init(&q, CLI_QUERY_MAX);
-	if (list_query(ctx, kind, argc, argv, audit, &q, &cap) < 0) {
+	if (list_query(ctx, kind, argc, argv, log != NULL, &q, &cap) < 0) {
 		buf_free(&q);
 		return EXIT_USAGE;
 	}
-	const char *base = audit ? "/v1/audit" : cli_collection(kind);
+	const char *base = log != NULL ? log->path : cli_collection(kind);
 	json_t *all = json_array();
 	char *cursor = NULL;
 	uint64_t got = 0;
 	int rc = 0;
-	if (!ctx->json && !audit)
+	if (!ctx->json && log == NULL)
 		cli_print_header(kind);
-	if (!ctx->json && audit)
-		printf("%8s  %-27s %-8s %-16s %s\n", "ID", "AT", "TOKEN", "ACTION", "OBJECT");
+	if (!ctx->json && log != NULL)
+		printf("%s\n", log->header);
 	do {
 		struct buf path;
 		buf_init(&path, LIST_PATH_MAX);
@@ -527,8 +520,8 @@ int cli_list(struct ctx *ctx, enum resource_kind kind, int argc, char **argv, bo
 			got++;
 			if (ctx->json)
 				json_array_append(all, it);
-			else if (audit)
-				print_audit_row(it);
+			else if (log != NULL)
+				log->row(ctx, it);
 			else
 				print_row(ctx, kind, it);
 		}
@@ -570,7 +563,7 @@ int cmd_get(struct ctx *c, int n, char **a)
 
 int cmd_list(struct ctx *c, int n, char **a)
 {
-	return cli_list(c, c->kind, n, a, false);
+	return cli_list(c, c->kind, n, a, NULL);
 }
 
 /* ---- alias targets ---- */

@@ -48,6 +48,9 @@ static const struct cfg_key keys[] = {
 	  "seconds a write waits for a row lock before it is refused (503) and rolled back"),
 	K(database_bulk_timeout, CFG_UINT, "600", 1, 86400,
 	  "seconds an import or one export fetch may run (instead of database_statement_timeout)"),
+	K(domain_usage_fold_interval, CFG_UINT, "2", 0, 3600,
+	  "seconds between folds of the domains' usage changes into their totals (0: this daemon "
+	  "never folds; reads stay exact, and slow down as changes pile up)"),
 	K(usage_key_retention, CFG_UINT, "604800", 3600, 31536000,
 	  "seconds an idempotency key is remembered; a retry within it is never counted twice"),
 	K(report_spool, CFG_STR, "/var/spool/mailquota/reports", 0, 0,
@@ -129,6 +132,33 @@ static const struct cfg_key keys[] = {
 	K(log_level, CFG_STR, "info", 0, 0, "debug, info, warn or error"),
 	K(shutdown_timeout, CFG_UINT, "10", 0, 3600,
 	  "seconds SIGTERM waits for requests in progress to be answered before exiting"),
+	K(warning_webhook_url, CFG_STR, "", 0, 0,
+	  "http(s) URL this daemon POSTs quota warnings to (channel webhook); empty: it does not "
+	  "deliver webhooks"),
+	K(warning_webhook_secret_file, CFG_STR, "", 0, 0,
+	  "file holding the secret that signs each webhook body (HMAC-SHA256, header "
+	  "Mailquota-Signature); required with warning_webhook_url"),
+	K(warning_webhook_timeout, CFG_UINT, "10", 1, 60,
+	  "seconds one webhook attempt may take (connecting, sending, the receiver's answer)"),
+	K(warning_mail_command, CFG_STR, "", 0, 0,
+	  "sendmail-compatible command that mails warnings to users (channel mail), split at "
+	  "spaces, no shell; the recipient is added as its last argument, the message is its "
+	  "input (e.g. /usr/sbin/sendmail -i -f postmaster@example.com --); empty: no mail"),
+	K(warning_mail_from, CFG_STR, "", 0, 0,
+	  "From: of warning mail (e.g. Postmaster <postmaster@example.com>); required with "
+	  "warning_mail_command"),
+	K(warning_mail_template, CFG_STR, "", 0, 0,
+	  "file with the warning mail's Subject: and body, with {address} {resource} "
+	  "{threshold} {percent} {used} {limit} {event_id}; empty: the built-in text"),
+	K(warning_mail_timeout, CFG_UINT, "30", 1, 60,
+	  "seconds the mail command may run before it is killed and the delivery retried"),
+	K(warning_retry_base, CFG_UINT, "30", 1, 86400,
+	  "seconds before the first retry of a failed delivery; doubled for each further one"),
+	K(warning_retry_max, CFG_UINT, "3600", 1, 604800, "seconds between retries at most"),
+	K(warning_max_tries, CFG_UINT, "10", 1, 1000,
+	  "attempts per delivery before it is marked failed (GET /v1/warnings?state=failed)"),
+	K(warning_retention, CFG_UINT, "2592000", 3600, 31536000,
+	  "seconds warning events are kept (delivered, failed or still pending)"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -394,6 +424,46 @@ static int check_origins(const char *list, config_error *err)
 	return 0;
 }
 
+/* The warning delivery settings that only make sense together. */
+static int check_warnings(const struct config *cfg, config_error *err)
+{
+	const char *url = cfg->warning_webhook_url;
+	if (url[0] != '\0') {
+		if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+			seterr(err, "warning_webhook_url: must start with http:// or https://");
+			return -1;
+		}
+		for (const char *p = url; *p != '\0'; p++)
+			if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+				seterr(err,
+				       "warning_webhook_url: spaces and control characters are not "
+				       "allowed");
+				return -1;
+			}
+		if (cfg->warning_webhook_secret_file[0] == '\0') {
+			seterr(err, "warning_webhook_url needs warning_webhook_secret_file");
+			return -1;
+		}
+	}
+	if (cfg->warning_mail_command[0] != '\0') {
+		if (cfg->warning_mail_command[0] != '/') {
+			seterr(err, "warning_mail_command: the program must be an absolute path");
+			return -1;
+		}
+		if (strchr(cfg->warning_mail_from, '@') == NULL ||
+		    strpbrk(cfg->warning_mail_from, "\r\n") != NULL) {
+			seterr(err, "warning_mail_command needs warning_mail_from, an address such "
+			            "as postmaster@example.com");
+			return -1;
+		}
+	}
+	if (cfg->warning_retry_max < cfg->warning_retry_base) {
+		seterr(err, "warning_retry_max must not be less than warning_retry_base");
+		return -1;
+	}
+	return 0;
+}
+
 static int cfg_finish(struct config *cfg, config_error *err)
 {
 	if (reply_profile_parse(cfg->reply_profile, &cfg->profile) < 0) {
@@ -460,6 +530,8 @@ static int cfg_finish(struct config *cfg, config_error *err)
 		       (unsigned long long)cfg->database_statement_timeout);
 		return -1;
 	}
+	if (check_warnings(cfg, err) < 0)
+		return -1;
 	if (cfg->policy_socket[0] != '\0' && cfg->policy_socket[0] != '/') {
 		seterr(err, "policy_socket: \"%s\" must be an absolute path", cfg->policy_socket);
 		return -1;

@@ -26,6 +26,7 @@ struct config {
 	uint64_t database_lock_timeout;
 	uint64_t database_bulk_timeout;
 	uint64_t usage_key_retention;
+	uint64_t domain_usage_fold_interval;
 	char *report_spool;
 	uint64_t view_sweep_interval;
 	uint64_t view_ping_interval;
@@ -67,6 +68,17 @@ struct config {
 	char *unknown_recipient_action;
 	char *log_level;
 	uint64_t shutdown_timeout;
+	char *warning_webhook_url;
+	char *warning_webhook_secret_file;
+	uint64_t warning_webhook_timeout;
+	char *warning_mail_command;
+	char *warning_mail_from;
+	char *warning_mail_template;
+	uint64_t warning_mail_timeout;
+	uint64_t warning_retry_base;
+	uint64_t warning_retry_max;
+	uint64_t warning_max_tries;
+	uint64_t warning_retention;
 
 	/* derived by config_finish() */
 	struct address_rules address_rules;

@@ -40,6 +40,10 @@ struct store_mailbox {
 	uint64_t used_messages;
 	uint64_t domain_used_bytes;
 	bool enabled;
+	/* warning levels of storage and messages: 0 none, else the highest threshold (percent of
+	   the limit) that fired and has not been re-armed */
+	unsigned warn_storage;
+	unsigned warn_messages;
 };
 
 struct store_resolution {

@@ -1,7 +1,8 @@
 /*
  * vindex: the view's in-memory index. Every item is held once, in its id index, and also in a
  * key index (domain name; domain id + local part, or the catch-all), both open-addressing hash
- * indexes of pointers (hmap, 16 bytes a slot), so a million mailboxes stay near 150 bytes each.
+ * indexes of pointers (hmap, 16 bytes a slot), so a million mailboxes stay near 150 bytes each
+ * (a mailbox record is 64 bytes before its local part: the small fields share the last word).
  *
  * It must never let an item sit in one index and not the other, never let a domain's usage sum
  * wrap, and never allocate or copy more than the answer on a lookup: resolution is on every
@@ -31,10 +32,16 @@ struct vmailbox {
 	int64_t id;
 	int64_t domain_id;
 	uint64_t storage, messages, max_size, used_bytes, used_messages;
-	int32_t grace;
+	int16_t grace; /* -1: the domain's */
+	uint16_t warn_storage, warn_messages;
 	bool enabled;
 	char local[];
 };
+
+_Static_assert(QUOTA_GRACE_PERCENT_MAX <= INT16_MAX, "a grace percentage fits an int16_t");
+_Static_assert(VINDEX_WARN_MAX <= UINT16_MAX, "a warning level fits a uint16_t");
+/* a million of them: the warning levels and grace fit the padding the limits leave */
+_Static_assert(sizeof(struct vmailbox) <= 64, "a mailbox record stays within 64 bytes");
 
 struct valias {
 	int64_t id;
@@ -356,6 +363,10 @@ int vindex_put_mailbox(struct vindex *vi, const struct vindex_mailbox *in, const
 		*error_r = "mailbox grace percentage out of range";
 		return -1;
 	}
+	if (in->warn_storage > VINDEX_WARN_MAX || in->warn_messages > VINDEX_WARN_MAX) {
+		*error_r = "mailbox warning level out of range";
+		return -1;
+	}
 	size_t llen = strlen(in->local);
 	struct vmailbox *m = xmalloc(sizeof(*m) + llen + 1);
 	memcpy(m->local, in->local, llen + 1);
@@ -364,7 +375,9 @@ int vindex_put_mailbox(struct vindex *vi, const struct vindex_mailbox *in, const
 	m->storage = limit_pack(in->storage);
 	m->messages = limit_pack(in->messages);
 	m->max_size = limit_pack(in->max_size);
-	m->grace = (int32_t)in->grace_percent;
+	m->grace = (int16_t)in->grace_percent;
+	m->warn_storage = (uint16_t)in->warn_storage;
+	m->warn_messages = (uint16_t)in->warn_messages;
 	m->used_bytes = in->used_bytes;
 	m->used_messages = in->used_messages;
 	m->enabled = in->enabled;
@@ -518,6 +531,8 @@ static void fill_target(const struct vmailbox *m, const struct vdomain *d,
 	out->used_messages = m->used_messages;
 	out->domain_used_bytes = d->used_sum;
 	out->enabled = m->enabled;
+	out->warn_storage = m->warn_storage;
+	out->warn_messages = m->warn_messages;
 }
 
 /* Add mailbox id to the resolution if it and its domain are known. */

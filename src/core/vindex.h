@@ -21,6 +21,10 @@
 /* The largest limit or id an item may hold: PostgreSQL's bigint. */
 #define VINDEX_VALUE_MAX INT64_MAX
 
+/* The highest warning level a mailbox may hold: the highest threshold sql/013_warnings.sql lets
+   an installation or domain set, in percent of a limit. */
+#define VINDEX_WARN_MAX 1000
+
 /* The kinds of item, in the order a batch of changes is applied (mailboxes count their usage
    into their domain, so domains come first). */
 enum vindex_kind {
@@ -55,6 +59,10 @@ struct vindex_mailbox {
 	uint64_t used_bytes;
 	uint64_t used_messages;
 	bool enabled; /* false: never decided for (its checks answer unknown) */
+	/* warning levels: 0 none, else the highest threshold (percent of the limit, at most
+	   VINDEX_WARN_MAX) that fired and has not been re-armed; PostgreSQL decides them */
+	unsigned warn_storage;
+	unsigned warn_messages;
 };
 
 /* An alias or a domain's catch-all alias as put. */
@@ -84,8 +92,8 @@ void vindex_reserve(struct vindex *vi, size_t domains, size_t mailboxes, size_t 
  * before its domain is not counted in the domain's sum). Two items of one kind with the same
  * key but different ids are the caller's bug: which one a lookup finds is then unspecified.
  * Returns 0, or -1 with a static *error_r when a value is out of range (a negative id, a limit
- * over VINDEX_VALUE_MAX, a grace percentage outside -1..QUOTA_GRACE_PERCENT_MAX, more than
- * UINT32_MAX targets); the index is then unchanged.
+ * over VINDEX_VALUE_MAX, a grace percentage outside -1..QUOTA_GRACE_PERCENT_MAX, a warning level
+ * over VINDEX_WARN_MAX, more than UINT32_MAX targets); the index is then unchanged.
  */
 int vindex_put_domain(struct vindex *vi, const struct vindex_domain *d, const char **error_r)
         __attribute__((warn_unused_result));
@@ -128,8 +136,8 @@ void vindex_resolve(const struct vindex *vi, const struct address *addr,
 /* The token with record id: 0 with *tok_r, or 1 if unknown (*tok_r untouched). */
 int vindex_token(const struct vindex *vi, int64_t id, struct store_token *tok_r);
 
-/* The mailbox with record id, limits resolved as a resolution's targets are: 0 with *mb_r, or 1
-   when vi has no such mailbox (or not its domain). */
+/* The mailbox with record id, limits resolved as a resolution's targets are (warning levels
+   included): 0 with *mb_r, or 1 when vi has no such mailbox (or not its domain). */
 int vindex_mailbox(const struct vindex *vi, int64_t id, struct store_mailbox *mb_r)
         __attribute__((warn_unused_result));
 

@@ -1,8 +1,8 @@
 /*
- * http_admin_list: the admin API's lists (domains, mailboxes, aliases, tokens) and its audit
- * log over HTTP, and the query parameters every admin request reads. Each list names the
- * parameters it takes; any other, a repeated one, an empty or malformed value is refused with
- * 400 before the database is asked. It must never hand admin.c a value it has not checked, and
+ * http_admin_list: the admin API's lists (domains, mailboxes, aliases, tokens), its audit log
+ * and the warning events over HTTP, and the query parameters every admin request reads. Each list
+ * names the parameters it takes; any other, a repeated one, an empty or malformed value is refused
+ * with 400 before the database is asked. It must never hand admin.c a value it has not checked, and
  * never keep more than HTTP_QUERY_PARAMS_MAX parameters or a value longer than
  * HTTP_PARAM_VALUE_MAX.
  */
@@ -62,7 +62,8 @@ struct http_reply http_query_error(const char *name, const char *why)
 
 /* Which parameters each list takes. */
 static const char *const list_params[][12] = {
-	[RESOURCE_DOMAIN] = { "limit", "cursor", "sort", "prefix", "updated_since", NULL },
+	[RESOURCE_DOMAIN] = { "limit", "cursor", "sort", "prefix", "updated_since", "over_quota",
+	                      "min_pool_percent", NULL },
 	[RESOURCE_MAILBOX] = { "limit", "cursor", "sort", "prefix", "updated_since", "domain",
 	                       "min_usage_percent", "over_quota", "enabled", NULL },
 	[RESOURCE_ALIAS] = { "limit", "cursor", "sort", "prefix", "updated_since", "domain", NULL },
@@ -70,6 +71,9 @@ static const char *const list_params[][12] = {
 };
 static const char *const audit_params[] = { "limit", "cursor", "object", "action",
 	                                    "token", "since",  "until",  NULL };
+static const char *const warnings_params[] = {
+	"limit", "cursor", "state", "mailbox", "since", NULL
+};
 
 #define RFC3339_EXAMPLE "must be an RFC 3339 time such as 2026-11-22T10:00:00Z"
 
@@ -107,6 +111,10 @@ static const char *take_param(struct http_server *srv, const char *name, const c
 		q->min_usage_percent = v;
 		if (strnum_u64(v, strlen(v), 1000000, &u) < 0)
 			return "must be an integer percentage from 0 to 1000000";
+	} else if (strcmp(name, "min_pool_percent") == 0) {
+		q->min_pool_percent = v;
+		if (strnum_u64(v, strlen(v), 1000000, &u) < 0)
+			return "must be an integer percentage from 0 to 1000000";
 	} else if (strcmp(name, "over_quota") == 0) {
 		if (!http_query_bool(v, &q->over_quota))
 			return "must be true or false";
@@ -118,6 +126,17 @@ static const char *take_param(struct http_server *srv, const char *name, const c
 		if (!http_query_bool(v, &b))
 			return "must be true or false";
 		q->include_revoked = b == 1;
+	} else if (strcmp(name, "state") == 0) {
+		static const char *const states[] = { "pending", "delivered", "failed" };
+		for (size_t i = 0; i < 3 && q->state == NULL; i++)
+			if (strcmp(v, states[i]) == 0)
+				q->state = states[i];
+		if (q->state == NULL)
+			return "must be pending, delivered or failed";
+	} else if (strcmp(name, "mailbox") == 0) {
+		if (resource_key_parse(RESOURCE_MAILBOX, v, &srv->cfg->address_rules, dom, &w) < 0)
+			return "must be a mailbox address";
+		q->object = dom->text;
 	} else if (strcmp(name, "object") == 0) {
 		q->object = v;
 	} else if (strcmp(name, "action") == 0) {
@@ -216,5 +235,20 @@ struct http_reply http_admin_audit(struct http_server *srv, struct MHD_Connectio
 	struct buf *out = page_buffer();
 	const char *error;
 	int rc = admin_audit(srv->admin, &q, out, &error);
+	return page_reply(rc, out, error);
+}
+
+struct http_reply http_admin_warnings(struct http_server *srv, struct MHD_Connection *conn,
+                                      struct http_request *req)
+{
+	(void)req;
+	struct admin_query q = { .kind = RESOURCE_MAILBOX };
+	struct resource_key addr;
+	struct http_reply r;
+	if (parse_query(srv, conn, warnings_params, &q, &addr, &r) < 0)
+		return r;
+	struct buf *out = page_buffer();
+	const char *error;
+	int rc = admin_warnings(srv->admin, &q, out, &error);
 	return page_reply(rc, out, error);
 }

@@ -5,8 +5,9 @@
  * http_reply.c (the reply value and its one conversion to a libmicrohttpd response),
  * http_check.c (checks, health, usage), http_admin.c (the admin resources), http_admin_list.c
  * (lists, the audit log, query parameters), http_bulk.c (import and export), http_self.c
- * (GET /v1/self), http_precheck.c (the sender pre-check and its rate limiter) and
- * http_page.c (the self-check page's files).
+ * (GET /v1/self), http_precheck.c (the sender pre-check and its rate limiter), http_page.c
+ * (the self-check page's files), http_stats.c (GET /v1/stats), http_recalc.c (batch
+ * recalculations) and http_warnings.c (the warning settings).
  * Not for other modules.
  */
 #ifndef MQ_HTTP_INTERNAL_H
@@ -357,8 +358,18 @@ struct http_reply http_admin_update(struct http_server *, struct MHD_Connection 
                                     struct http_request *);
 struct http_reply http_admin_delete(struct http_server *, struct MHD_Connection *,
                                     struct http_request *);
+/* http_admin_list.c: GET /v1/warnings. */
+struct http_reply http_admin_warnings(struct http_server *, struct MHD_Connection *,
+                                      struct http_request *);
+/* http_warnings.c: GET and PATCH /v1/warnings/settings. */
+struct http_reply http_warning_settings_get(struct http_server *, struct MHD_Connection *,
+                                            struct http_request *);
+struct http_reply http_warning_settings_patch(struct http_server *, struct MHD_Connection *,
+                                              struct http_request *);
 struct http_reply http_admin_audit(struct http_server *, struct MHD_Connection *,
                                    struct http_request *);
+/* GET /v1/stats: the installation's totals (http_stats.c). */
+struct http_reply http_stats(struct http_server *, struct MHD_Connection *, struct http_request *);
 struct http_reply http_admin_export(struct http_server *, struct MHD_Connection *,
                                     struct http_request *);
 struct http_reply http_admin_import(struct http_server *, struct MHD_Connection *,

@@ -16,6 +16,7 @@
 #include "bulk.h"
 #include "http.h"
 #include "http_internal.h"
+#include "http_recalc.h"
 #include "log.h"
 #include "resource.h"
 #include "strnum.h"
@@ -59,6 +60,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/check", http_check_get, S_ANY, 0, NONE, C },
 	{ "POST", "/v1/check", http_check_post, S_ANY, 0, JSON, C },
 	{ "POST", "/v1/usage", http_usage_post, S_ADMIN | S_USAGE, 0, JSON, W },
+	{ "POST", "/v1/usage/recalculations", http_recalc_post, S_ADMIN | S_USAGE, 0, JSON, W },
 	{ "GET", "/v1/mailboxes/{}/usage", http_usage_get, S_ANY, 0, NONE, C },
 	{ "PUT", "/v1/mailboxes/{}/usage", http_admin_usage_put, S_ADMIN | S_USAGE, M, JSON, W },
 	{ "GET", "/v1/domains", http_admin_list, S_ADMIN | S_READ, D, NONE, W },
@@ -81,6 +83,10 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/tokens/{}", http_admin_get, S_ADMIN, T, NONE, W },
 	{ "DELETE", "/v1/tokens/{}", http_admin_delete, S_ADMIN, T, NONE, W },
 	{ "GET", "/v1/audit", http_admin_audit, S_ADMIN | S_READ, 0, NONE, W },
+	{ "GET", "/v1/stats", http_stats, S_ADMIN | S_READ, 0, NONE, W },
+	{ "GET", "/v1/warnings", http_admin_warnings, S_ADMIN | S_READ, 0, NONE, W },
+	{ "GET", "/v1/warnings/settings", http_warning_settings_get, S_ADMIN | S_READ, 0, NONE, W },
+	{ "PATCH", "/v1/warnings/settings", http_warning_settings_patch, S_ADMIN, 0, JSON, W },
 	{ "GET", "/v1/export", http_admin_export, S_ADMIN | S_READ, 0, NONE, W },
 	{ "POST", "/v1/import", http_admin_import, S_ADMIN, 0, BULK, W },
 };

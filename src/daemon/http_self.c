@@ -1,14 +1,17 @@
 /*
  * http_self: GET /v1/self, what a self-scoped token's holder may know about their own mailbox:
  * limits, usage, what remains, percentages, the largest message it can receive now and which
- * limit decides that, and the domain's pool; raw numbers for programs and *_text forms for
- * people. Answered from the view like a check, never from the database. It must never answer
+ * limit decides that, the domain's pool, and the quota warnings in force (the highest threshold
+ * of each resource that fired and has not been re-armed: PostgreSQL decides them, the view
+ * carries them); raw numbers for programs and *_text forms for people. Answered from the view
+ * like a check, never from the database. It must never answer
  * for any mailbox but the token's own, and never show another mailbox's figures: the domain's
  * total appears only with a pool limit, which refuses this user's mail when the total reaches
  * it (without a limit the total would only tell what the others hold).
  */
 #include <microhttpd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -72,6 +75,30 @@ static void put_amount(struct jsonw *w, struct quota_limit limit, uint64_t used,
 	jsonw_end_object(w);
 }
 
+/* Longest warning text: "Message count reached " + the digits of UINT_MAX + " % of its limit",
+   with room to spare. */
+#define WARNING_TEXT_MAX 64
+
+/* A warning level as the document shows it: {"level": 90, "text": "Storage reached 90 % of its
+   limit"}, or null when no warning is in force (level 0). what names the resource. */
+static void put_warning(struct jsonw *w, unsigned level, const char *what)
+{
+	if (level == 0) {
+		jsonw_null(w);
+		return;
+	}
+	char text[WARNING_TEXT_MAX];
+	int n = snprintf(text, sizeof(text), "%s reached %u %% of its limit", what, level);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		abort(); /* what is one of ours and level has at most 10 digits: our bug */
+	jsonw_object(w);
+	jsonw_key(w, "level");
+	jsonw_u64(w, level);
+	jsonw_key(w, "text");
+	jsonw_string(w, text);
+	jsonw_end_object(w);
+}
+
 /* Which limit decides the largest message, in the words of the API. */
 static const char *limited_by(enum quota_reason r)
 {
@@ -129,6 +156,13 @@ struct http_reply http_self_get(struct http_server *srv, struct MHD_Connection *
 	put_amount(&w, mb.storage, mb.used_bytes, true);
 	jsonw_key(&w, "messages");
 	put_amount(&w, mb.messages, mb.used_messages, false);
+	jsonw_key(&w, "warnings");
+	jsonw_object(&w);
+	jsonw_key(&w, "storage");
+	put_warning(&w, mb.warn_storage, "Storage");
+	jsonw_key(&w, "messages");
+	put_warning(&w, mb.warn_messages, "Message count");
+	jsonw_end_object(&w);
 	jsonw_key(&w, "max_message_size");
 	jsonw_object(&w);
 	jsonw_key(&w, "bytes");

@@ -21,6 +21,7 @@
 #include "usage.h"
 #include "version.h"
 #include "view.h"
+#include "warn_worker.h"
 
 static void usage(FILE *out)
 {
@@ -147,6 +148,14 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	struct warn_worker *ww = warn_worker_new(&cfg, &err);
+	if (ww == NULL && err != NULL) {
+		fprintf(stderr, "mailquotad: %s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
+	if (check_only || print_all || print_changed)
+		warn_worker_destroy(&ww);
 	if (check_only) {
 		printf("configuration OK\n");
 		config_free(&cfg);
@@ -184,6 +193,8 @@ int main(int argc, char **argv)
 	                                (unsigned)cfg.usage_key_retention, &limits);
 	struct admin *admin = admin_new(cfg.database_url, (unsigned)cfg.database_pool_size, &limits,
 	                                (unsigned)cfg.database_bulk_timeout);
+	struct admin_folder *folder =
+	        admin_folder_start(admin, (unsigned)cfg.domain_usage_fold_interval);
 	struct service svc = { &cfg, store };
 
 	/* bind first, so a socket in use fails start-up at once; clients queue in the backlog
@@ -206,6 +217,8 @@ int main(int argc, char **argv)
 			log_fatal("event=start_failed error=\"%s\"", why);
 		}
 	}
+	if (ww != NULL && warn_worker_start(ww, &why) < 0)
+		log_fatal("event=start_failed error=\"%s\"", why);
 	log_info("event=started version=%s policy_socket=\"%s\" policy_tcp=\"%s\" http=\"%s\" "
 	         "reply_profile=%s",
 	         MAILQUOTA_VERSION, cfg.policy_socket, cfg.policy_tcp_listen, cfg.http_listen,
@@ -221,9 +234,11 @@ int main(int argc, char **argv)
 	if (sig != 0)
 		log_info("event=stopping_now signal=%s", strsignal(sig));
 	http_server_stop(&hs);
+	warn_worker_destroy(&ww);
 	policy_server_destroy(&ps);
 	store_destroy(&store);
 	usage_destroy(&usage);
+	admin_folder_stop(&folder);
 	admin_destroy(&admin);
 	close(sfd);
 	log_info("event=stopped");

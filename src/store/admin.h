@@ -4,7 +4,8 @@
  * document); reads and lists are single queries whose filters and sort orders all have an
  * index behind them. Documents come back as JSON text made by PostgreSQL. The functions live in
  * admin.c (resources and recalculations), admin_token.c (tokens), admin_list.c (lists and the
- * audit log) and admin_bulk.c (import and export).
+ * audit log), admin_stats.c (the installation's figures, and folding the domains' usage) and
+ * admin_bulk.c (import and export).
  *
  * Errors: a function that returns -1 could not reach the database, or it did not answer in
  * time (the caller answers 503 and the client retries); *error_r is static text or this
@@ -71,12 +72,14 @@ struct admin_query {
 	const char *domain; /* normalised domain name, or NULL */
 	const char *updated_since;     /* RFC 3339, or NULL */
 	const char *min_usage_percent; /* decimal digits, or NULL */
-	int over_quota;                /* -1: any, 0: not over, 1: over */
+	const char *min_pool_percent;  /* (domains) decimal digits, or NULL */
+	int over_quota;                /* -1: any, 0: not over, 1: over (domains: none, some) */
 	int enabled;                   /* -1: any */
 	const char *prefix;            /* the key starts with this, or NULL */
-	/* audit */
+	/* audit (object: warnings' mailbox address) */
 	const char *object, *action, *until;
-	int64_t token_id; /* 0: any */
+	const char *state; /* warnings: "pending", "delivered", "failed", or NULL */
+	int64_t token_id;  /* 0: any */
 	bool include_revoked;
 };
 
@@ -110,6 +113,15 @@ int admin_usage_set(struct admin *a, const char *address, uint64_t bytes, const 
                     struct admin_result *res, const char **error_r)
         __attribute__((warn_unused_result));
 
+/*
+ * The warning settings (admin_warnings.c): read them (fields NULL), or change them with fields
+ * from warning_settings_check() as token would, auditing it. ADMIN_OK with the settings
+ * document, ADMIN_UNKNOWN_DOMAIN with {"domain": name} (nothing changed), or ADMIN_INVALID_VALUE.
+ * 0, or -1 with *error_r.
+ */
+int admin_warning_settings(struct admin *a, json_t *fields, int64_t token, struct admin_result *res,
+                           const char **error_r) __attribute__((warn_unused_result));
+
 /* ---- tokens (admin_token.c) ---- */
 
 /*
@@ -142,6 +154,42 @@ int admin_list(struct admin *a, const struct admin_query *q, struct buf *out, co
    returns as admin_list(). */
 int admin_audit(struct admin *a, const struct admin_query *q, struct buf *out, const char **error_r)
         __attribute__((warn_unused_result));
+
+/* ---- the installation's figures (admin_stats.c) ---- */
+
+#define ADMIN_STATS_TOP_MAX 100 /* domains in the top list of admin_stats() */
+
+/*
+ * The installation's totals, read in one snapshot, appended to out as the JSON object of
+ * GET /v1/stats, with the top domains by bytes (top: 0..ADMIN_STATS_TOP_MAX). 0, or -1 with
+ * *error_r (out unchanged).
+ */
+int admin_stats(struct admin *a, unsigned top, struct buf *out, const char **error_r)
+        __attribute__((warn_unused_result));
+
+/*
+ * Fold the domains' pending usage deltas into their totals (sql/011's
+ * mq_fold_domain_usage()), a batch at a time until none is left or limit batches ran, on one
+ * of a's connections. *folded_r: how many deltas; 0 also when another session was folding.
+ * 0, or -1 with *error_r (not logged). Thread-safe.
+ */
+int admin_fold(struct admin *a, unsigned limit, uint64_t *folded_r, const char **error_r)
+        __attribute__((warn_unused_result));
+
+/* A thread that runs admin_fold() every interval seconds. */
+struct admin_folder;
+
+/* Start it over a (which must outlive it); interval 0 starts nothing and returns NULL. A
+   failure to fold is logged once until the next success. Never fails. */
+struct admin_folder *admin_folder_start(struct admin *a, unsigned interval);
+/* Stop and join it (a fold under way ends first, within its call timeout), free, NULL the
+   pointer; NULL is ignored. */
+void admin_folder_stop(struct admin_folder **fp);
+
+/* Warning events, newest first, filtered by q->object (the address), q->state (of a delivery)
+   and q->updated_since; returns as admin_list(). */
+int admin_warnings(struct admin *a, const struct admin_query *q, struct buf *out,
+                   const char **error_r) __attribute__((warn_unused_result));
 
 /* ---- bulk (admin_bulk.c) ---- */
 

@@ -3,9 +3,11 @@
  * (sql/009_usage_keys.sql, which locks the batch's keys, then its mailboxes, each in one global
  * order). Every call waits at most the pool's timeout. A report is acknowledged only after
  * COMMIT; nothing here keeps usage in memory (the views learn of changes through NOTIFY like any
- * other change). Recalculations are admin changes with their audit record (admin.c). It must
- * never apply part of a batch, nor count a retried key twice (the database guarantees the
- * latter; this module never retries a write by itself).
+ * other change). A single recalculation is an admin change with its audit record (admin.c); a
+ * batch of them (usage_recalc) is one call of mq_usage_recalc_batch() (sql/012_usage_load.sql,
+ * which locks its mailboxes in id order and writes the audit rows). It must never apply part of
+ * a batch, nor count a retried key twice (the database guarantees the latter; this module never
+ * retries a write by itself).
  */
 #include "usage.h"
 
@@ -18,6 +20,8 @@
 #include "buf.h"
 #include "dbpool.h"
 #include "log.h"
+#include "recalc.h"
+#include "resource.h"
 #include "strnum.h"
 #include "xalloc.h"
 
@@ -27,6 +31,10 @@
    character escaped, and a comma (numbers and times are shorter), within braces. */
 #define USAGE_ARRAY_MAX (USAGE_BATCH_MAX * (2 * USAGE_KEY_MAX + 3) + 2)
 #define USAGE_ARRAYS    5 /* key, mailbox, bytes, messages, occurred_at */
+/* One array parameter of a recalculation batch at its largest: RECALC_ITEMS_MAX addresses, each
+   quoted with every character escaped, and a comma (numbers and times are shorter). */
+#define RECALC_ARRAY_MAX (RECALC_ITEMS_MAX * (2 * RESOURCE_KEY_MAX + 3) + 2)
+#define RECALC_ARRAYS    4 /* address, bytes, messages, measured_at */
 
 static const struct db_statement statements[] = {
 	{ "apply",
@@ -35,6 +43,12 @@ static const struct db_statement statements[] = {
 	  " FROM mq_apply_usage_batch($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],"
 	  " $5::timestamptz[]) b",
 	  5 },
+	{ "recalc",
+	  /* ord: the position in the arrays; mailboxes are locked in id order (sql/012) */
+	  "SELECT r.ord, r.status, r.changed, r.used_bytes, r.used_messages"
+	  " FROM mq_usage_recalc_batch($1::text[], $2::bigint[], $3::bigint[],"
+	  " $4::timestamptz[], $5, $6) r",
+	  6 },
 	{ "prune",
 	  "DELETE FROM usage_ledger WHERE ctid = ANY(ARRAY(SELECT ctid FROM usage_ledger"
 	  " WHERE created_at < now() - make_interval(secs => $1) LIMIT " PRUNE_BATCH "))",
@@ -259,5 +273,136 @@ out:
 	for (int k = 0; k < USAGE_ARRAYS; k++)
 		buf_free(&arr[k]);
 	free(sorted);
+	return ret;
+}
+
+/* ---- recalculations ---- */
+
+static int array_null(struct buf *b)
+{
+	return buf_puts(b, b->len > 1 ? ",NULL" : "NULL");
+}
+
+/* A recalculation batch as PostgreSQL array literals, in the caller's order: 0, or -1 past
+   RECALC_ARRAY_MAX (which RECALC_ITEMS_MAX normalised addresses never reach). */
+static int recalc_arrays(const struct usage_recalc *items, size_t n, struct buf arr[RECALC_ARRAYS])
+{
+	for (int k = 0; k < RECALC_ARRAYS; k++)
+		if (buf_puts(&arr[k], "{") < 0)
+			return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct usage_recalc *it = &items[i];
+		if (array_text(&arr[0], it->address) < 0 ||
+		    (it->has_bytes ? array_num(&arr[1], (long long)it->bytes)
+		                   : array_null(&arr[1])) < 0 ||
+		    (it->has_messages ? array_num(&arr[2], (long long)it->messages)
+		                      : array_null(&arr[2])) < 0 ||
+		    (it->measured_at != NULL ? array_text(&arr[3], it->measured_at)
+		                             : array_null(&arr[3])) < 0)
+			return -1;
+	}
+	for (int k = 0; k < RECALC_ARRAYS; k++)
+		if (buf_puts(&arr[k], "}") < 0)
+			return -1;
+	return 0;
+}
+
+/* Read the function's rows into results (by their ord). 0, or -1 with *error_r for a row this
+   build cannot describe (nothing is acknowledged then). */
+static int recalc_results(PGresult *r, size_t n, struct usage_recalc_result *results,
+                          const char **error_r)
+{
+	for (int row = 0; row < (int)n; row++) {
+		uint64_t ord = db_get_u64(r, row, 0);
+		const char *status = PQgetvalue(r, row, 1);
+		if (ord < 1 || ord > n) {
+			*error_r = "the database answered an item this batch does not have";
+			return -1;
+		}
+		struct usage_recalc_result *res = &results[ord - 1];
+		if (strcmp(status, "applied") == 0) {
+			res->status = USAGE_RECALC_APPLIED;
+			res->changed = db_get_bool(r, row, 2);
+			res->used_bytes = db_get_u64(r, row, 3);
+			res->used_messages = db_get_u64(r, row, 4);
+		} else if (strcmp(status, "unknown_mailbox") == 0) {
+			res->status = USAGE_RECALC_UNKNOWN_MAILBOX;
+		} else {
+			char st[48];
+			str_sanitize(st, sizeof(st), status, strlen(status), 40);
+			log_error("event=usage_unknown_status status=\"%s\" note=\"is the schema "
+			          "newer than this daemon?\"",
+			          st);
+			*error_r = "the database answered a status this daemon does not know";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int usage_recalc(struct usage *u, const struct usage_recalc *items, size_t n, const char *source,
+                 int64_t token, bool dry_run, struct usage_recalc_result *results,
+                 const char **error_r)
+{
+	if (n == 0)
+		return 0;
+	if (n > RECALC_ITEMS_MAX) {
+		*error_r = "more items than RECALC_ITEMS_MAX in one batch";
+		return -1;
+	}
+	struct buf arr[RECALC_ARRAYS];
+	for (int k = 0; k < RECALC_ARRAYS; k++)
+		buf_init(&arr[k], RECALC_ARRAY_MAX);
+	int ret = -1;
+	PGconn *conn = NULL;
+	if (recalc_arrays(items, n, arr) < 0) {
+		*error_r = "the batch is too large"; /* addresses longer than resource.h allows */
+		goto out;
+	}
+	conn = dbpool_acquire(u->pool, error_r);
+	if (conn == NULL)
+		goto out;
+	char tok[24]; /* an int64 fits */
+	snprintf(tok, sizeof(tok), "%lld", (long long)token);
+	const char *params[6] = { arr[0].data, arr[1].data, arr[2].data,
+		                  arr[3].data, source,      token > 0 ? tok : NULL };
+	unsigned ms = dbpool_timeout_ms(u->pool);
+	const char *error;
+	if (db_exec(conn, "BEGIN ISOLATION LEVEL READ COMMITTED", ms, &error) < 0) {
+		*error_r = "database unavailable";
+		goto release;
+	}
+	for (size_t i = 0; i < n; i++)
+		results[i].status = USAGE_RECALC_UNKNOWN_MAILBOX; /* every row below sets its own */
+	PGresult *r = db_run(conn, true, "recalc", 6, params, ms);
+	enum db_outcome dbo = db_classify(r);
+	if (dbo != DB_OK || PQresultStatus(r) != PGRES_TUPLES_OK || (size_t)PQntuples(r) != n) {
+		const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+		log_warn("event=usage_recalc_failed items=%zu sqlstate=%s error=\"%s\"", n,
+		         state != NULL ? state : "-", db_error_text(conn, r));
+		*error_r = failure_texts[dbo];
+		PQclear(r);
+		db_rollback(conn, ms);
+		goto release;
+	}
+	if (recalc_results(r, n, results, error_r) < 0) {
+		PQclear(r);
+		db_rollback(conn, ms);
+		goto release;
+	}
+	PQclear(r);
+	if (dry_run) {
+		db_rollback(conn, ms);
+	} else if (db_exec(conn, "COMMIT", ms, &error) < 0) {
+		/* not acknowledged: the client retries, and setting a figure twice is harmless */
+		*error_r = "commit failed";
+		goto release;
+	}
+	ret = 0;
+release:
+	dbpool_release(u->pool, conn);
+out:
+	for (int k = 0; k < RECALC_ARRAYS; k++)
+		buf_free(&arr[k]);
 	return ret;
 }

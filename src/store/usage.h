@@ -26,4 +26,38 @@ int usage_apply(struct usage *u, const struct usage_report *reports, size_t n,
                 struct usage_result *results, const char **error_r)
         __attribute__((warn_unused_result));
 
+/* One recalculation of a batch: checked (recalc.h), its address normalised; strings borrowed. */
+struct usage_recalc {
+	const char *address; /* as resource_key_parse() normalises a mailbox's */
+	bool has_bytes, has_messages;
+	uint64_t bytes,
+	        messages;        /* each at most INT64_MAX; an omitted one keeps the stored value */
+	const char *measured_at; /* RFC 3339, or NULL: the transaction's now() */
+};
+
+enum usage_recalc_status {
+	USAGE_RECALC_APPLIED,
+	USAGE_RECALC_UNKNOWN_MAILBOX, /* no mailbox has this address */
+};
+
+struct usage_recalc_result {
+	enum usage_recalc_status status;
+	bool changed; /* the mailbox's figures moved (its audit record was written) */
+	uint64_t used_bytes, used_messages; /* the mailbox's usage after the whole batch */
+};
+
+/*
+ * Set the absolute usage of items[0..n) (n <= RECALC_ITEMS_MAX) with source as token (0: none)
+ * would, in one transaction: each as PUT /v1/mailboxes/{address}/usage would (usage_set_at from
+ * measured_at, so earlier delta reports are superseded), items of one mailbox in order, one
+ * audit record per mailbox whose figures changed (sql/012_usage_load.sql). dry_run: everything
+ * is done, answered and rolled back. Fills results[n] in items' order. Returns 0 after COMMIT
+ * (or the dry run's rollback); -1 when the database could not take it (nothing applied;
+ * *error_r static; the caller answers 503 and the client retries: setting a figure again is
+ * harmless). Thread-safe.
+ */
+int usage_recalc(struct usage *u, const struct usage_recalc *items, size_t n, const char *source,
+                 int64_t token, bool dry_run, struct usage_recalc_result *results,
+                 const char **error_r) __attribute__((warn_unused_result));
+
 #endif

@@ -74,6 +74,16 @@ static int get_grace(const struct copytext_row *r, int i, int *out)
 	return 0;
 }
 
+/* A warning level (smallint NOT NULL, 0 for none), at most VINDEX_WARN_MAX. */
+static int get_level(const struct copytext_row *r, int i, unsigned *out)
+{
+	uint64_t v;
+	if (r->null[i] || strnum_u64(r->f[i], strlen(r->f[i]), VINDEX_WARN_MAX, &v) < 0)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
 static int hexval(char c)
 {
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
@@ -98,10 +108,11 @@ static int domain_row(struct load_ctx *c, const struct copytext_row *r, const ch
 static int mailbox_row(struct load_ctx *c, const struct copytext_row *r, const char **error_r)
 {
 	struct vindex_mailbox m;
-	if (r->n != 10 || r->null[2] || get_id(r, 0, &m.id) < 0 || get_id(r, 1, &m.domain_id) < 0 ||
+	if (r->n != 12 || r->null[2] || get_id(r, 0, &m.id) < 0 || get_id(r, 1, &m.domain_id) < 0 ||
 	    get_limit(r, 3, &m.storage) < 0 || get_limit(r, 4, &m.messages) < 0 ||
 	    get_limit(r, 5, &m.max_size) < 0 || get_grace(r, 6, &m.grace_percent) < 0 ||
-	    get_u64(r, 7, &m.used_bytes) < 0 || get_u64(r, 8, &m.used_messages) < 0 || r->null[9]) {
+	    get_u64(r, 7, &m.used_bytes) < 0 || get_u64(r, 8, &m.used_messages) < 0 || r->null[9] ||
+	    get_level(r, 10, &m.warn_storage) < 0 || get_level(r, 11, &m.warn_messages) < 0) {
 		*error_r = "malformed mailbox row";
 		return -1;
 	}
@@ -175,8 +186,8 @@ static const struct kind_query queries[VINDEX_KINDS] = {
 	                    " grace_percent FROM domains",
 	                    " WHERE id = ANY('{", domain_row },
 	[VINDEX_MAILBOX] = { "SELECT id, domain_id, local_part, storage_limit_bytes, message_limit,"
-	                     " max_message_size, grace_percent, used_bytes, used_messages, enabled"
-	                     " FROM mailboxes",
+	                     " max_message_size, grace_percent, used_bytes, used_messages, enabled,"
+	                     " warn_storage, warn_messages FROM mailboxes",
 	                     " WHERE id = ANY('{", mailbox_row },
 	[VINDEX_ALIAS] = { "SELECT a.id, a.domain_id, a.local_part,"
 	                   " (SELECT coalesce(string_agg(t.mailbox_id::text, ','"

@@ -215,10 +215,11 @@ class Cli(unittest.TestCase):
                 again = json.loads(db.cli("--json", kind, "get", src).stdout)
                 self.assertEqual([again[f] for f in self.FIELDS[kind]],
                                  [a[f] for f in self.FIELDS[kind]])
-        # the domain table is headed by the names set takes
+        # the domain table is headed by the names set takes, then what the domain holds
         out = db.cli("domain", "list").stdout
         self.assertRegex(out.splitlines()[0],
-                         r"^DOMAIN +POOL +STORAGE +MESSAGES +MAILBOX-MAX-SIZE +MAX-SIZE +GRACE$")
+                         r"^DOMAIN +POOL +STORAGE +MESSAGES +MAILBOX-MAX-SIZE +MAX-SIZE +GRACE"
+                         r" +MAILBOXES +OVER +USED +POOL%$")
 
     def test_sizes_for_people_or_in_bytes(self):
         db = self.db
@@ -238,10 +239,11 @@ class Cli(unittest.TestCase):
         self.assertEqual(rows["b@sizes.test"], ["1000", "1500", "150.0", "2", "yes OVER"])
         out = db.cli("domain", "list").stdout
         self.assertEqual(table(out)["sizes.test"],
-                         ["1 TiB", "10 MiB", "100", "25 MiB", "1.5 MiB", "-"])
+                         ["1 TiB", "10 MiB", "100", "25 MiB", "1.5 MiB", "-",
+                          "2", "1", "7.5 MiB", "0.0"])
         self.assertEqual(table(db.cli("-b", "domain", "list").stdout)["sizes.test"],
                          [str(1 << 40), str(10 << 20), "100", str(25 << 20), str(1536 << 10),
-                          "-"])
+                          "-", "2", "1", "7865820", "0.0"])
         self.assertEqual(out.splitlines()[0],
                          db.cli("-b", "domain", "list").stdout.splitlines()[0])
         # --json is the API's documents, in bytes, whatever --bytes says

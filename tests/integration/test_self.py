@@ -1,6 +1,7 @@
 """GET /v1/self: a self token's own mailbox as its user sees it, from the view; the largest
-message it reports is exactly the edge of what a check accepts; other scopes are refused, an
-expired token is told so, other failures look alike."""
+message it reports is exactly the edge of what a check accepts; the quota warnings in force
+follow usage through the view (thresholds 80/90/100 %, re-armed 5 points below); other scopes
+are refused, an expired token is told so, other failures look alike."""
 import datetime
 import os
 import tempfile
@@ -98,6 +99,65 @@ class Self(mqtest.SeededTestCase):
         self.assertEqual(mqtest.eventually(lambda: self.view(t)["storage"]["used_text"],
                                            "7.5 MiB"), "7.5 MiB")
         self.assertEqual(self.view(t)["messages"]["used"], 3)
+
+    def test_no_warnings(self):
+        doc = self.view(self.token("user1@example.test"))
+        self.assertEqual(doc["warnings"], {"storage": None, "messages": None})
+
+    # (how usage changes, bytes, messages, then the levels in force: storage, messages); the
+    # mailbox has 1000 bytes and 10 messages; "set" is PUT .../usage (absolute), "add" is POST
+    # /v1/usage (a delta). The default thresholds are 80, 90, 100 and the hysteresis 5.
+    WARNING_STEPS = [
+        ("set", 790, 7, None, None),       # under every threshold
+        ("set", 800, 8, 80, 80),           # exactly 80 % fires 80
+        ("add", 100, 0, 90, 80),           # 90 %
+        ("add", 100, 2, 100, 100),         # the limit reached
+        ("set", 960, 9, 100, 90),          # 96 %: 100 stays until below 95; 90 % of messages
+        ("set", 940, 9, 90, 90),           # 94 %: 100 re-armed, 90 still in force
+        ("set", 860, 9, 90, 90),           # 86 %: within the hysteresis of 90
+        ("set", 840, 8, 80, 80),           # 84 %: 90 re-armed
+        ("add", 60, 0, 90, 80),            # 90 % again: fires again
+        ("set", 740, 7, None, None),       # 74 %, 70 %: all re-armed
+        ("set", 760, 0, None, None),       # 76 %: within 5 of 80, but 80 was re-armed
+        ("add", 40, 0, 80, None),          # 80 % again: fires again
+    ]
+
+    def test_warnings_follow_usage(self):
+        address = "warn@example.test"
+        st, doc, _ = self.d.http("POST", "/v1/mailboxes", {"address": address,
+                                                           "storage_limit_bytes": 1000,
+                                                           "message_limit": 10})
+        self.assertEqual(st, 201, doc)
+        t = self.token(address)
+        self.assertEqual(self.view(t)["warnings"], {"storage": None, "messages": None})
+
+        def warning(level, what):
+            return None if level is None else {"level": level,
+                                               "text": f"{what} reached {level} % of its limit"}
+        for i, (how, nbytes, count, ws, wm) in enumerate(self.WARNING_STEPS):
+            with self.subTest(step=i, how=how, bytes=nbytes, messages=count):
+                if how == "set":
+                    st, doc, _ = self.d.http("PUT", f"/v1/mailboxes/{address}/usage",
+                                             {"bytes": nbytes, "messages": count,
+                                              "source": "test"})
+                else:
+                    st, doc, _ = self.d.http("POST", "/v1/usage", {"reports": [
+                        {"mailbox": address, "bytes": nbytes, "messages": count,
+                         "key": f"warn-test-{i}"}]})
+                self.assertEqual(st, 200, doc)
+                used = doc["usage"] if how == "set" else doc["results"][0]["usage"]
+                want = {"storage": warning(ws, "Storage"),
+                        "messages": warning(wm, "Message count")}
+                # the view learns of the new usage and levels through NOTIFY, together
+                def seen():
+                    doc = self.view(t)
+                    return doc["storage"]["used"], doc["warnings"]
+                got = mqtest.eventually(seen, (used["bytes"], want))
+                self.assertEqual(got, (used["bytes"], want))
+                # the mailbox document says the same
+                st, mdoc, _ = self.d.http("GET", f"/v1/mailboxes/{address}")
+                self.assertEqual(st, 200)
+                self.assertEqual(mdoc["warnings"], {"storage": ws, "messages": wm})
 
     def test_other_scopes_and_bad_tokens(self):
         st, doc, _ = self.d.http("GET", "/v1/self")  # the admin token

@@ -1,7 +1,8 @@
 """The self-check page (/self, /self.js, /self.css) in a real browser, Debian's chromium
 headless, against the real daemon and a real PostgreSQL: the figures it shows are GET
-/v1/self's, each failure has its words, the token never reaches the daemon's log, and a
-phone-sized screenshot is kept in the build directory (artifacts/self-page.png).
+/v1/self's, so are the quota warnings in force (in words, beside their bar), each failure has
+its words, the token never reaches the daemon's log, and a phone-sized screenshot is kept in the
+build directory (artifacts/self-page.png).
 
 chromium is installed by scripts/lib.sh (MQ_DEBS): without it this test fails, it does not
 skip."""
@@ -31,6 +32,9 @@ NO_TOKEN = "Open this page through the link you were given"
 EXPIRED = "This link has expired. Ask for a new one."
 INVALID = "This link is not valid: it may have been revoked or mistyped."
 FORBIDDEN = "This link does not give access to a mailbox\u2019s quota."
+STORAGE_ADVICE = "Delete old mail, or ask your administrator for more space."
+STORAGE_FULL_ADVICE = ("New mail may be refused: delete old mail, or ask your administrator "
+                       "for more space.")
 
 MIB = 1024 * 1024
 
@@ -247,6 +251,27 @@ class SelfPage(unittest.TestCase):
             self.assertEqual(float(page.attrs[prefix + "-bar"]["value"]),
                              min(float(want["percent"]), 100.0))
 
+    def assert_warning(self, page, prefix, want, advice=None):
+        """The page shows the warning want (GET /v1/self's {level, text}, or None) beside the
+        bar of prefix ("storage", "messages"), with advice, in words a screen reader reaches
+        from the bar."""
+        box = prefix + "-warning"
+        bar = page.attrs[prefix + "-bar"]
+        if want is None:
+            self.assertTrue(page.hidden(box))
+            self.assertEqual(page.text(box + "-text"), "")
+            self.assertNotIn("data-level", page.attrs[box])
+            self.assertEqual(bar["aria-describedby"], prefix + "-text")
+            return
+        self.assertFalse(page.hidden(box))
+        self.assertEqual(page.attrs[box].get("role"), "status")
+        self.assertEqual(page.attrs[box]["data-level"], str(want["level"]))
+        self.assertEqual(page.text(box + "-text"), want["text"] + ".")
+        self.assertEqual(page.shown_text(box), f"Warning: {want['text']}. {advice}")
+        self.assertEqual(page.attrs[box]["class"],
+                         "notice warning" + (" over" if want["level"] >= 100 else ""))
+        self.assertEqual(bar["aria-describedby"], f"{prefix}-text {box}")
+
     # --- the tests ---
 
     def test_page_in_a_browser(self):
@@ -292,6 +317,9 @@ class SelfPage(unittest.TestCase):
             self.assertTrue(p.hidden("error"))
             self.assertTrue(p.hidden("disabled"))
             self.assertEqual(p.text("storage-state"), "")
+            self.assertEqual(want["warnings"], {"storage": None, "messages": None})
+            self.assert_warning(p, "storage", None)
+            self.assert_warning(p, "messages", None)
             # the token is never written into the page
             self.assertNotIn(bob.split("_", 2)[2], str(p.attrs) + str(p.texts))
 
@@ -307,6 +335,15 @@ class SelfPage(unittest.TestCase):
             self.assert_usage(p, "messages", want["messages"])
             self.assertEqual(p.shown_text("messages-text"), "40 used, limit: unlimited")
 
+        with self.subTest("over 90 %: the warning in force, beside the bar"):
+            want = self.expected["carol@demo.test"]["warnings"]
+            # the fixture: 95 % fired 80 and 90 at once; the level is the higher
+            self.assertEqual(want, {"storage": {"level": 90,
+                                                "text": "Storage reached 90 % of its limit"},
+                                    "messages": None})
+            self.assert_warning(pages["carol"], "storage", want["storage"], STORAGE_ADVICE)
+            self.assert_warning(pages["carol"], "messages", None)
+
         with self.subTest("over quota: said in words"):
             want = self.expected["dave@demo.test"]
             p = pages["dave"]
@@ -314,6 +351,9 @@ class SelfPage(unittest.TestCase):
             self.assert_usage(p, "storage", want["storage"])
             self.assertTrue(p.text("storage-state").startswith("Over quota"))
             self.assertEqual(p.text("max-size"), want["max_message_size"]["text"])
+            self.assertEqual(want["warnings"]["storage"]["level"], 100)
+            self.assert_warning(p, "storage", want["warnings"]["storage"], STORAGE_FULL_ADVICE)
+            self.assert_warning(p, "messages", None)
 
         for name, state, message in (("expired", "expired", EXPIRED),
                                      ("wrong", "invalid", INVALID),

@@ -32,7 +32,8 @@ struct memstore *memstore_new(void);
 /* Free the store and NULL the pointer; NULL is a no-op. */
 void memstore_free(struct memstore **msp);
 
-/* The store operations (resolve, status, destroy, token) of ms; owned by ms. */
+/* The store operations (resolve, status, destroy, token, mailbox: a mailbox by id with its
+   warning levels, as /v1/self reads it) of ms; owned by ms. */
 struct store *memstore_store(struct memstore *ms);
 
 /* Its index, for a test to put, delete or move items directly. Owned by ms. */

@@ -1,6 +1,7 @@
 /*
  * Tests for the view's index: resolution order, inheritance, put/replace/delete of each kind and
- * its effect on resolution and on the domain usage sum, tokens, moves, and values refused.
+ * its effect on resolution and on the domain usage sum, tokens, moves, a mailbox by id with its
+ * warning levels and grace as packed into the record, and values refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -511,6 +512,90 @@ static void test_move(void **state)
 	vindex_free(&live);
 }
 
+/* ---- a mailbox by id: warning levels and grace, as the packed record gives them back ---- */
+
+struct wcase {
+	int grace;                  /* as put */
+	unsigned storage, messages; /* warning levels as put */
+	int rc;                     /* of the put */
+};
+
+static const struct wcase wcases[] = {
+	{ -1, 0, 0, 0 },
+	{ -1, 80, 0, 0 },
+	{ 0, 0, 100, 0 },
+	{ 7, 90, 80, 0 },
+	{ QUOTA_GRACE_PERCENT_MAX, 100, 100, 0 },
+	{ -1, VINDEX_WARN_MAX, VINDEX_WARN_MAX, 0 }, /* the highest threshold SQL allows */
+	{ -1, VINDEX_WARN_MAX + 1, 0, -1 },
+	{ -1, 0, VINDEX_WARN_MAX + 1, -1 },
+	{ -1, 65536 + 80, 0, -1 }, /* would wrap a 16-bit field to 80 */
+	{ -1, UINT32_MAX, UINT32_MAX, -1 },
+};
+
+static void test_by_id_and_warnings(void **state)
+{
+	(void)state;
+	struct vindex *vi = vindex_new();
+	put_domain(vi, 1, "example.org");
+	put_mailbox(vi, 99, 42, "orphan", 0); /* its domain is unknown */
+	struct store_mailbox mb;
+	assert_int_equal(vindex_mailbox(vi, 10, &mb), 1);
+	assert_int_equal(vindex_mailbox(vi, 99, &mb), 1);
+	/* each case replaces mailbox 10; a refused one leaves the previous in place */
+	const struct wcase *last = NULL;
+	for (size_t i = 0; i < sizeof(wcases) / sizeof(wcases[0]); i++) {
+		const struct wcase *c = &wcases[i];
+		const char *err = NULL;
+		struct vindex_mailbox m = { .id = 10,
+			                    .domain_id = 1,
+			                    .local = "a",
+			                    .storage = L(1000),
+			                    .grace_percent = c->grace,
+			                    .used_bytes = 950,
+			                    .enabled = true,
+			                    .warn_storage = c->storage,
+			                    .warn_messages = c->messages };
+		int rc = vindex_put_mailbox(vi, &m, &err);
+		if (rc != c->rc)
+			fail_msg("case %zu: put gave %d", i, rc);
+		if (rc < 0)
+			assert_non_null(err);
+		else
+			last = c;
+		assert_non_null(last);
+		memset(&mb, 0xa5, sizeof(mb));
+		assert_int_equal(vindex_mailbox(vi, 10, &mb), 0);
+		assert_string_equal(mb.address, "a@example.org");
+		if (mb.warn_storage != last->storage || mb.warn_messages != last->messages)
+			fail_msg("case %zu: levels %u/%u", i, mb.warn_storage, mb.warn_messages);
+		assert_int_equal(mb.has_grace, last->grace >= 0);
+		if (last->grace >= 0)
+			assert_int_equal(mb.grace_percent, (unsigned)last->grace);
+		assert_true(mb.storage.has && mb.storage.value == 1000 && mb.used_bytes == 950);
+		/* a check's resolution carries the same */
+		const struct store_mailbox *t = &resolve(vi, "a", NULL, "example.org")->targets[0];
+		assert_int_equal(t->warn_storage, last->storage);
+		assert_int_equal(t->warn_messages, last->messages);
+	}
+	/* moved from a scratch index, as a notified change is applied */
+	struct vindex *scratch = vindex_new();
+	const char *err = NULL;
+	struct vindex_mailbox m = {
+		.id = 10, .domain_id = 1, .local = "a", .grace_percent = -1, .warn_storage = 90
+	};
+	assert_int_equal(vindex_put_mailbox(scratch, &m, &err), 0);
+	assert_int_equal(vindex_move(vi, scratch, VINDEX_MAILBOX, 10), 0);
+	assert_int_equal(vindex_mailbox(vi, 10, &mb), 0);
+	assert_int_equal(mb.warn_storage, 90);
+	assert_int_equal(mb.warn_messages, 0);
+	assert_false(mb.enabled);
+	assert_int_equal(vindex_del(vi, VINDEX_MAILBOX, 10), 0);
+	assert_int_equal(vindex_mailbox(vi, 10, &mb), 1);
+	vindex_free(&scratch);
+	vindex_free(&vi);
+}
+
 /* ---- values refused ---- */
 
 static void test_refused(void **state)
@@ -574,10 +659,15 @@ static void test_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_resolution),    cmocka_unit_test(test_inheritance),
-		cmocka_unit_test(test_usage_sum),     cmocka_unit_test(test_domain_changes),
-		cmocka_unit_test(test_alias_changes), cmocka_unit_test(test_truncation),
-		cmocka_unit_test(test_tokens),        cmocka_unit_test(test_move),
+		cmocka_unit_test(test_resolution),
+		cmocka_unit_test(test_inheritance),
+		cmocka_unit_test(test_usage_sum),
+		cmocka_unit_test(test_domain_changes),
+		cmocka_unit_test(test_alias_changes),
+		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_tokens),
+		cmocka_unit_test(test_move),
+		cmocka_unit_test(test_by_id_and_warnings),
 		cmocka_unit_test(test_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

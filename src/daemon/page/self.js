@@ -2,7 +2,8 @@
  * mailquota's self-check page: reads the token from the URL fragment (#token=mqt_...), removes
  * the fragment from the address bar and keeps the token in this closure only (never in storage,
  * a cookie or the DOM), asks GET /v1/self with it and shows the answer. Every figure shown is
- * the server's own text (the *_text fields); only the percentage is printed from its number.
+ * the server's own text (the *_text fields, a warning's text); only the percentage is printed
+ * from its number.
  * Text goes into the page through textContent only, never as HTML.
  */
 'use strict';
@@ -33,6 +34,16 @@
 		'messages': 'Your mailbox holds as many messages as it may: delete some to receive ' +
 			'new ones.',
 		'domain_pool': 'The storage your domain shares is used up: ask your administrator.'
+	};
+
+	/* What to do about a quota warning: [below the limit, at or past it]. */
+	var WARNING_ADVICE = {
+		'storage': ['Delete old mail, or ask your administrator for more space.',
+			'New mail may be refused: delete old mail, or ask your administrator for ' +
+			'more space.'],
+		'messages': ['Delete old messages, or ask your administrator for a higher limit.',
+			'New mail may be refused: delete messages, or ask your administrator for ' +
+			'a higher limit.']
 	};
 
 	function $(id) {
@@ -122,11 +133,34 @@
 			u.used >= u.limit ? ' over' : ' nearly');
 	}
 
+	/* The quota warning in force for storage or messages (w: {level, text}, or null), said in
+	   words beside its bar: the server's text and what to do. The bar's description names the
+	   notice only while it is shown. */
+	function showWarning(prefix, w) {
+		var on = w !== null && typeof w === 'object' && typeof w.level === 'number' &&
+			typeof w.text === 'string';
+		var box = $(prefix + '-warning');
+		setText(prefix + '-warning-text', on ? w.text + '.' : '');
+		setText(prefix + '-warning-advice', on ?
+			WARNING_ADVICE[prefix][w.level >= 100 ? 1 : 0] : '');
+		box.className = 'notice warning' + (on && w.level >= 100 ? ' over' : '');
+		if (on)
+			box.setAttribute('data-level', String(w.level));
+		else
+			box.removeAttribute('data-level');
+		box.hidden = !on;
+		$(prefix + '-bar').setAttribute('aria-describedby',
+			prefix + '-text' + (on ? ' ' + prefix + '-warning' : ''));
+	}
+
 	function render(d) {
 		setText('address', d.address);
 		$('disabled').hidden = d.enabled !== false;
 		showUsage('storage', d.storage);
 		showUsage('messages', d.messages);
+		var warnings = d.warnings || {};
+		showWarning('storage', warnings.storage || null);
+		showWarning('messages', warnings.messages || null);
 
 		var m = d.max_message_size;
 		setText('max-size', m.text);

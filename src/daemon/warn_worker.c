@@ -1,0 +1,530 @@
+/*
+ * warn_worker: delivers warnings (see warn_worker.h). One thread: claim a due delivery, send it
+ * (an HTTP POST with libcurl, or the mail command with the message on its input), record the
+ * outcome, and sleep until the next delivery falls due or PostgreSQL announces a new event.
+ * Nothing here runs on a check's path. What a receiver or a mail command can do to the daemon
+ * is bounded: each attempt has a deadline, a webhook's answer is read up to
+ * WEBHOOK_ANSWER_MAX bytes and a command's output up to COMMAND_OUTPUT_MAX, and a stop request
+ * ends an attempt at once.
+ */
+/* posix_spawn_file_actions_addclosefrom_np needs _GNU_SOURCE, which the build defines */
+#include "warn_worker.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "version.h"
+#include "warn_outbox.h"
+#include "warning.h"
+#include "xalloc.h"
+
+#define SECRET_MAX         1024 /* bytes of the webhook secret file */
+#define WEBHOOK_BODY_MAX   (8 * 1024)
+#define WEBHOOK_ANSWER_MAX (64 * 1024)
+#define COMMAND_OUTPUT_MAX 400 /* of the mail command's output, kept as the error */
+#define PRUNE_INTERVAL_S   3600
+#define IDLE_WAIT_MS       60000 /* at most between looks at the outbox */
+#define DB_BACKOFF_MAX_MS  30000
+#define ERROR_TEXT_MAX     (COMMAND_OUTPUT_MAX + 100)
+
+struct warn_worker {
+	const struct config *cfg;
+	unsigned channels; /* bits 1 << enum warning_channel */
+	uint8_t secret[SECRET_MAX];
+	size_t secret_len;
+	char *template;
+	struct warn_outbox *ob;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	int wake[2];
+};
+
+static _Thread_local char errbuf[300];
+
+/* Read path whole into a new string (at most max bytes): it, or NULL with *error_r. */
+static char *read_file(const char *what, const char *path, size_t max, size_t *len_r,
+                       const char **error_r)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(errbuf, sizeof(errbuf), "%s: %s: %s", what, path, strerror(errno));
+		*error_r = errbuf;
+		return NULL;
+	}
+	char *s = xmalloc(max + 2);
+	size_t n = fread(s, 1, max + 1, f);
+	fclose(f);
+	if (n > max) {
+		free(s);
+		snprintf(errbuf, sizeof(errbuf), "%s: %s is larger than %zu bytes", what, path,
+		         max);
+		*error_r = errbuf;
+		return NULL;
+	}
+	s[n] = '\0';
+	*len_r = n;
+	return s;
+}
+
+struct warn_worker *warn_worker_new(const struct config *cfg, const char **error_r)
+{
+	*error_r = NULL;
+	unsigned channels = 0;
+	if (cfg->warning_webhook_url[0] != '\0')
+		channels |= 1u << WARNING_WEBHOOK;
+	if (cfg->warning_mail_command[0] != '\0')
+		channels |= 1u << WARNING_MAIL;
+	if (channels == 0)
+		return NULL;
+	struct warn_worker *w = xcalloc(1, sizeof(*w));
+	w->cfg = cfg;
+	w->channels = channels;
+	w->wake[0] = w->wake[1] = -1;
+	size_t len;
+	if (channels & (1u << WARNING_WEBHOOK)) {
+		char *s = read_file("warning_webhook_secret_file", cfg->warning_webhook_secret_file,
+		                    SECRET_MAX, &len, error_r);
+		if (s == NULL)
+			goto fail;
+		while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+			len--; /* a file written by echo ends in a newline that is not the secret's
+			        */
+		memcpy(w->secret, s, len);
+		w->secret_len = len;
+		explicit_bzero(s, len);
+		free(s);
+		if (len < 16) {
+			*error_r =
+			        "warning_webhook_secret_file: the secret must be at least 16 bytes";
+			goto fail;
+		}
+	}
+	if (channels & (1u << WARNING_MAIL)) {
+		const char *path = cfg->warning_mail_template;
+		w->template = path[0] != '\0' ? read_file("warning_mail_template", path,
+		                                          WARNING_TEMPLATE_MAX, &len, error_r)
+		                              : xstrdup(warning_default_template);
+		const char *why;
+		unsigned line;
+		if (w->template == NULL)
+			goto fail;
+		if (warning_template_check(w->template, &why, &line) < 0) {
+			snprintf(errbuf, sizeof(errbuf), "warning_mail_template: line %u: %s", line,
+			         why);
+			*error_r = errbuf;
+			goto fail;
+		}
+		char copy[1024];
+		char *argv[WARNING_COMMAND_ARGS_MAX];
+		snprintf(copy, sizeof(copy), "%s", cfg->warning_mail_command);
+		if (strlen(cfg->warning_mail_command) >= sizeof(copy) ||
+		    warning_command_split(copy, argv) < 0) {
+			*error_r = "warning_mail_command: at most 30 words and 1023 bytes";
+			goto fail;
+		}
+	}
+	if (pipe2(w->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		*error_r = "pipe failed";
+		goto fail;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	w->ob = warn_outbox_new(cfg->database_url, (unsigned)cfg->database_connect_timeout,
+	                        (unsigned)cfg->database_statement_timeout);
+	return w;
+fail:
+	warn_worker_destroy(&w);
+	return NULL;
+}
+
+static bool stopping(struct warn_worker *w)
+{
+	return atomic_load(&w->stop);
+}
+
+/* ---- webhook ---- */
+
+static size_t discard(char *data, size_t size, size_t n, void *cls)
+{
+	(void)data;
+	size_t *got = cls;
+	*got += size * n;
+	return *got > WEBHOOK_ANSWER_MAX ? 0 : size * n; /* 0 ends the transfer */
+}
+
+static int progress(void *cls, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	(void)a, (void)b, (void)c, (void)d;
+	return stopping(cls) ? 1 : 0;
+}
+
+static enum warn_outcome send_webhook(struct warn_worker *w, const struct warning_event *ev,
+                                      const struct buf *body, char *err, size_t errsize)
+{
+	char sig[WARNING_SIGNATURE_MAX], h_sig[WARNING_SIGNATURE_MAX + 32], h_id[80];
+	warning_signature(w->secret, w->secret_len, (int64_t)time(NULL), body->data, body->len,
+	                  sig);
+	snprintf(h_sig, sizeof(h_sig), "Mailquota-Signature: %s", sig);
+	snprintf(h_id, sizeof(h_id), "Mailquota-Event-Id: %s", ev->event_id);
+	CURL *c = curl_easy_init();
+	if (c == NULL) {
+		snprintf(err, errsize, "curl_easy_init failed");
+		return WARN_RETRY;
+	}
+	struct curl_slist *h = NULL;
+	h = curl_slist_append(h, "Content-Type: application/json");
+	h = curl_slist_append(h, h_sig);
+	h = curl_slist_append(h, h_id);
+	h = curl_slist_append(h, "Expect:");
+	size_t got = 0;
+	long ms = (long)w->cfg->warning_webhook_timeout * 1000;
+	curl_easy_setopt(c, CURLOPT_URL, w->cfg->warning_webhook_url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "mailquota/" MAILQUOTA_VERSION);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body->len);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &got);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
+	CURLcode rc = curl_easy_perform(c);
+	long status = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	if (rc == CURLE_WRITE_ERROR && status >= 200 && status < 300)
+		return WARN_DELIVERED; /* a 2xx with a long answer we stopped reading */
+	if (rc != CURLE_OK) {
+		snprintf(err, errsize, "%s", curl_easy_strerror(rc));
+		return WARN_RETRY;
+	}
+	if (status >= 200 && status < 300)
+		return WARN_DELIVERED;
+	snprintf(err, errsize, "the receiver answered HTTP %ld", status);
+	return WARN_RETRY;
+}
+
+/* ---- mail ---- */
+
+static long ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long ms = (deadline->tv_sec - now.tv_sec) * 1000 +
+	          (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? ms : 0;
+}
+
+/* Start argv with its input and output on pipes: the pid, or -1 with err filled. */
+static pid_t spawn(char **argv, int *in_r, int *out_r, char *err, size_t errsize)
+{
+	int in[2], out[2];
+	if (pipe2(in, O_CLOEXEC) < 0) {
+		snprintf(err, errsize, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		snprintf(err, errsize, "pipe: %s", strerror(errno));
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 2);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawnattr_init(&at);
+	sigset_t none, dfl;
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE); /* the daemon ignores it; the command should not inherit that */
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &dfl);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	pid_t pid;
+	int rc = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(in[0]);
+	close(out[1]);
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot run %s: %s", argv[0], strerror(rc));
+		close(in[1]);
+		close(out[0]);
+		return -1;
+	}
+	fcntl(in[1], F_SETFL, O_NONBLOCK);
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	*in_r = in[1];
+	*out_r = out[0];
+	return pid;
+}
+
+/*
+ * Feed msg to the command's input, collect its output, and wait for it to exit, all before the
+ * deadline and while not stopping: its wait status in *status_r and 0, or -1 (killed).
+ */
+static int run_command(struct warn_worker *w, pid_t pid, int in, int out, const struct buf *msg,
+                       const struct timespec *deadline, char *output, size_t outsize, int *status_r)
+{
+	size_t sent = 0, kept = 0;
+	bool eof = false;
+	while (!eof || in >= 0) {
+		if (stopping(w) || ms_left(deadline) == 0)
+			break;
+		struct pollfd p[3] = { { .fd = in, .events = POLLOUT },
+			               { .fd = eof ? -1 : out, .events = POLLIN },
+			               { .fd = w->wake[0], .events = POLLIN } };
+		poll(p, 3, (int)(ms_left(deadline) < 200 ? ms_left(deadline) : 200));
+		if (in >= 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
+			ssize_t n = write(in, msg->data + sent, msg->len - sent);
+			if (n > 0)
+				sent += (size_t)n;
+			if ((n < 0 && errno != EAGAIN) || sent == msg->len) {
+				close(in);
+				in = -1;
+			}
+		}
+		if (!eof && (p[1].revents & (POLLIN | POLLERR | POLLHUP))) {
+			char chunk[512];
+			ssize_t n = read(out, chunk, sizeof(chunk));
+			if (n == 0 || (n < 0 && errno != EAGAIN)) {
+				eof = true;
+			} else if (n > 0 && kept < outsize - 1) {
+				size_t k = (size_t)n < outsize - 1 - kept ? (size_t)n
+				                                          : outsize - 1 - kept;
+				memcpy(output + kept, chunk, k);
+				kept += k;
+			}
+		}
+	}
+	output[kept] = '\0';
+	if (in >= 0)
+		close(in);
+	close(out);
+	while (!stopping(w) && ms_left(deadline) > 0) {
+		pid_t r = waitpid(pid, status_r, WNOHANG);
+		if (r == pid)
+			return 0;
+		struct pollfd p = { .fd = w->wake[0], .events = POLLIN };
+		poll(&p, 1, 50);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status_r, 0);
+	return -1;
+}
+
+static enum warn_outcome send_mail(struct warn_worker *w, const struct warning_event *ev, char *err,
+                                   size_t errsize)
+{
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	struct buf msg;
+	buf_init(&msg, WARNING_MAIL_MAX);
+	if (warning_mail_render(ev, w->template, w->cfg->warning_mail_from, date, &msg) < 0) {
+		buf_free(&msg);
+		snprintf(err, errsize, "the message is larger than %d bytes", WARNING_MAIL_MAX);
+		return WARN_FAILED;
+	}
+	char copy[1024];
+	char *argv[WARNING_COMMAND_ARGS_MAX];
+	snprintf(copy, sizeof(copy), "%s", w->cfg->warning_mail_command);
+	int argc = warning_command_split(copy, argv); /* checked when the worker was made */
+	char rcpt[ADDRESS_MAX + 1];
+	snprintf(rcpt, sizeof(rcpt), "%s", ev->address);
+	argv[argc] = rcpt;
+	argv[argc + 1] = NULL;
+
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t)w->cfg->warning_mail_timeout;
+	int in, out, status = 0;
+	char output[COMMAND_OUTPUT_MAX];
+	pid_t pid = spawn(argv, &in, &out, err, errsize);
+	if (pid < 0) {
+		buf_free(&msg);
+		return WARN_RETRY;
+	}
+	int rc = run_command(w, pid, in, out, &msg, &deadline, output, sizeof(output), &status);
+	buf_free(&msg);
+	for (char *p = output; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	if (rc < 0) {
+		snprintf(err, errsize, "%s did not finish within %llu s and was killed", argv[0],
+		         (unsigned long long)w->cfg->warning_mail_timeout);
+		return WARN_RETRY;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return WARN_DELIVERED;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	if (WIFEXITED(status))
+		snprintf(err, errsize, "%s exited with %d: %s", argv[0], code, output);
+	else
+		snprintf(err, errsize, "%s was killed by signal %d", argv[0], WTERMSIG(status));
+	/* sendmail's permanent refusals (sysexits.h); everything else may pass */
+	if (code == EX_DATAERR || code == EX_NOUSER || code == EX_NOHOST || code == EX_NOPERM)
+		return WARN_FAILED;
+	return WARN_RETRY;
+}
+
+/* ---- the loop ---- */
+
+static uint32_t random32(void)
+{
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (uint32_t)time(NULL) ^ (uint32_t)getpid();
+	return r;
+}
+
+/* Deliver what is due on channel: 0, or -1 when the database failed. */
+static int deliver_due(struct warn_worker *w, enum warning_channel ch)
+{
+	const char *why;
+	while (!stopping(w)) {
+		struct warning_event ev;
+		struct buf body;
+		unsigned tries;
+		buf_init(&body, WEBHOOK_BODY_MAX);
+		int rc = warn_outbox_claim(w->ob, ch, &ev, &body, &tries, &why);
+		if (rc <= 0) {
+			buf_free(&body);
+			if (rc < 0 && !stopping(w))
+				log_warn("event=warning_outbox_failed error=\"%s\"", why);
+			return rc;
+		}
+		char err[ERROR_TEXT_MAX] = "";
+		enum warn_outcome o = ch == WARNING_WEBHOOK
+		                              ? send_webhook(w, &ev, &body, err, sizeof(err))
+		                              : send_mail(w, &ev, err, sizeof(err));
+		buf_free(&body);
+		if (stopping(w))
+			return 0; /* abandoned: the claim ends with the connection */
+		uint64_t delay =
+		        warning_backoff_ms(tries + 1, (unsigned)w->cfg->warning_retry_base,
+		                           (unsigned)w->cfg->warning_retry_max, random32());
+		const char *state;
+		if (warn_outbox_finish(w->ob, o, (unsigned)w->cfg->warning_max_tries, delay,
+		                       o == WARN_DELIVERED ? NULL : err, &state, &why) < 0) {
+			log_warn("event=warning_outbox_failed id=%s error=\"%s\"", ev.event_id,
+			         why);
+			return -1;
+		}
+		if (o == WARN_DELIVERED)
+			log_info("event=warning_delivered id=%s channel=%s mailbox=%s tries=%u",
+			         ev.event_id, warning_channel_name(ch), ev.address, tries + 1);
+		else
+			log_warn("event=warning_%s id=%s channel=%s mailbox=%s tries=%u "
+			         "error=\"%s\"%s",
+			         strcmp(state, "failed") == 0 ? "failed" : "not_delivered",
+			         ev.event_id, warning_channel_name(ch), ev.address, tries + 1, err,
+			         strcmp(state, "pending") == 0 ? " note=\"will retry\"" : "");
+	}
+	return 0;
+}
+
+static void *run(void *arg)
+{
+	struct warn_worker *w = arg;
+	unsigned backoff = 1000;
+	time_t last_prune = 0;
+	const char *why;
+	while (!stopping(w)) {
+		int rc = 0;
+		for (int ch = 0; ch < WARNING_CHANNELS && rc == 0; ch++)
+			if (w->channels & (1u << ch))
+				rc = deliver_due(w, (enum warning_channel)ch);
+		uint64_t due = IDLE_WAIT_MS;
+		time_t now = time(NULL);
+		if (rc == 0 && now - last_prune >= PRUNE_INTERVAL_S) {
+			uint64_t n;
+			rc = warn_outbox_prune(w->ob, (unsigned)w->cfg->warning_retention, &n,
+			                       &why);
+			if (rc == 0) {
+				last_prune = now;
+				if (n > 0)
+					log_info("event=warnings_pruned events=%llu",
+					         (unsigned long long)n);
+			}
+		}
+		if (rc == 0)
+			rc = warn_outbox_next_due(w->ob, w->channels, &due, &why);
+		if (rc < 0) {
+			if (!stopping(w))
+				log_warn(
+				        "event=warning_outbox_unavailable error=\"%s\" retry_ms=%u",
+				        why, backoff);
+			due = backoff;
+			backoff = backoff * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : backoff * 2;
+		} else {
+			backoff = 1000;
+		}
+		if (due > 0)
+			warn_outbox_wait(w->ob, w->wake[0],
+			                 (unsigned)(due < IDLE_WAIT_MS ? due : IDLE_WAIT_MS));
+	}
+	return NULL;
+}
+
+int warn_worker_start(struct warn_worker *w, const char **error_r)
+{
+	if (pthread_create(&w->thread, NULL, run, w) != 0) {
+		*error_r = "cannot start the warning thread";
+		return -1;
+	}
+	w->started = true;
+	log_info("event=warnings_delivering webhook=%s mail=%s",
+	         (w->channels & (1u << WARNING_WEBHOOK)) ? "yes" : "no",
+	         (w->channels & (1u << WARNING_MAIL)) ? "yes" : "no");
+	return 0;
+}
+
+void warn_worker_destroy(struct warn_worker **wp)
+{
+	struct warn_worker *w = *wp;
+	if (w == NULL)
+		return;
+	atomic_store(&w->stop, true);
+	if (w->wake[1] >= 0 && write(w->wake[1], "x", 1) < 0) {
+		/* the pipe is full: a wake-up is pending already */
+	}
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	warn_outbox_destroy(&w->ob);
+	for (int i = 0; i < 2; i++)
+		if (w->wake[i] >= 0)
+			close(w->wake[i]);
+	explicit_bzero(w->secret, sizeof(w->secret));
+	free(w->template);
+	free(w);
+	*wp = NULL;
+}
