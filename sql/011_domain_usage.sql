@@ -130,7 +130,7 @@ CREATE TRIGGER domains_usage_pool AFTER UPDATE OF pool_limit_bytes ON domains FO
 -- (p_max: call again), or -1 when another session is folding now (nothing to do here). Deltas
 -- of deleted domains are dropped. Readers see the figures before or after, never a mix; writers
 -- never wait for it (it locks only domain_usage rows, which no writer but an admin's change of
--- a pool limit touches).
+-- a pool limit touches, and it skips a row such a change holds).
 CREATE FUNCTION mq_fold_domain_usage(p_max integer DEFAULT 50000) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -142,9 +142,22 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(fold_space, 0) THEN
         RETURN -1;
     END IF;
-    WITH gone AS (
+    -- Only domains whose row can be taken now: a row held by an admin's change (a pool limit,
+    -- perhaps in a long import that changes several domains in its own order) is skipped, and
+    -- its deltas wait for the next fold, so the fold never waits for, nor deadlocks with, a
+    -- writer. Deltas of deleted domains (no row any more) are dropped.
+    WITH batch AS (
+        SELECT ctid, domain_id FROM domain_usage_delta LIMIT p_max
+    ), held AS (
+        SELECT du.domain_id FROM domain_usage du
+            WHERE du.domain_id IN (SELECT domain_id FROM batch)
+            FOR UPDATE SKIP LOCKED
+    ), gone AS (
         DELETE FROM domain_usage_delta
-            WHERE ctid = ANY (ARRAY(SELECT ctid FROM domain_usage_delta LIMIT p_max))
+            WHERE ctid = ANY (ARRAY(
+                SELECT b.ctid FROM batch b
+                WHERE b.domain_id IN (SELECT domain_id FROM held)
+                   OR NOT EXISTS (SELECT 1 FROM domains d WHERE d.id = b.domain_id)))
             RETURNING *
     ), s AS (
         SELECT domain_id, sum(d_bytes) AS b, sum(d_messages) AS m, sum(d_mailboxes) AS c,

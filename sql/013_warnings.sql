@@ -56,8 +56,6 @@ ALTER TABLE mailboxes
     ADD COLUMN effective_message_limit bigint,
     ADD COLUMN warn_storage smallint NOT NULL DEFAULT 0,
     ADD COLUMN warn_messages smallint NOT NULL DEFAULT 0;
-UPDATE mailboxes m SET effective_message_limit = coalesce(m.message_limit, d.default_message_limit)
-    FROM domains d WHERE d.id = m.domain_id;
 
 CREATE OR REPLACE FUNCTION mq_mailbox_derive() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -114,6 +112,23 @@ RETURNS smallint LANGUAGE sql IMMUTABLE AS $$
         (SELECT max(t) FROM unnest(thresholds) t WHERE p >= t), 0)::smallint END
 $$;
 
+-- The backfill: effective message limits, and the levels the default settings give today's
+-- usage, so that a mailbox over a threshold already neither shows no warning until its next
+-- change nor fires a stale one then. None of this is an edit: updated_at stays, and the
+-- daemons (not yet reading the levels) need no notification per mailbox.
+ALTER TABLE mailboxes DISABLE TRIGGER mailboxes_touch;
+UPDATE mailboxes m
+    SET effective_message_limit = coalesce(m.message_limit, d.default_message_limit),
+        warn_storage = mq_warn_step(mq_warn_percent(m.used_bytes, m.effective_storage_limit_bytes),
+                                    0::smallint, '{80,90,100}', 5::smallint),
+        warn_messages = mq_warn_step(mq_warn_percent(m.used_messages,
+                                                     coalesce(m.message_limit,
+                                                              d.default_message_limit)),
+                                     0::smallint, '{80,90,100}', 5::smallint)
+    FROM domains d
+    WHERE d.id = m.domain_id;
+ALTER TABLE mailboxes ENABLE TRIGGER mailboxes_touch;
+
 -- BEFORE INSERT OR UPDATE: the levels follow usage and limits; nothing else may set them.
 CREATE FUNCTION mq_mailbox_warn() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -155,13 +170,6 @@ END $$;
 -- named so that it runs after mailboxes_derive (BEFORE triggers run in name order)
 CREATE TRIGGER mailboxes_warn BEFORE INSERT OR UPDATE ON mailboxes
     FOR EACH ROW EXECUTE FUNCTION mq_mailbox_warn();
-
-UPDATE mailboxes SET warn_storage = mq_warn_step(mq_warn_percent(used_bytes,
-                                                                 effective_storage_limit_bytes),
-                                                 0::smallint, '{80,90,100}', 5::smallint),
-                     warn_messages = mq_warn_step(mq_warn_percent(used_messages,
-                                                                  effective_message_limit),
-                                                  0::smallint, '{80,90,100}', 5::smallint);
 
 -- ---- the outbox ----
 

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "hostport.h"
 #include "strnum.h"
+#include "warning.h"
 #include "xalloc.h"
 
 enum cfg_type { CFG_STR, CFG_UINT, CFG_SIZE, CFG_BOOL, CFG_MODE };
@@ -138,7 +139,7 @@ static const struct cfg_key keys[] = {
 	K(warning_webhook_secret_file, CFG_STR, "", 0, 0,
 	  "file holding the secret that signs each webhook body (HMAC-SHA256, header "
 	  "Mailquota-Signature); required with warning_webhook_url"),
-	K(warning_webhook_timeout, CFG_UINT, "10", 1, 60,
+	K(warning_webhook_timeout, CFG_UINT, "10", 1, WARNING_ATTEMPT_MAX_S,
 	  "seconds one webhook attempt may take (connecting, sending, the receiver's answer)"),
 	K(warning_mail_command, CFG_STR, "", 0, 0,
 	  "sendmail-compatible command that mails warnings to users (channel mail), split at "
@@ -150,7 +151,7 @@ static const struct cfg_key keys[] = {
 	K(warning_mail_template, CFG_STR, "", 0, 0,
 	  "file with the warning mail's Subject: and body, with {address} {resource} "
 	  "{threshold} {percent} {used} {limit} {event_id}; empty: the built-in text"),
-	K(warning_mail_timeout, CFG_UINT, "30", 1, 60,
+	K(warning_mail_timeout, CFG_UINT, "30", 1, WARNING_ATTEMPT_MAX_S,
 	  "seconds the mail command may run before it is killed and the delivery retried"),
 	K(warning_retry_base, CFG_UINT, "30", 1, 86400,
 	  "seconds before the first retry of a failed delivery; doubled for each further one"),
@@ -451,9 +452,10 @@ static int check_warnings(const struct config *cfg, config_error *err)
 			return -1;
 		}
 		if (strchr(cfg->warning_mail_from, '@') == NULL ||
+		    strlen(cfg->warning_mail_from) > 200 ||
 		    strpbrk(cfg->warning_mail_from, "\r\n") != NULL) {
 			seterr(err, "warning_mail_command needs warning_mail_from, an address such "
-			            "as postmaster@example.com");
+			            "as postmaster@example.com (at most 200 characters)");
 			return -1;
 		}
 	}

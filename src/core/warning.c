@@ -220,11 +220,22 @@ static const char *const placeholders[] = { "address", "resource", "threshold", 
 	                                    "used",    "limit",    "event_id" };
 #define NPLACEHOLDERS (sizeof(placeholders) / sizeof(placeholders[0]))
 
-/* Headers the message gets from us, never from a template. */
+/* Headers the message gets from us, never from a template (and every Content- header). */
 static const char *const own_headers[] = {
-	"from",         "to",       "date",   "message-id", "auto-submitted",
-	"mime-version", "content-", "sender", "return-path"
+	"from",         "to",     "date",        "message-id",       "auto-submitted",
+	"mime-version", "sender", "return-path", "x-mailquota-event"
 };
+
+/* Whether the header named name[len] is one of ours. */
+static bool own_header(const char *name, size_t len)
+{
+	if (len >= 8 && strncasecmp(name, "content-", 8) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(own_headers) / sizeof(own_headers[0]); i++)
+		if (strlen(own_headers[i]) == len && strncasecmp(name, own_headers[i], len) == 0)
+			return true;
+	return false;
+}
 
 /* The placeholder at p ("{name}"): its index, or -1. */
 static int placeholder_at(const char *p)
@@ -261,15 +272,11 @@ int warning_template_check(const char *tmpl, const char **why_r, unsigned *line_
 				         "body";
 				return -1;
 			} else {
-				for (size_t i = 0; i < sizeof(own_headers) / sizeof(own_headers[0]);
-				     i++)
-					if (strncasecmp(line, own_headers[i],
-					                strlen(own_headers[i])) == 0) {
-						*why_r = "this header is set by mailquota (From, "
-						         "To, Date, "
-						         "Message-ID, Auto-Submitted, MIME)";
-						return -1;
-					}
+				if (own_header(line, (size_t)(colon - line))) {
+					*why_r = "this header is set by mailquota (From, To, Date, "
+					         "Message-ID, Auto-Submitted, MIME)";
+					return -1;
+				}
 				subject |= (size_t)(colon - line) == 7 &&
 				           strncasecmp(line, "subject", 7) == 0;
 			}
@@ -347,13 +354,43 @@ static void from_domain(const char *from, char *out, size_t size)
 		snprintf(out, size, "mailquota.invalid");
 }
 
+/* RFC 5322 atext, the characters an unquoted local part may have besides dots. */
+static bool atext(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL) || (unsigned char)c >= 0x80;
+}
+
+/* addr for a To: header: its local part as a quoted string unless it is a dot-atom. */
+static int put_address(struct buf *out, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	size_t local = at != NULL ? (size_t)(at - addr) : strlen(addr);
+	bool dot_atom = local > 0 && addr[0] != '.' && addr[local - 1] != '.';
+	for (size_t i = 0; i < local && dot_atom; i++)
+		dot_atom = atext(addr[i]) || (addr[i] == '.' && addr[i + 1] != '.');
+	if (dot_atom)
+		return put_value(out, addr);
+	char q[2 * ADDRESS_LOCAL_MAX + 3];
+	size_t n = 0;
+	q[n++] = '"';
+	for (size_t i = 0; i < local && i < ADDRESS_LOCAL_MAX; i++) {
+		if (addr[i] == '"' || addr[i] == '\\')
+			q[n++] = '\\';
+		q[n++] = addr[i];
+	}
+	q[n++] = '"';
+	q[n] = '\0';
+	return put_value(out, q) < 0 || put_value(out, at != NULL ? at : "") < 0 ? -1 : 0;
+}
+
 int warning_mail_render(const struct warning_event *ev, const char *tmpl, const char *from,
                         const char *date, struct buf *out)
 {
 	char dom[ADDRESS_DOMAIN_MAX + 1];
 	from_domain(from, dom, sizeof(dom));
 	if (buf_puts(out, "From: ") < 0 || put_value(out, from) < 0 ||
-	    buf_puts(out, "\nTo: ") < 0 || put_value(out, ev->address) < 0 ||
+	    buf_puts(out, "\nTo: ") < 0 || put_address(out, ev->address) < 0 ||
 	    buf_puts(out, "\nDate: ") < 0 || put_value(out, date) < 0 ||
 	    buf_puts(out, "\nMessage-ID: <warning.") < 0 || put_value(out, ev->event_id) < 0 ||
 	    buf_puts(out, "@") < 0 || put_value(out, dom) < 0 ||

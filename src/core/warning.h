@@ -22,6 +22,7 @@
 #define WARNING_TEMPLATE_MAX     (16 * 1024)
 #define WARNING_MAIL_MAX         (32 * 1024) /* a rendered message */
 #define WARNING_COMMAND_ARGS_MAX 32
+#define WARNING_ATTEMPT_MAX_S    60 /* warning_webhook_timeout, warning_mail_timeout at most */
 
 enum warning_resource { WARNING_STORAGE, WARNING_MESSAGES };
 
@@ -33,7 +34,7 @@ const char *warning_channel_name(enum warning_channel c);
 /* One event as the worker delivers it (the columns of warning_events). */
 struct warning_event {
 	char event_id[WARNING_EVENT_ID_LEN + 1];
-	char address[ADDRESS_MAX + 1];
+	char address[ADDRESS_LOCAL_MAX + 1 + ADDRESS_DOMAIN_MAX + 1]; /* as stored: never cut */
 	enum warning_resource resource;
 	unsigned threshold;  /* percent */
 	char percent[24];    /* "81.5", or "" when the limit is 0 */

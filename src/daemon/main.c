@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct warn_worker *ww = warn_worker_new(&cfg, &err);
-	if (ww == NULL && err != NULL) {
+	if (ww == NULL) {
 		fprintf(stderr, "mailquotad: %s\n", err);
 		config_free(&cfg);
 		return 1;
@@ -217,7 +217,7 @@ int main(int argc, char **argv)
 			log_fatal("event=start_failed error=\"%s\"", why);
 		}
 	}
-	if (ww != NULL && warn_worker_start(ww, &why) < 0)
+	if (warn_worker_start(ww, &why) < 0)
 		log_fatal("event=start_failed error=\"%s\"", why);
 	log_info("event=started version=%s policy_socket=\"%s\" policy_tcp=\"%s\" http=\"%s\" "
 	         "reply_profile=%s",
@@ -225,6 +225,8 @@ int main(int argc, char **argv)
 	         cfg.reply_profile);
 
 	int sig = policy_server_run(ps, sfd);
+	/* first, while the database may still be used: a delivery sent meanwhile is recorded */
+	warn_worker_destroy(&ww);
 	/* drain: no new connections; requests already read are answered (policy checks go on
 	   on the connections already open) until the HTTP side is idle or shutdown_timeout */
 	log_info("event=stopping signal=%s shutdown_timeout=%llu", strsignal(sig),
@@ -234,7 +236,6 @@ int main(int argc, char **argv)
 	if (sig != 0)
 		log_info("event=stopping_now signal=%s", strsignal(sig));
 	http_server_stop(&hs);
-	warn_worker_destroy(&ww);
 	policy_server_destroy(&ps);
 	store_destroy(&store);
 	usage_destroy(&usage);

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "db.h"
 #include "log.h"
 #include "version.h"
 #include "warn_outbox.h"
@@ -82,6 +84,23 @@ static char *read_file(const char *what, const char *path, size_t max, size_t *l
 	return s;
 }
 
+/* Whether tmpl makes a message within WARNING_MAIL_MAX for the longest values an event has. */
+static bool renders_for_any_event(const char *tmpl, const char *from)
+{
+	struct warning_event ev = { .resource = WARNING_STORAGE,
+		                    .threshold = WARNING_THRESHOLD_MAX,
+		                    .used = UINT64_MAX,
+		                    .limit = UINT64_MAX };
+	memset(ev.event_id, 'f', WARNING_EVENT_ID_LEN);
+	memset(ev.address, 'a', sizeof(ev.address) - 1);
+	memset(ev.percent, '9', sizeof(ev.percent) - 1);
+	struct buf out;
+	buf_init(&out, WARNING_MAIL_MAX);
+	int rc = warning_mail_render(&ev, tmpl, from, "Wed, 31 Dec 2099 23:59:59 +0000", &out);
+	buf_free(&out);
+	return rc == 0;
+}
+
 struct warn_worker *warn_worker_new(const struct config *cfg, const char **error_r)
 {
 	*error_r = NULL;
@@ -90,8 +109,6 @@ struct warn_worker *warn_worker_new(const struct config *cfg, const char **error
 		channels |= 1u << WARNING_WEBHOOK;
 	if (cfg->warning_mail_command[0] != '\0')
 		channels |= 1u << WARNING_MAIL;
-	if (channels == 0)
-		return NULL;
 	struct warn_worker *w = xcalloc(1, sizeof(*w));
 	w->cfg = cfg;
 	w->channels = channels;
@@ -128,6 +145,11 @@ struct warn_worker *warn_worker_new(const struct config *cfg, const char **error
 			snprintf(errbuf, sizeof(errbuf), "warning_mail_template: line %u: %s", line,
 			         why);
 			*error_r = errbuf;
+			goto fail;
+		}
+		if (!renders_for_any_event(w->template, cfg->warning_mail_from)) {
+			*error_r = "warning_mail_template: the message for the longest address and "
+			           "figures would exceed 32 KiB";
 			goto fail;
 		}
 		char copy[1024];
@@ -264,7 +286,10 @@ static pid_t spawn(char **argv, int *in_r, int *out_r, char *err, size_t errsize
 	sigaddset(&dfl, SIGPIPE); /* the daemon ignores it; the command should not inherit that */
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &dfl);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	/* its own process group: a timeout kills what it started too */
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+	                                      POSIX_SPAWN_SETPGROUP);
 	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	pid_t pid;
 	int rc = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
@@ -286,21 +311,22 @@ static pid_t spawn(char **argv, int *in_r, int *out_r, char *err, size_t errsize
 }
 
 /*
- * Feed msg to the command's input, collect its output, and wait for it to exit, all before the
- * deadline and while not stopping: its wait status in *status_r and 0, or -1 (killed).
+ * Feed msg to the command's input and keep (part of) its output until it exits — not until its
+ * output ends: a command may leave a background process (sendmail's own delivery) holding it
+ * — all before the deadline and while not stopping: its wait status in *status_r and 0, or -1
+ * (its process group was killed).
  */
 static int run_command(struct warn_worker *w, pid_t pid, int in, int out, const struct buf *msg,
                        const struct timespec *deadline, char *output, size_t outsize, int *status_r)
 {
 	size_t sent = 0, kept = 0;
-	bool eof = false;
-	while (!eof || in >= 0) {
-		if (stopping(w) || ms_left(deadline) == 0)
-			break;
+	bool eof = false, exited = false;
+	while (!exited && !stopping(w) && ms_left(deadline) > 0) {
 		struct pollfd p[3] = { { .fd = in, .events = POLLOUT },
 			               { .fd = eof ? -1 : out, .events = POLLIN },
 			               { .fd = w->wake[0], .events = POLLIN } };
-		poll(p, 3, (int)(ms_left(deadline) < 200 ? ms_left(deadline) : 200));
+		long wait = ms_left(deadline) < 50 ? ms_left(deadline) : 50;
+		poll(p, 3, (int)wait);
 		if (in >= 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
 			ssize_t n = write(in, msg->data + sent, msg->len - sent);
 			if (n > 0)
@@ -322,19 +348,15 @@ static int run_command(struct warn_worker *w, pid_t pid, int in, int out, const 
 				kept += k;
 			}
 		}
+		exited = waitpid(pid, status_r, WNOHANG) == pid;
 	}
 	output[kept] = '\0';
 	if (in >= 0)
 		close(in);
 	close(out);
-	while (!stopping(w) && ms_left(deadline) > 0) {
-		pid_t r = waitpid(pid, status_r, WNOHANG);
-		if (r == pid)
-			return 0;
-		struct pollfd p = { .fd = w->wake[0], .events = POLLIN };
-		poll(&p, 1, 50);
-	}
-	kill(pid, SIGKILL);
+	if (exited)
+		return 0;
+	kill(-pid, SIGKILL);
 	waitpid(pid, status_r, 0);
 	return -1;
 }
@@ -354,11 +376,17 @@ static enum warn_outcome send_mail(struct warn_worker *w, const struct warning_e
 		snprintf(err, errsize, "the message is larger than %d bytes", WARNING_MAIL_MAX);
 		return WARN_FAILED;
 	}
+	if (ev->address[0] == '-') {
+		/* it would be read as an option of the command */
+		buf_free(&msg);
+		snprintf(err, errsize, "an address starting with '-' is not given to a command");
+		return WARN_FAILED;
+	}
 	char copy[1024];
 	char *argv[WARNING_COMMAND_ARGS_MAX];
 	snprintf(copy, sizeof(copy), "%s", w->cfg->warning_mail_command);
 	int argc = warning_command_split(copy, argv); /* checked when the worker was made */
-	char rcpt[ADDRESS_MAX + 1];
+	char rcpt[sizeof(ev->address)];
 	snprintf(rcpt, sizeof(rcpt), "%s", ev->address);
 	argv[argc] = rcpt;
 	argv[argc + 1] = NULL;
@@ -406,20 +434,17 @@ static uint32_t random32(void)
 	return r;
 }
 
-/* Deliver what is due on channel: 0, or -1 when the database failed. */
-static int deliver_due(struct warn_worker *w, enum warning_channel ch)
+/* Deliver what is due on channel: 0, or -1 with *error_r when the database failed. */
+static int deliver_due(struct warn_worker *w, enum warning_channel ch, const char **error_r)
 {
-	const char *why;
 	while (!stopping(w)) {
 		struct warning_event ev;
 		struct buf body;
 		unsigned tries;
 		buf_init(&body, WEBHOOK_BODY_MAX);
-		int rc = warn_outbox_claim(w->ob, ch, &ev, &body, &tries, &why);
+		int rc = warn_outbox_claim(w->ob, ch, &ev, &body, &tries, error_r);
 		if (rc <= 0) {
 			buf_free(&body);
-			if (rc < 0 && !stopping(w))
-				log_warn("event=warning_outbox_failed error=\"%s\"", why);
 			return rc;
 		}
 		char err[ERROR_TEXT_MAX] = "";
@@ -427,18 +452,18 @@ static int deliver_due(struct warn_worker *w, enum warning_channel ch)
 		                              ? send_webhook(w, &ev, &body, err, sizeof(err))
 		                              : send_mail(w, &ev, err, sizeof(err));
 		buf_free(&body);
-		if (stopping(w))
-			return 0; /* abandoned: the claim ends with the connection */
+		if (stopping(w) && o != WARN_DELIVERED)
+			return 0; /* cut short: the claim ends with the connection, and is made
+			             again */
 		uint64_t delay =
 		        warning_backoff_ms(tries + 1, (unsigned)w->cfg->warning_retry_base,
 		                           (unsigned)w->cfg->warning_retry_max, random32());
 		const char *state;
 		if (warn_outbox_finish(w->ob, o, (unsigned)w->cfg->warning_max_tries, delay,
-		                       o == WARN_DELIVERED ? NULL : err, &state, &why) < 0) {
-			log_warn("event=warning_outbox_failed id=%s error=\"%s\"", ev.event_id,
-			         why);
-			return -1;
-		}
+		                       o == WARN_DELIVERED ? NULL : err, &state, error_r) < 0)
+			return -1; /* delivered or not, it is sent again: the same event id */
+		char clean[ERROR_TEXT_MAX];
+		str_sanitize(clean, sizeof(clean), err, strlen(err), ERROR_TEXT_MAX - 1);
 		if (o == WARN_DELIVERED)
 			log_info("event=warning_delivered id=%s channel=%s mailbox=%s tries=%u",
 			         ev.event_id, warning_channel_name(ch), ev.address, tries + 1);
@@ -446,46 +471,61 @@ static int deliver_due(struct warn_worker *w, enum warning_channel ch)
 			log_warn("event=warning_%s id=%s channel=%s mailbox=%s tries=%u "
 			         "error=\"%s\"%s",
 			         strcmp(state, "failed") == 0 ? "failed" : "not_delivered",
-			         ev.event_id, warning_channel_name(ch), ev.address, tries + 1, err,
+			         ev.event_id, warning_channel_name(ch), ev.address, tries + 1,
+			         clean,
 			         strcmp(state, "pending") == 0 ? " note=\"will retry\"" : "");
 	}
 	return 0;
+}
+
+/* Prune once an hour: 0, or -1 with *error_r. The hour starts again whatever came of it. */
+static int prune(struct warn_worker *w, time_t *last, const char **error_r)
+{
+	time_t now = time(NULL);
+	if (now - *last < PRUNE_INTERVAL_S)
+		return 0;
+	*last = now;
+	uint64_t n = 0;
+	int rc = warn_outbox_prune(w->ob, (unsigned)w->cfg->warning_retention, &n, error_r);
+	if (n > 0)
+		log_info("event=warnings_pruned events=%llu", (unsigned long long)n);
+	if (w->channels == 0)
+		warn_outbox_disconnect(w->ob); /* nothing else to do here for an hour */
+	return rc;
 }
 
 static void *run(void *arg)
 {
 	struct warn_worker *w = arg;
 	unsigned backoff = 1000;
+	bool failing = false;
 	time_t last_prune = 0;
-	const char *why;
 	while (!stopping(w)) {
+		const char *why = "";
 		int rc = 0;
 		for (int ch = 0; ch < WARNING_CHANNELS && rc == 0; ch++)
 			if (w->channels & (1u << ch))
-				rc = deliver_due(w, (enum warning_channel)ch);
-		uint64_t due = IDLE_WAIT_MS;
-		time_t now = time(NULL);
-		if (rc == 0 && now - last_prune >= PRUNE_INTERVAL_S) {
-			uint64_t n;
-			rc = warn_outbox_prune(w->ob, (unsigned)w->cfg->warning_retention, &n,
-			                       &why);
-			if (rc == 0) {
-				last_prune = now;
-				if (n > 0)
-					log_info("event=warnings_pruned events=%llu",
-					         (unsigned long long)n);
-			}
-		}
+				rc = deliver_due(w, (enum warning_channel)ch, &why);
 		if (rc == 0)
+			rc = prune(w, &last_prune, &why);
+		uint64_t due = w->channels != 0 ? 0 : (uint64_t)PRUNE_INTERVAL_S * 1000;
+		if (rc == 0 && w->channels != 0)
 			rc = warn_outbox_next_due(w->ob, w->channels, &due, &why);
+		if (stopping(w))
+			break;
 		if (rc < 0) {
-			if (!stopping(w))
-				log_warn(
-				        "event=warning_outbox_unavailable error=\"%s\" retry_ms=%u",
-				        why, backoff);
+			if (!failing) /* once per outage */
+				log_warn("event=warning_outbox_unavailable error=\"%s\" "
+				         "note=\"retrying "
+				         "with back-off\"",
+				         why);
+			failing = true;
 			due = backoff;
 			backoff = backoff * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : backoff * 2;
 		} else {
+			if (failing)
+				log_info("event=warning_outbox_available");
+			failing = false;
 			backoff = 1000;
 		}
 		if (due > 0)
@@ -502,9 +542,10 @@ int warn_worker_start(struct warn_worker *w, const char **error_r)
 		return -1;
 	}
 	w->started = true;
-	log_info("event=warnings_delivering webhook=%s mail=%s",
-	         (w->channels & (1u << WARNING_WEBHOOK)) ? "yes" : "no",
-	         (w->channels & (1u << WARNING_MAIL)) ? "yes" : "no");
+	if (w->channels != 0)
+		log_info("event=warnings_delivering webhook=%s mail=%s",
+		         (w->channels & (1u << WARNING_WEBHOOK)) ? "yes" : "no",
+		         (w->channels & (1u << WARNING_MAIL)) ? "yes" : "no");
 	return 0;
 }
 

@@ -13,9 +13,9 @@ struct warn_worker;
 
 /*
  * A worker for cfg (which must outlive it), with the webhook secret and the mail template read
- * and checked: a worker; NULL with *error_r NULL when cfg sets up no channel (nothing to
- * deliver here); or NULL with *error_r (static text or text in a static buffer: a start-up
- * failure, as `mailquotad -n` reports it).
+ * and checked; one whose cfg sets up no channel only prunes old events (hourly, holding no
+ * connection in between). NULL with *error_r (static text or text in a static buffer: a
+ * start-up failure, as `mailquotad -n` reports it).
  */
 struct warn_worker *warn_worker_new(const struct config *cfg, const char **error_r);
 

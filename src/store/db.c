@@ -19,7 +19,6 @@
 #include "strnum.h"
 
 #define ABORT_CHECK_MS 100 /* how often a waiting call looks at db_abort_all() */
-#define IDLE_IN_TX_S   60  /* a session left idle inside a transaction is ended by the server */
 
 static atomic_bool aborting;
 
@@ -106,7 +105,7 @@ PGconn *db_open(const char *conninfo, const char *application_name, const struct
 	         "SET statement_timeout = %u; SET lock_timeout = %u;"
 	         " SET idle_in_transaction_session_timeout = %u",
 	         limits->statement_s * 1000, limits->lock_s * 1000,
-	         (IDLE_IN_TX_S + limits->statement_s) * 1000);
+	         (DB_IDLE_IN_TX_S + limits->statement_s) * 1000);
 	PGresult *r = db_run(conn, false, sql, 0, NULL, (connect_s + 1) * 1000);
 	if (db_classify(r) != DB_OK) {
 		*error_r = failure_text("setting timeouts: ", conn, r);

@@ -13,6 +13,9 @@
 #include "quota.h"
 
 #define DB_ERROR_MAX 320 /* an error text handed out (the server's first line, cut) */
+#define DB_IDLE_IN_TX_S                                                      \
+	60 /* a session idle inside a transaction longer (plus the statement \
+	      timeout) is ended by the server */
 
 /* A prepared statement: adding a query means adding a row to a table of these. */
 struct db_statement {

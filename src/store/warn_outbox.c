@@ -17,6 +17,10 @@
 #include "strnum.h"
 #include "xalloc.h"
 
+#define WARN_PRUNE_BATCH 5000 /* events deleted by one statement */
+#define TEXT_(x)         #x
+#define TEXT(x)          TEXT_(x)
+
 struct warn_outbox {
 	char *conninfo;
 	struct db_limits limits;
@@ -172,10 +176,10 @@ int warn_outbox_finish(struct warn_outbox *ob, enum warn_outcome outcome, unsign
 	                  " state = CASE WHEN $3 = 'delivered' THEN 'delivered'"
 	                  "  WHEN $3 = 'failed' OR tries + 1 >= $4::integer THEN 'failed'"
 	                  "  ELSE 'pending' END,"
-	                  " next_at = now() + $5::bigint * interval '1 millisecond',"
+	                  " next_at = clock_timestamp() + $5::bigint * interval '1 millisecond',"
 	                  " last_error = $6,"
 	                  " done_at = CASE WHEN $3 = 'retry' AND tries + 1 < $4::integer THEN NULL"
-	                  "  ELSE now() END"
+	                  "  ELSE clock_timestamp() END"
 	                  " WHERE event_id = $1::bigint AND channel = $2 RETURNING state",
 	                  6, params, error_r);
 	if (r == NULL)
@@ -200,15 +204,19 @@ int warn_outbox_next_due(struct warn_outbox *ob, unsigned channels, uint64_t *ms
 		return -1;
 	const char *params[2] = { (channels & (1u << WARNING_WEBHOOK)) ? "webhook" : "",
 		                  (channels & (1u << WARNING_MAIL)) ? "mail" : "" };
+	/* called after claims found nothing due: a delivery due already is being sent by another
+	   daemon (or held by a connection of ours that died, until the server ends it), so it is
+	   looked at again after WARN_OUTBOX_HELD_MS, not at once */
 	PGresult *r = run(ob,
-	                  "SELECT ceil(greatest(0, extract(epoch FROM min(next_at) - now())"
-	                  " * 1000))::bigint FROM warning_deliveries"
+	                  "SELECT ceil(extract(epoch FROM min(next_at) - now()) * 1000)::bigint"
+	                  " FROM warning_deliveries"
 	                  " WHERE state = 'pending' AND channel IN ($1, $2)",
 	                  2, params, error_r);
 	if (r == NULL)
 		return -1;
-	*ms_r = PQgetisnull(r, 0, 0) ? UINT64_MAX : db_get_u64(r, 0, 0);
+	int64_t ms = PQgetisnull(r, 0, 0) ? INT64_MAX : db_get_i64(r, 0, 0);
 	PQclear(r);
+	*ms_r = ms == INT64_MAX ? UINT64_MAX : ms <= 0 ? WARN_OUTBOX_HELD_MS : (uint64_t)ms;
 	return 0;
 }
 
@@ -220,16 +228,28 @@ int warn_outbox_prune(struct warn_outbox *ob, unsigned retention_s, uint64_t *n_
 	char s[16];
 	snprintf(s, sizeof(s), "%u", retention_s);
 	const char *params[1] = { s };
-	PGresult *r = run(ob,
-	                  "WITH gone AS (DELETE FROM warning_events"
-	                  " WHERE created_at < now() - $1::integer * interval '1 second'"
-	                  " RETURNING 1) SELECT count(*) FROM gone",
-	                  1, params, error_r);
-	if (r == NULL)
-		return -1;
-	*n_r = db_get_u64(r, 0, 0);
-	PQclear(r);
-	return 0;
+	*n_r = 0;
+	for (;;) { /* in batches, so that a backlog never makes one statement too long */
+		PGresult *r = run(ob,
+		                  "WITH gone AS (DELETE FROM warning_events WHERE id IN"
+		                  " (SELECT id FROM warning_events"
+		                  "  WHERE created_at < now() - $1::integer * interval '1 second'"
+		                  "  LIMIT " TEXT(WARN_PRUNE_BATCH) ") RETURNING 1)"
+		                                                    " SELECT count(*) FROM gone",
+		                  1, params, error_r);
+		if (r == NULL)
+			return -1;
+		uint64_t n = db_get_u64(r, 0, 0);
+		PQclear(r);
+		*n_r += n;
+		if (n < WARN_PRUNE_BATCH)
+			return 0;
+	}
+}
+
+void warn_outbox_disconnect(struct warn_outbox *ob)
+{
+	drop(ob);
 }
 
 void warn_outbox_wait(struct warn_outbox *ob, int wake_fd, unsigned timeout_ms)

@@ -15,7 +15,8 @@
 #include "buf.h"
 #include "warning.h"
 
-#define WARN_OUTBOX_ERROR_MAX 500 /* last_error text kept per delivery */
+#define WARN_OUTBOX_ERROR_MAX 500  /* last_error text kept per delivery */
+#define WARN_OUTBOX_HELD_MS   1000 /* a due delivery another session holds: looked at again */
 
 enum warn_outcome {
 	WARN_DELIVERED, /* done */
@@ -52,15 +53,20 @@ int warn_outbox_finish(struct warn_outbox *ob, enum warn_outcome outcome, unsign
                        const char **error_r) __attribute__((warn_unused_result));
 
 /*
- * Milliseconds until the next pending delivery of the channels whose bits (1 << channel) are
- * set falls due (0: one is due now; UINT64_MAX: none pending). 0, or -1 with *error_r.
+ * After claims found nothing due: milliseconds until the next pending delivery of the channels
+ * whose bits (1 << channel) are set falls due; WARN_OUTBOX_HELD_MS when one is due already
+ * (another session holds it); UINT64_MAX when none is pending. 0, or -1 with *error_r.
  */
 int warn_outbox_next_due(struct warn_outbox *ob, unsigned channels, uint64_t *ms_r,
                          const char **error_r) __attribute__((warn_unused_result));
 
-/* Delete events older than retention_s seconds (and their deliveries); the count in *n_r. */
+/* Delete events older than retention_s seconds (and their deliveries), in batches; the count
+   in *n_r (what was deleted before a failure stays deleted). */
 int warn_outbox_prune(struct warn_outbox *ob, unsigned retention_s, uint64_t *n_r,
                       const char **error_r) __attribute__((warn_unused_result));
+
+/* Close the connection (a daemon that only prunes holds none between prunes). */
+void warn_outbox_disconnect(struct warn_outbox *ob);
 
 /*
  * Wait up to timeout_ms for a new event's notification or for wake_fd to become readable

@@ -313,6 +313,33 @@ class Figures(Base):
                 s.close()
         self.assertEqual(self.assert_exact()["busy.test"]["bytes"], 221)
 
+    def test_the_fold_skips_a_domain_an_admin_change_holds(self):
+        """An open change of a domain's pool limit holds its domain_usage row: the fold does
+        not wait for it (nor deadlock with an import changing several domains in its own
+        order); it folds the other domains and leaves that one's deltas for later."""
+        for name in ("held.test", "free.test"):
+            self.call("POST", DOMAINS, {"name": name}, want=201)
+            self.call("POST", MAILBOXES, {"address": f"m@{name}"}, want=201)
+        fold(self.db)
+        s = Session(self.db)
+        try:
+            s.run("BEGIN; UPDATE domains SET pool_limit_bytes = 5000 WHERE name = 'held.test';")
+            with FoldBlocked(self.db):
+                self.report(("m@held.test", 7, 1), ("m@free.test", 9, 1))
+            t0 = time.time()
+            fold(self.db)  # the daemon may fold too: either way the held domain waits
+            self.assertLess(time.time() - t0, 5)
+            left = self.db.sql("SELECT string_agg(DISTINCT d.name, ',') FROM domain_usage_delta x"
+                               " JOIN domains d ON d.id = x.domain_id")
+            self.assertEqual(left, "held.test")
+            s.run("COMMIT;")
+        finally:
+            s.close()
+        fold(self.db)
+        self.assertEqual(pending(self.db), 0)
+        exact = self.assert_exact()
+        self.assertEqual((exact["held.test"]["bytes"], exact["free.test"]["bytes"]), (7, 9))
+
     def test_concurrent_reports_to_one_domain(self):
         self.call("POST", DOMAINS, {"name": "many.test"}, want=201)
         for i in range(8):

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import tempfile
 import threading
 import time
@@ -101,6 +102,7 @@ class Warnings(unittest.TestCase):
                     'f=$d/$(date +%s%N)\n'
                     'printf "%s\\n" "$@" > "$f.args"\n'
                     'cat > "$f.msg"\n'
+                    f'[ -f {cls.dir}/background ] && (sleep 20 &)\n'
                     f'[ -f {cls.dir}/exitcode ] && exit $(cat {cls.dir}/exitcode)\n'
                     "exit 0\n")
         os.chmod(cls.sendmail, stat.S_IRWXU)
@@ -119,10 +121,11 @@ class Warnings(unittest.TestCase):
         self.rx.release.clear()
         with self.rx.lock:
             self.rx.requests.clear()
-        try:
-            os.unlink(os.path.join(self.dir, "exitcode"))
-        except FileNotFoundError:
-            pass
+        for flag in ("exitcode", "background"):
+            try:
+                os.unlink(os.path.join(self.dir, flag))
+            except FileNotFoundError:
+                pass
         self.settings(channels=[], thresholds=[80, 90, 100], hysteresis=5)
 
     def tearDown(self):
@@ -263,7 +266,9 @@ class Warnings(unittest.TestCase):
         self.assertEqual(self.settings()["thresholds"], [80, 90, 100])  # nothing changed
         read = mqtest.bootstrap_token(self.db.conninfo, "reader-" + uuid.uuid4().hex[:6],
                                       "scope=read")
-        self.assertEqual(self.admin.http("GET", "/v1/warnings/settings", token=read)[0], 200)
+        # the daemon learns of the new token through NOTIFY
+        self.assertEqual(mqtest.eventually(
+            lambda: self.admin.http("GET", "/v1/warnings/settings", token=read)[0], 200), 200)
         self.assertEqual(self.admin.http("PATCH", "/v1/warnings/settings", {"hysteresis": 3},
                                          token=read)[0], 403)
         audit = json.loads(self.db.sql("SELECT count(*) FROM audit_log"
@@ -349,11 +354,16 @@ class Warnings(unittest.TestCase):
         self.report(a, 820)
         self.assertEqual(self.rx.wait_for(1), 1)
         first = self.rx.ids()[0]
+        # a second daemon waits politely for the delivery d1 holds (it used to spin on it)
+        d2 = self.daemon()
+        cpu = d2.cpu_seconds()
+        time.sleep(2)
+        self.assertLess(d2.cpu_seconds() - cpu, 0.5)
+        self.assertEqual(len(self.rx.ids()), 1)
         d1.proc.send_signal(signal.SIGKILL)
         d1.proc.wait()
         self.rx.mode = "ok"
         self.rx.release.set()
-        self.daemon()
         self.assertEqual(self.rx.wait_for(2), 2)
         self.assertEqual(self.rx.ids(), [first, first])
         mqtest.eventually(lambda: self.delivery(a), "delivered 1")
@@ -384,6 +394,59 @@ class Warnings(unittest.TestCase):
         self.assertIn("95 messages of 100 messages", body)
         self.assertIn("90 % of its message count limit", body)
 
+    def test_mail_command_leaving_a_background_process(self):
+        # sendmail's own background delivery may keep the command's output open: its exit
+        # decides, and a timeout would kill its whole process group
+        self.settings(channels=["mail"])
+        open(os.path.join(self.dir, "background"), "w").close()
+        self.daemon(warning_webhook_url="", warning_mail_command=self.sendmail,
+                    warning_mail_from="postmaster@w.test", warning_mail_timeout=10)
+        a = self.mailbox()
+        t0 = time.time()
+        self.report(a, 1000)
+        self.assertEqual(mqtest.eventually(lambda: self.delivery(a, "mail"), "delivered 1"),
+                         "delivered 1")
+        self.assertLess(time.time() - t0, 8)
+
+    def test_upgrade_backfills_levels(self):
+        # a database at migration 012 with mailboxes over thresholds, then `mailquota migrate`
+        name = "mq_up_" + uuid.uuid4().hex[:8]
+        mqtest.psql("postgres", f"CREATE DATABASE {name}")
+        try:
+            sqldir = os.path.join(os.path.dirname(__file__), "..", "..", "sql")
+            mqtest.psql(name, "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                              " name text NOT NULL, applied_at timestamptz NOT NULL"
+                              " DEFAULT now())")
+            for f in sorted(os.listdir(sqldir)):
+                if int(f[:3]) <= 12:
+                    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-h",
+                                    mqtest.PGHOST, "-U", "postgres", "-d", name, "-f",
+                                    os.path.join(sqldir, f)], check=True, capture_output=True)
+                    mqtest.psql(name, f"INSERT INTO schema_migrations VALUES"
+                                      f" ({int(f[:3])}, '{f[:-4]}')")
+            mqtest.psql(name, "INSERT INTO domains (name, default_storage_limit_bytes,"
+                              " default_message_limit) VALUES ('up.test', 1000, 10);"
+                              "INSERT INTO mailboxes (domain_id, local_part, used_bytes,"
+                              " used_messages) SELECT id, 'a', 850, 10 FROM domains;"
+                              "INSERT INTO mailboxes (domain_id, local_part, used_bytes)"
+                              " SELECT id, 'b', 10 FROM domains")
+            before = mqtest.psql(name, "SELECT string_agg(updated_at::text, ',' ORDER BY id)"
+                                       " FROM mailboxes")
+            subprocess.run([os.path.join(mqtest.BIN, "mailquota"), "-d",
+                            f"host={mqtest.PGHOST} user=postgres dbname={name}", "migrate"],
+                           check=True, capture_output=True)
+            self.assertEqual(mqtest.psql(name, "SELECT string_agg(local_part || ' ' ||"
+                                               " warn_storage || ' ' || warn_messages || ' ' ||"
+                                               " effective_message_limit, ',' ORDER BY id)"
+                                               " FROM mailboxes"), "a 80 100 10,b 0 0 10")
+            self.assertEqual(mqtest.psql(name, "SELECT string_agg(updated_at::text, ','"
+                                               " ORDER BY id) FROM mailboxes"), before)
+            # the next change fires nothing stale: 86 % stays at level 80
+            mqtest.psql(name, "UPDATE mailboxes SET used_bytes = 860 WHERE local_part = 'a'")
+            self.assertEqual(mqtest.psql(name, "SELECT count(*) FROM warning_events"), "0")
+        finally:
+            mqtest.psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
     def test_mail_permanent_refusal_fails_at_once(self):
         self.settings(channels=["mail"])
         with open(os.path.join(self.dir, "exitcode"), "w") as f:
@@ -413,7 +476,6 @@ class Warnings(unittest.TestCase):
             args = [os.path.join(mqtest.BIN, "mailquotad"), "-n"]
             for k, v in opts.items():
                 args += ["-o", f"{k}={v}"]
-            import subprocess
             p = subprocess.run(args, capture_output=True, text=True)
             self.assertEqual(p.returncode, 1, opts)
             self.assertIn(want, p.stderr)

@@ -139,6 +139,8 @@ static void test_template_check(void **state)
 		  0 },
 		{ "Subject: long\n  folded\n\nbody", 0 },
 		{ "subject: case\n\nbody", 0 },
+		{ "Subject: hi\nTopic: quota\nToken: x\nX-Mailquota: y\n\nbody", 0 },
+		{ "Subject: hi\nX-Mailquota-Event: forged\n\nbody", 2 },
 		{ "Subject: hi\n", 2 },                     /* no body */
 		{ "X-Other: hi\n\nbody\n", 4 },             /* no Subject */
 		{ "Subject: hi\nFrom: me@x\n\nbody\n", 2 }, /* ours */
@@ -201,6 +203,28 @@ static void test_render(void **state)
 	assert_non_null(
 	        strstr(out.data, "Message-ID: <warning.0b6c8f8e-1d2a-4c55-9f0e-3f2d1c0b9a87@b>"));
 	buf_free(&out);
+
+	/* a local part that is no dot-atom is quoted in To: (the command gets it as it is) */
+	static const struct {
+		const char *address, *to;
+	} quoted[] = {
+		{ "first.last@x.test", "To: first.last@x.test\n" },
+		{ "o'brien+tag@x.test", "To: o'brien+tag@x.test\n" },
+		{ "a,b@x.test", "To: \"a,b\"@x.test\n" },
+		{ "say\"hi\"@x.test", "To: \"say\\\"hi\\\"\"@x.test\n" },
+		{ ".dot@x.test", "To: \".dot\"@x.test\n" },
+		{ "two..dots@x.test", "To: \"two..dots\"@x.test\n" },
+		{ "-opt@x.test", "To: -opt@x.test\n" },
+	};
+	for (size_t i = 0; i < sizeof(quoted) / sizeof(quoted[0]); i++) {
+		ev = event;
+		snprintf(ev.address, sizeof(ev.address), "%s", quoted[i].address);
+		buf_init(&out, WARNING_MAIL_MAX);
+		assert_int_equal(warning_mail_render(&ev, "Subject: s\n\nb", "a@b", "d", &out), 0);
+		if (strstr(out.data, quoted[i].to) == NULL)
+			fail_msg("case %zu: no %s in %s", i, quoted[i].to, out.data);
+		buf_free(&out);
+	}
 
 	/* a full buffer is refused, not cut */
 	buf_init(&out, 64);
