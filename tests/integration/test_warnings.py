@@ -153,10 +153,14 @@ class Warnings(unittest.TestCase):
         return addr
 
     def report(self, addr, nbytes, messages=0):
+        # reports name mailboxes through the daemon's view, which learns of new ones by NOTIFY
+        self.assertEqual(mqtest.eventually(
+            lambda: self.admin.http("GET", f"/v1/mailboxes/{addr}/usage")[0], 200), 200, addr)
         st, doc, _ = self.admin.http("POST", "/v1/usage", {"reports": [
             {"mailbox": addr, "bytes": nbytes, "messages": messages,
              "key": uuid.uuid4().hex}]})
         self.assertEqual(st, 200, doc)
+        self.assertEqual(doc["results"][0].get("status"), "applied", doc)
 
     def events(self, addr):
         return json.loads(self.db.sql(
