@@ -1,6 +1,8 @@
 """End to end with a real Postfix: a throwaway instance (own config, queue and data
 directories, loopback port) asks the real mailquotad over its policy socket at RCPT TO, and
-delivers with virtual(8) into maildirs. One recipient's refusal must not touch the others."""
+delivers with virtual(8) into maildirs. One recipient's refusal must not touch the others. A
+quota warning is mailed to its user through Postfix's own sendmail(1) and lands in the
+maildir."""
 import grp
 import os
 import shutil
@@ -34,6 +36,7 @@ discard   unix  -       -       n       -       -       discard
 virtual   unix  -       n       n       -       -       virtual
 mqdeliver unix  -       n       n       -       -       pipe
   flags=hu user=nobody argv={mailquota} -c {conf} deliver ${{recipient}} key=${{queue_id}}/${{recipient}} -- {deliver} {dir}/mail ${{recipient}}
+pickup    unix  n       -       n       60      1       pickup
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
@@ -79,7 +82,7 @@ smtpd_policy_service_max_ttl = 1000s
 smtpd_policy_service_default_action = 451 4.3.5 Quota service unavailable
 """
 
-MAILBOXES = ["user1", "user2", "user3", "small", "tagged", "filling"]
+MAILBOXES = ["user1", "user2", "user3", "small", "tagged", "filling", "warned"]
 DELIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "maildir-deliver")
 
 
@@ -218,6 +221,7 @@ class PostfixEndToEnd(unittest.TestCase):
         db.cli("mailbox", "set", "tagged@example.test", "storage=10")
         db.cli("usage", "set", "tagged@example.test", "10")
         db.cli("mailbox", "set", "filling@example.test", "storage=2500")
+        db.cli("mailbox", "set", "warned@example.test", "storage=100K")
         # the socket is reachable by smtpd (user postfix) through its group, not by everyone
         cls.daemon = cls.pf = None
         try:
@@ -332,6 +336,47 @@ class PostfixEndToEnd(unittest.TestCase):
                                                  "filling", "new", f))
                     for f in self.pf.delivered("filling"))
         self.assertEqual(int(used), sizes)  # exactly what was stored
+
+    def test_6_quota_warning_mailed_through_postfix_sendmail(self):
+        """Warnings by mail, as README.md sets them up, through the real sendmail(1) of this
+        Postfix instance (-C its configuration): a recalculation to 85 % fires the 80 %
+        warning, a second daemon (any daemon delivers) runs the command, and Postfix delivers
+        the message into the user's maildir, through mailquota's own delivery wrapper."""
+        st, doc, _ = self.daemon.http("PATCH", "/v1/warnings/settings", {"channels": ["mail"]})
+        self.assertEqual(st, 200, doc)
+        mailer = None
+        try:
+            mailer = mqtest.Daemon(
+                self.db.conninfo, token=self.daemon.token, policy_socket="",
+                policy_tcp_listen="", log_level="info",
+                warning_mail_command=f"/usr/sbin/sendmail -C {self.pf.etc} -i "
+                                     "-f postmaster@example.test --",
+                warning_mail_from="Postmaster <postmaster@example.test>")
+            self.db.cli("usage", "set", "warned@example.test", str(85 * 1024), "3")
+            self.pf.wait_delivered("warned", 1)
+            name = self.pf.delivered("warned")[0]
+            with open(os.path.join(self.pf.dir, "mail", "example.test", "warned", "new",
+                                   name), "rb") as f:
+                msg = f.read().decode()
+            head = msg.split("\n\n", 1)[0]
+            for want in ("\nAuto-Submitted: auto-generated\n", "\nTo: warned@example.test\n",
+                         "\nSubject: Your mailbox is 85.0 % full\n",
+                         "\nFrom: Postmaster <postmaster@example.test>\n"):
+                self.assertIn(want, "\n" + head + "\n")
+            # the envelope sender is the one the command gave (-f), as Postfix logged it
+            self.assertIn("from=<postmaster@example.test>", self.pf.log())
+            self.assertIn("it holds 85 KiB of 100 KiB.", msg)
+            event = self.db.sql("SELECT event_id FROM warning_events"
+                                " WHERE address = 'warned@example.test'")
+            self.assertIn(f"Message-ID: <warning.{event}@example.test>", head)
+            self.assertEqual(mqtest.eventually(lambda: self.db.sql(
+                "SELECT state || ' ' || tries FROM warning_deliveries d JOIN warning_events e"
+                " ON e.id = d.event_id WHERE e.address = 'warned@example.test'"),
+                "delivered 1"), "delivered 1")
+        finally:
+            if mailer is not None:
+                mailer.cleanup()
+            self.daemon.http("PATCH", "/v1/warnings/settings", {"channels": []})
 
     def test_5_no_system_postfix_running(self):
         # only our instance: every master process belongs to this test's config directory
