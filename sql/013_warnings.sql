@@ -212,6 +212,7 @@ DECLARE
     ch text[];
     cause text;
     ev bigint;
+    v record;
     n integer := 0;
     os smallint := 0;
     om smallint := 0;
@@ -228,30 +229,21 @@ BEGIN
                       THEN 'limit'
                   WHEN OLD.usage_set_at IS DISTINCT FROM NEW.usage_set_at THEN 'recalculation'
                   ELSE 'usage' END;
-    IF NEW.warn_storage > os THEN
+    FOR v IN SELECT * FROM (VALUES
+                 ('storage', NEW.warn_storage, os, NEW.used_bytes,
+                  NEW.effective_storage_limit_bytes),
+                 ('messages', NEW.warn_messages, om, NEW.used_messages,
+                  NEW.effective_message_limit)) r (resource, level, old, used, lim)
+             WHERE r.level > r.old LOOP
         INSERT INTO warning_events (mailbox_id, address, resource, threshold, percent, used,
                                     limit_value, cause)
-            VALUES (NEW.id, NEW.address, 'storage', NEW.warn_storage,
-                    nullif(round(mq_warn_percent(NEW.used_bytes,
-                                                 NEW.effective_storage_limit_bytes), 1),
-                           'Infinity'),
-                    NEW.used_bytes, NEW.effective_storage_limit_bytes, cause)
+            VALUES (NEW.id, NEW.address, v.resource, v.level,
+                    nullif(round(mq_warn_percent(v.used, v.lim), 1), 'Infinity'),
+                    v.used, v.lim, cause)
             RETURNING id INTO ev;
         INSERT INTO warning_deliveries (event_id, channel) SELECT ev, c FROM unnest(ch) c;
         n := n + 1;
-    END IF;
-    IF NEW.warn_messages > om THEN
-        INSERT INTO warning_events (mailbox_id, address, resource, threshold, percent, used,
-                                    limit_value, cause)
-            VALUES (NEW.id, NEW.address, 'messages', NEW.warn_messages,
-                    nullif(round(mq_warn_percent(NEW.used_messages,
-                                                 NEW.effective_message_limit), 1),
-                           'Infinity'),
-                    NEW.used_messages, NEW.effective_message_limit, cause)
-            RETURNING id INTO ev;
-        INSERT INTO warning_deliveries (event_id, channel) SELECT ev, c FROM unnest(ch) c;
-        n := n + 1;
-    END IF;
+    END LOOP;
     IF n > 0 AND cardinality(ch) > 0 THEN
         PERFORM pg_notify('mailquota_warnings', '');
     END IF;

@@ -322,34 +322,39 @@ int admin_list(struct admin *a, const struct admin_query *q, struct buf *out, co
 }
 
 /*
- * The end of a newest-first log's query (the audit log, warnings): the page after q->cursor
- * (a "-id" cursor) by column id, the order and the limit, appended to sql with their
- * parameters (lim holds the limit's text; *cur_r the decoded cursor, which the key points
- * into: decref it after the query). 0, or 1 with *error_r for a cursor not handed out here.
+ * Finish a newest-first log's query (the audit log, warnings) built in sql with params[0..n):
+ * the page after q->cursor (a "-id" cursor) by column id, the order and the limit; run it and
+ * write the page, as admin_list() returns (1 also for a cursor not handed out here). Frees sql.
  */
-static int newest_first(const struct admin_query *q, const char *id, const char **params, int *n,
-                        struct buf *sql, char lim[16], json_t **cur_r, const char **error_r)
+static int run_log_page(struct admin *a, const struct admin_query *q, const char *id,
+                        const char **params, int n, struct buf *sql, struct buf *out,
+                        const char **error_r)
 {
-	*cur_r = NULL;
+	json_t *cur = NULL; /* the decoded cursor: the key points into it */
 	if (q->cursor != NULL) {
 		const char *k, *unused;
 		uint64_t v;
-		if (cursor_decode(q->cursor, "-id", cur_r, &k, &unused) < 0 ||
+		if (cursor_decode(q->cursor, "-id", &cur, &k, &unused) < 0 ||
 		    strnum_u64(k, strlen(k), INT64_MAX, &v) < 0) {
-			json_decref(*cur_r);
-			*cur_r = NULL;
+			json_decref(cur);
+			buf_free(sql);
 			*error_r = "cursor is not one this list gave out";
 			return 1;
 		}
-		if (buf_printf(sql, " AND %s < $%d::bigint", id, *n + 1) < 0)
+		params[n++] = k;
+		if (buf_printf(sql, " AND %s < $%d::bigint", id, n) < 0)
 			abort();
-		params[(*n)++] = k;
 	}
-	snprintf(lim, 16, "%u", q->limit + 1);
-	if (buf_printf(sql, " ORDER BY %s DESC LIMIT $%d", id, *n + 1) < 0)
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%u", q->limit + 1);
+	params[n++] = lim;
+	if (buf_printf(sql, " ORDER BY %s DESC LIMIT $%d", id, n) < 0)
 		abort();
-	params[(*n)++] = lim;
-	return 0;
+	int rc = run_page(a, sql, n, params, q->limit, "-id", "a filter value is malformed", out,
+	                  error_r);
+	buf_free(sql);
+	json_decref(cur);
+	return rc;
 }
 
 int admin_audit(struct admin *a, const struct admin_query *q, struct buf *out, const char **error_r)
@@ -378,17 +383,7 @@ int admin_audit(struct admin *a, const struct admin_query *q, struct buf *out, c
 		params_add(params, &n, q->updated_since, &sql, " AND l.at >= ", "::timestamptz");
 	if (q->until != NULL)
 		params_add(params, &n, q->until, &sql, " AND l.at < ", "::timestamptz");
-	json_t *cur = NULL;
-	char lim[16];
-	if (newest_first(q, "l.id", params, &n, &sql, lim, &cur, error_r) != 0) {
-		buf_free(&sql);
-		return 1;
-	}
-	int rc = run_page(a, &sql, n, params, q->limit, "-id", "a filter value is malformed", out,
-	                  error_r);
-	buf_free(&sql);
-	json_decref(cur);
-	return rc;
+	return run_log_page(a, q, "l.id", params, n, &sql, out, error_r);
 }
 
 int admin_warnings(struct admin *a, const struct admin_query *q, struct buf *out,
@@ -410,15 +405,5 @@ int admin_warnings(struct admin *a, const struct admin_query *q, struct buf *out
 	if (q->updated_since != NULL)
 		params_add(params, &n, q->updated_since, &sql,
 		           " AND e.created_at >= ", "::timestamptz");
-	json_t *cur = NULL;
-	char lim[16];
-	if (newest_first(q, "e.id", params, &n, &sql, lim, &cur, error_r) != 0) {
-		buf_free(&sql);
-		return 1;
-	}
-	int rc = run_page(a, &sql, n, params, q->limit, "-id", "a filter value is malformed", out,
-	                  error_r);
-	buf_free(&sql);
-	json_decref(cur);
-	return rc;
+	return run_log_page(a, q, "e.id", params, n, &sql, out, error_r);
 }

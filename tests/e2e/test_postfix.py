@@ -338,7 +338,7 @@ class PostfixEndToEnd(unittest.TestCase):
         self.assertEqual(int(used), sizes)  # exactly what was stored
 
     def test_6_quota_warning_mailed_through_postfix_sendmail(self):
-        """Warnings by mail, as README.md sets them up, through the real sendmail(1) of this
+        """Warnings by mail, as docs/warnings.md sets them up, through the real sendmail(1) of this
         Postfix instance (-C its configuration): a recalculation to 85 % fires the 80 %
         warning, a second daemon (any daemon delivers) runs the command, and Postfix delivers
         the message into the user's maildir, through mailquota's own delivery wrapper."""
