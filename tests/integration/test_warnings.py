@@ -8,6 +8,7 @@ import hmac
 import http.server
 import json
 import os
+import random
 import signal
 import stat
 import subprocess
@@ -191,6 +192,34 @@ class Warnings(unittest.TestCase):
         # one jump over two thresholds is one event, for the higher one
         self.report(a, 150)   # 95 %
         self.assertEqual([e["threshold"] for e in self.events(a)], [80, 80, 90])
+
+    def test_rule_matches_its_definition(self):
+        """mq_warn_step() against the rule as docs/warnings.md states it, on random inputs:
+        re-arm to the highest threshold at or below the level that usage is still within the
+        hysteresis of, then fire to the highest threshold reached if that is higher."""
+        rnd = random.Random(11)
+
+        def rule(p, level, thresholds, hyst):
+            if p is None:
+                return 0
+            keep = max([t for t in thresholds if t <= level and p >= t - hyst], default=0)
+            up = max([t for t in thresholds if p >= t], default=0)
+            return max(keep, up)
+
+        cases = []
+        for _ in range(1500):  # one psql argument holds them (at most 128 KiB)
+            ts = sorted(rnd.sample(range(1, 200), rnd.randint(0, 5)))
+            level = rnd.choice([0] + ts + [rnd.randint(1, 200)])
+            p = rnd.choice([None, rnd.randint(0, 210), round(rnd.uniform(0, 210), 3)])
+            cases.append((p, level, ts, rnd.randint(0, 20)))
+        values = ",".join(
+            f"({'NULL' if p is None else p}::numeric, {lv}::smallint,"
+            f" '{{{','.join(map(str, ts))}}}'::smallint[], {h}::smallint, {i})"
+            for i, (p, lv, ts, h) in enumerate(cases))
+        got = self.db.sql("SELECT string_agg(mq_warn_step(p, l, t, h)::text, ',' ORDER BY i)"
+                          f" FROM (VALUES {values}) v (p, l, t, h, i)").split(",")
+        for case, g in zip(cases, got):
+            self.assertEqual(int(g), rule(*case), case)
 
     def test_recalculation_and_lowered_limit_fire(self):
         a = self.mailbox()
