@@ -4,12 +4,12 @@
 MQ_DEBS="gcc cmake make pkg-config libpq-dev libmicrohttpd-dev nettle-dev libjansson-dev libinih-dev
 libcurl4-gnutls-dev python3-jsonschema python3-yaml
 libcmocka-dev postgresql-15 postgresql-client-15 python3 clang-format-14 postfix postfix-pgsql curl acl clang-14 libclang-rt-14-dev
-iproute2 procps util-linux chromium"
+iproute2 procps util-linux chromium dovecot-core dovecot-pgsql"
 
 mq_log() { printf '==> %s\n' "$*" >&2; }
 
 # Install whatever Debian packages are missing (root, non-interactive). Postfix is preseeded to
-# "No configuration" and its system instance is kept disabled: tests run their own instance.
+# "No configuration"; its and Dovecot's system instances are kept disabled: tests run their own.
 mq_install_deps() {
     local missing=() p
     for p in $MQ_DEBS; do
@@ -29,9 +29,30 @@ mq_install_deps() {
         echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # no service of a package starts at install (Postfix, Dovecot: the tests run their own
+        # instances on loopback): a policy-rc.d of our own while none is there
+        local policy=
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            policy=/usr/sbin/policy-rc.d
+            printf '#!/bin/sh\nexit 101\n' > "$policy"
+            chmod 755 "$policy"
+        fi
+        local rc=0
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+        [ -z "$policy" ] || rm -f "$policy"
+        [ "$rc" -eq 0 ] || return "$rc"
     fi
     mq_disable_system_postfix
+    mq_disable_system_dovecot
+}
+
+mq_disable_system_dovecot() {
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now dovecot.socket dovecot >/dev/null 2>&1 || true
+    fi
+    if [ -f /run/dovecot/master.pid ] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null; then
+        doveadm stop >/dev/null 2>&1 || true
+    fi
 }
 
 mq_disable_system_postfix() {
