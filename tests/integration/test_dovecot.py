@@ -4,73 +4,11 @@ limits from mailquota (contrib/dovecot/dovecot-sql.conf.ext over sql/014's view)
 quota_clone plugin writes usage back (contrib/dovecot/dovecot-dict-sql.conf.ext into sql/004's
 table), and `doveadm quota get` and mailquota's mailbox document agree after saving mail and
 after `doveadm quota recalc`."""
-import os
-import re
 import shutil
-import signal
-import subprocess
-import tempfile
-import time
 import unittest
 
+import mqdovecot
 import mqtest
-
-CONTRIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "contrib",
-                       "dovecot")
-NOBODY = 65534
-
-DOVECOT_CONF = """\
-base_dir = {dir}/run
-state_dir = {dir}/state
-log_path = {dir}/dovecot.log
-instance_name = mq-test-{tag}
-protocols =
-listen = 127.0.0.1
-ssl = no
-default_internal_user = dovecot
-default_login_user = dovenull
-first_valid_uid = 1
-mail_location = maildir:~/Maildir
-mail_plugins = quota quota_clone
-passdb {{
-  driver = static
-  args = nopassword=y
-}}
-userdb {{
-  driver = sql
-  args = {dir}/dovecot-sql.conf.ext
-}}
-plugin {{
-  quota = count:User quota
-  quota_vsizes = yes
-  quota_clone_dict = proxy::mailquota
-}}
-dict {{
-  mailquota = pgsql:{dir}/dovecot-dict-sql.conf.ext
-}}
-service dict {{
-  unix_listener dict {{
-    mode = 0666
-  }}
-}}
-service auth {{
-  unix_listener auth-userdb {{
-    mode = 0666
-  }}
-}}
-"""
-
-
-def contrib(name, dbname, home):
-    """A contrib file as shipped, its connection (and the example home and owner) pointed at
-    the test's."""
-    with open(os.path.join(CONTRIB, name)) as f:
-        text = f.read()
-    text = re.sub(r"(?m)^connect = .*$",
-                  f"connect = host={mqtest.PGHOST} dbname={dbname} user=postgres", text)
-    text = text.replace("'/var/vmail/'", f"'{home}/'")
-    text = text.replace("'vmail' AS uid, 'vmail' AS gid", f"{NOBODY} AS uid, {NOBODY} AS gid")
-    return text
 
 
 @unittest.skipUnless(shutil.which("dovecot"), "dovecot is not installed")
@@ -85,45 +23,18 @@ class Dovecot(unittest.TestCase):
         db.cli("mailbox", "add", "zero@dc.test", "storage=0")
         db.cli("domain", "add", "free.test")
         db.cli("mailbox", "add", "free@free.test")
-        # pipe(8)-style: nobody must reach everything, so it all lives under /tmp
-        cls.dir = tempfile.mkdtemp(prefix="mq-dovecot-", dir="/tmp")
-        os.chmod(cls.dir, 0o755)
-        home = os.path.join(cls.dir, "mail")
-        os.makedirs(home)
-        os.chown(home, NOBODY, NOBODY)
-        for name in ("dovecot-sql.conf.ext", "dovecot-dict-sql.conf.ext"):
-            with open(os.path.join(cls.dir, name), "w") as f:
-                f.write(contrib(name, db.name, home))
-        cls.conf = os.path.join(cls.dir, "dovecot.conf")
-        with open(cls.conf, "w") as f:
-            f.write(DOVECOT_CONF.format(dir=cls.dir, tag=os.path.basename(cls.dir)))
-        # the master detaches: its output goes to a file, never to a pipe we would wait on
-        with open(os.path.join(cls.dir, "start.log"), "w") as out:
-            p = subprocess.run(["dovecot", "-c", cls.conf], stdout=out, stderr=out,
-                               stdin=subprocess.DEVNULL, timeout=30)
-        if p.returncode != 0:
-            log = open(os.path.join(cls.dir, "start.log")).read()
-            shutil.rmtree(cls.dir, ignore_errors=True)
-            db.close()
-            raise AssertionError(f"dovecot did not start: {log}")
-        cls.pidfile = os.path.join(cls.dir, "run", "master.pid")
+        cls.dc = mqdovecot.DovecotInstance(db)
 
     @classmethod
     def tearDownClass(cls):
-        subprocess.run(["doveadm", "-c", cls.conf, "stop"], capture_output=True, timeout=30)
-        deadline = time.time() + 10
-        while os.path.exists(cls.pidfile) and time.time() < deadline:
-            time.sleep(0.1)
-        shutil.rmtree(cls.dir, ignore_errors=True)
+        cls.dc.stop()
         cls.db.close()
 
     def doveadm(self, *args, input=None):
-        p = subprocess.run(["doveadm", "-c", self.conf, *args], capture_output=True,
-                           text=True, input=input, timeout=60)
-        if p.returncode != 0:
-            log = open(os.path.join(self.dir, "dovecot.log")).read()[-3000:]
-            raise AssertionError(f"doveadm {' '.join(args)}: {p.returncode} {p.stderr}\n{log}")
-        return p.stdout
+        return self.dc.doveadm(*args, input=input)
+
+    def quota(self, user):
+        return self.dc.quota(user)
 
     def userdb(self, user):
         out = self.doveadm("user", "-f", "quota_rule", user)
@@ -134,14 +45,6 @@ class Dovecot(unittest.TestCase):
                 fields[parts[0]] = parts[1]
         fields["quota_rule"] = out.strip()
         return fields
-
-    def quota(self, user):
-        """doveadm quota get: {type: (value, limit)} (STORAGE in KiB, as doveadm prints it)."""
-        got = {}
-        for line in self.doveadm("-f", "tab", "quota", "get", "-u", user).splitlines()[1:]:
-            root, typ, value, limit, _ = line.split("\t")
-            got[typ] = (int(value), None if limit == "-" else int(limit))
-        return got
 
     def usage(self, user):
         st, doc, _ = self.db.api().http("GET", "/v1/mailboxes/" + user)
