@@ -80,6 +80,13 @@ static const struct cfg_key keys[] = {
 	  "concurrent policy connections from one client (TCP address, or Unix user id)"),
 	K(policy_tcp_allow, CFG_STR, "127.0.0.0/8 ::1", 0, 0,
 	  "networks that may use the TCP policy listener (CIDR list, like Postfix's mynetworks)"),
+	K(socketmap_socket, CFG_STR, "", 0, 0,
+	  "Unix socket for Postfix's socketmap table (check_recipient_access "
+	  "socketmap:unix:<path>:mailquota; refuses only already full mailboxes), with the owner, "
+	  "group and mode of the policy socket; empty disables it"),
+	K(socketmap_tcp_listen, CFG_STR, "", 0, 0,
+	  "host:port for the socketmap table over TCP (clients in policy_tcp_allow); empty "
+	  "disables it"),
 	K(http_listen, CFG_STR, "127.0.0.1:8080", 0, 0,
 	  "host:port for the HTTP API; empty disables it"),
 	K(http_max_connections, CFG_UINT, "256", 1, 100000, "concurrent HTTP connections"),
@@ -382,6 +389,20 @@ static int check_listen(const char *name, char **value, config_error *err)
 	return 0;
 }
 
+/* A Unix socket path: empty (disabled) or absolute, and fitting a sockaddr_un. */
+static int check_socket_path(const char *name, const char *path, config_error *err)
+{
+	if (path[0] != '\0' && path[0] != '/') {
+		seterr(err, "%s: \"%s\" must be an absolute path", name, path);
+		return -1;
+	}
+	if (strlen(path) >= 108) { /* sizeof(sockaddr_un.sun_path) on Linux */
+		seterr(err, "%s: path longer than 107 bytes", name);
+		return -1;
+	}
+	return 0;
+}
+
 static int check_reply(const char *name, enum reply_kind kind, const char *value, char *dst,
                        size_t size, config_error *err)
 {
@@ -511,6 +532,7 @@ static int cfg_finish(struct config *cfg, config_error *err)
 	cfg->address_rules.fold_local = cfg->fold_local_part;
 
 	if (check_listen("policy_tcp_listen", &cfg->policy_tcp_listen, err) < 0 ||
+	    check_listen("socketmap_tcp_listen", &cfg->socketmap_tcp_listen, err) < 0 ||
 	    check_listen("http_listen", &cfg->http_listen, err) < 0)
 		return -1;
 	if (check_origins(cfg->http_cors_origins, err) < 0)
@@ -534,12 +556,12 @@ static int cfg_finish(struct config *cfg, config_error *err)
 	}
 	if (check_warnings(cfg, err) < 0)
 		return -1;
-	if (cfg->policy_socket[0] != '\0' && cfg->policy_socket[0] != '/') {
-		seterr(err, "policy_socket: \"%s\" must be an absolute path", cfg->policy_socket);
+	if (check_socket_path("policy_socket", cfg->policy_socket, err) < 0 ||
+	    check_socket_path("socketmap_socket", cfg->socketmap_socket, err) < 0)
 		return -1;
-	}
-	if (strlen(cfg->policy_socket) >= 108) { /* sizeof(sockaddr_un.sun_path) on Linux */
-		seterr(err, "policy_socket: path longer than 107 bytes");
+	if (cfg->socketmap_socket[0] != '\0' &&
+	    strcmp(cfg->socketmap_socket, cfg->policy_socket) == 0) {
+		seterr(err, "socketmap_socket: the same path as policy_socket");
 		return -1;
 	}
 	return 0;

@@ -41,6 +41,8 @@ struct config {
 	uint64_t policy_max_connections;
 	uint64_t policy_max_connections_per_client;
 	char *policy_tcp_allow;
+	char *socketmap_socket;
+	char *socketmap_tcp_listen;
 	char *http_listen;
 	uint64_t http_max_connections;
 	uint64_t http_timeout;

@@ -71,13 +71,13 @@ static int set_owner_mode(const struct config *cfg, const char *path, const char
 	return 0;
 }
 
-int policy_listen_unix(const struct config *cfg, int *fd_r, const char **error_r)
+int policy_listen_unix(const struct config *cfg, const char *path, int *fd_r, const char **error_r)
 {
 	struct sockaddr_un sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	if (str_copy(sa.sun_path, cfg->policy_socket, sizeof(sa.sun_path)) < 0) {
-		*error_r = "policy_socket path too long";
+	if (str_copy(sa.sun_path, path, sizeof(sa.sun_path)) < 0) {
+		fail_msg(error_r, "%s: socket path too long", path);
 		return -1;
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

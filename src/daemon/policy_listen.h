@@ -5,13 +5,13 @@
 #include "config.h"
 
 /*
- * Open the Unix listening socket cfg->policy_socket: a stale socket left by a crash is
- * replaced, a live one (another daemon answers on it) or a non-socket file refuses; the socket
- * gets policy_socket_owner, policy_socket_group and policy_socket_mode before anyone else can
- * connect. Returns 0 with a non-blocking, close-on-exec *fd_r, or -1 with *error_r in a
+ * Open the Unix listening socket at path (policy_socket or socketmap_socket): a stale socket left
+ * by a crash is replaced, a live one (another daemon answers on it) or a non-socket file refuses;
+ * the socket gets policy_socket_owner, policy_socket_group and policy_socket_mode before anyone
+ * else can connect. Returns 0 with a non-blocking, close-on-exec *fd_r, or -1 with *error_r in a
  * thread-local buffer valid until the next policy_listen_* call on this thread.
  */
-int policy_listen_unix(const struct config *cfg, int *fd_r, const char **error_r)
+int policy_listen_unix(const struct config *cfg, const char *path, int *fd_r, const char **error_r)
         __attribute__((warn_unused_result));
 
 /*

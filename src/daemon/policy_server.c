@@ -1,14 +1,15 @@
 /*
- * policy_server: one epoll loop serving the Postfix policy delegation protocol to many
- * persistent connections (one per smtpd process). A check is memory work plus one store call, so
- * requests are answered inline. It must never let one client's malformed, oversized or slow
- * request affect another: each connection has bounded buffers, a protocol error closes only that
- * connection (after the answers already owed to it are sent), no client holds more than
- * policy_max_connections_per_client connections, TCP peers outside policy_tcp_allow are closed
- * at once, idle connections are closed after policy_idle_timeout, and running out of
- * descriptors pauses accepting instead of spinning. Which requests are checked and how an
- * answer is written are policy.c's pure rules; the verdict becomes an action through reply.c;
- * the listening sockets are opened by policy_listen.c.
+ * policy_server: one epoll loop serving the Postfix policy delegation protocol, and the
+ * socketmap table protocol, to many persistent connections (one per smtpd process). A check is
+ * memory work plus one store call, so requests are answered inline. It must never let one client's
+ * malformed, oversized or slow request affect another: each connection has bounded buffers, a
+ * protocol error closes only that connection (after the answers already owed to it are sent), no
+ * client holds more than policy_max_connections_per_client connections, TCP peers outside
+ * policy_tcp_allow are closed at once, idle connections are closed after policy_idle_timeout, and
+ * running out of descriptors pauses accepting instead of spinning. Each listener speaks one
+ * protocol, and its connections answer their requests through answer.c (the pure rules of policy.c
+ * and socketmap.c, the check, the reply mapping); the listening sockets are opened by
+ * policy_listen.c.
  */
 #include "policy_server.h"
 
@@ -24,14 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "answer.h"
 #include "buf.h"
 #include "cidr.h"
 #include "deadline.h"
 #include "hmap.h"
 #include "log.h"
-#include "policy.h"
 #include "policy_listen.h"
-#include "reply.h"
 #include "xalloc.h"
 
 #define POLICY_OUTPUT_MAX  (64 * 1024) /* unsent replies before we stop reading */
@@ -52,8 +52,12 @@ struct tag {
 struct listener {
 	struct tag tag;
 	int fd;
-	const char *what; /* "unix" or "tcp" */
+	const char *what; /* "unix", "tcp", "socketmap-unix", "socketmap-tcp" */
+	enum answer_protocol proto;
+	char *path; /* a Unix socket's path (unlinked at close), NULL for TCP */
 };
+
+#define LISTENERS_MAX 4 /* policy and socketmap, each on Unix and TCP */
 
 /* Who is at the other end, for the per-client connection cap: a TCP address, or the Unix
    socket peer's user id. */
@@ -67,6 +71,7 @@ struct conn {
 	int fd;
 	unsigned long id;
 	const char *via;
+	enum answer_protocol proto;
 	struct client *client;
 	struct buf in;
 	struct buf out;
@@ -84,10 +89,9 @@ struct ratelog {
 
 struct policy_server {
 	const struct config *cfg;
-	const struct service *svc;
 	int epfd;
-	struct listener unix_l, tcp_l;
-	char *unix_path;
+	struct listener listeners[LISTENERS_MAX];
+	unsigned nlisteners;
 	struct conn *conns; /* doubly linked, for the idle sweep and shutdown */
 	unsigned nconns;
 	struct hmap clients; /* struct client by key */
@@ -96,15 +100,13 @@ struct policy_server {
 	struct ratelog log_fds, log_full, log_client, log_denied;
 	unsigned long next_id;
 	struct tag signal_tag;
-	struct check_result *result; /* reused: the loop runs one check at a time */
-	policy_handler_fn handler;   /* NULL: answer() */
-	void *handler_ctx;
+	struct answer_ctx answer; /* its result is reused: the loop runs one check at a time */
 };
 
 void policy_server_set_handler(struct policy_server *srv, policy_handler_fn fn, void *ctx)
 {
-	srv->handler = fn;
-	srv->handler_ctx = ctx;
+	srv->answer.handler = fn;
+	srv->answer.handler_ctx = ctx;
 }
 
 static time_t now_sec(void)
@@ -123,14 +125,34 @@ static void ep_add(struct policy_server *srv, int fd, uint32_t events, struct ta
 	}
 }
 
+/* Open one listener (a Unix socket when path is set, else TCP on hostport) into the table. */
+static int listener_open(struct policy_server *srv, const char *what, enum answer_protocol proto,
+                         const char *path, const char *hostport, const char **error_r)
+{
+	if (srv->nlisteners == LISTENERS_MAX)
+		abort(); /* policy_server_new() opens at most LISTENERS_MAX */
+	struct listener *l = &srv->listeners[srv->nlisteners];
+	int rc = path != NULL ? policy_listen_unix(srv->cfg, path, &l->fd, error_r)
+	                      : policy_listen_tcp(hostport, &l->fd, error_r);
+	if (rc < 0)
+		return -1;
+	srv->nlisteners++;
+	l->tag.kind = TAG_LISTENER;
+	l->what = what;
+	l->proto = proto;
+	l->path = path != NULL ? xstrdup(path) : NULL;
+	ep_add(srv, l->fd, EPOLLIN, &l->tag);
+	return 0;
+}
+
 struct policy_server *policy_server_new(const struct config *cfg, const struct service *svc,
                                         const char **error_r)
 {
 	struct policy_server *srv = xcalloc(1, sizeof(*srv));
 	srv->cfg = cfg;
-	srv->svc = svc;
-	srv->unix_l.fd = srv->tcp_l.fd = -1;
-	srv->result = xmalloc(sizeof(*srv->result));
+	srv->answer.cfg = cfg;
+	srv->answer.svc = svc;
+	srv->answer.result = xmalloc(sizeof(*srv->answer.result));
 	hmap_init(&srv->clients);
 	srv->client_seed = (uint64_t)(uintptr_t)srv ^ (uint64_t)now_sec();
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -140,21 +162,17 @@ struct policy_server *policy_server_new(const struct config *cfg, const struct s
 		*error_r = text;
 		goto fail;
 	}
-	if (cfg->policy_socket[0] != '\0') {
-		if (policy_listen_unix(cfg, &srv->unix_l.fd, error_r) < 0)
-			goto fail;
-		srv->unix_path = xstrdup(cfg->policy_socket);
-		srv->unix_l.tag.kind = TAG_LISTENER;
-		srv->unix_l.what = "unix";
-		ep_add(srv, srv->unix_l.fd, EPOLLIN, &srv->unix_l.tag);
-	}
-	if (cfg->policy_tcp_listen[0] != '\0') {
-		if (policy_listen_tcp(cfg->policy_tcp_listen, &srv->tcp_l.fd, error_r) < 0)
-			goto fail;
-		srv->tcp_l.tag.kind = TAG_LISTENER;
-		srv->tcp_l.what = "tcp";
-		ep_add(srv, srv->tcp_l.fd, EPOLLIN, &srv->tcp_l.tag);
-	}
+	if ((cfg->policy_socket[0] != '\0' &&
+	     listener_open(srv, "unix", ANSWER_POLICY, cfg->policy_socket, NULL, error_r) < 0) ||
+	    (cfg->policy_tcp_listen[0] != '\0' &&
+	     listener_open(srv, "tcp", ANSWER_POLICY, NULL, cfg->policy_tcp_listen, error_r) < 0) ||
+	    (cfg->socketmap_socket[0] != '\0' &&
+	     listener_open(srv, "socketmap-unix", ANSWER_SOCKETMAP, cfg->socketmap_socket, NULL,
+	                   error_r) < 0) ||
+	    (cfg->socketmap_tcp_listen[0] != '\0' &&
+	     listener_open(srv, "socketmap-tcp", ANSWER_SOCKETMAP, NULL, cfg->socketmap_tcp_listen,
+	                   error_r) < 0))
+		goto fail;
 	return srv;
 fail:
 	policy_server_destroy(&srv);
@@ -227,10 +245,9 @@ static void client_key(int fd, const struct sockaddr_storage *sa, uint8_t key[17
 static void pause_accepting(struct policy_server *srv, struct listener *l, int err)
 {
 	unsigned long suppressed;
-	if (srv->unix_l.fd >= 0)
-		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->unix_l.fd, NULL);
-	if (srv->tcp_l.fd >= 0)
-		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->tcp_l.fd, NULL);
+	for (unsigned i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].fd >= 0)
+			epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listeners[i].fd, NULL);
 	srv->accept_paused_until = deadline_in(CLOCK_MONOTONIC, ACCEPT_PAUSE_MS);
 	if (ratelog_due(&srv->log_fds, &suppressed))
 		log_warn("event=accept_paused via=%s error=\"%s\" connections=%u pause_ms=%d "
@@ -242,10 +259,9 @@ static void pause_accepting(struct policy_server *srv, struct listener *l, int e
 static void resume_accepting(struct policy_server *srv)
 {
 	srv->accept_paused_until.tv_sec = 0;
-	if (srv->unix_l.fd >= 0)
-		ep_add(srv, srv->unix_l.fd, EPOLLIN, &srv->unix_l.tag);
-	if (srv->tcp_l.fd >= 0)
-		ep_add(srv, srv->tcp_l.fd, EPOLLIN, &srv->tcp_l.tag);
+	for (unsigned i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].fd >= 0)
+			ep_add(srv, srv->listeners[i].fd, EPOLLIN, &srv->listeners[i].tag);
 }
 
 /* Whether a new connection may stay; if not it is closed with a (rate-limited) log line. */
@@ -315,7 +331,7 @@ static void do_accept(struct policy_server *srv, struct listener *l)
 				         strerror(errno));
 			return;
 		}
-		if (salen == 0 || l == &srv->unix_l)
+		if (salen == 0 || l->path != NULL)
 			sa.ss_family = AF_UNIX;
 		struct client *cl = admit(srv, l, fd, &sa);
 		if (cl == NULL) {
@@ -327,8 +343,9 @@ static void do_accept(struct policy_server *srv, struct listener *l)
 		c->fd = fd;
 		c->id = ++srv->next_id;
 		c->via = l->what;
+		c->proto = l->proto;
 		c->client = cl;
-		buf_init(&c->in, POLICY_REQUEST_MAX);
+		buf_init(&c->in, answer_request_max(l->proto));
 		buf_init(&c->out, POLICY_OUTPUT_MAX);
 		c->last_active = now_sec();
 		c->next = srv->conns;
@@ -339,42 +356,6 @@ static void do_accept(struct policy_server *srv, struct listener *l)
 		ep_add(srv, fd, EPOLLIN | EPOLLRDHUP, &c->tag);
 		log_debug("conn=%lu event=connect via=%s", c->id, c->via);
 	}
-}
-
-/* The action for one request by the state rules (policy.h) and the check; logs the decision. */
-static const char *answer(struct policy_server *srv, struct conn *c,
-                          const struct policy_request *req)
-{
-	struct policy_check chk;
-	char rcpt[128];
-	if (!policy_wants_check(req, &chk))
-		return "DUNNO";
-	unsigned long long size = (unsigned long long)chk.size;
-	str_sanitize(rcpt, sizeof(rcpt), chk.recipient.ptr, chk.recipient.len, 100);
-	struct check_result *res = srv->result;
-	const char *why;
-	if (service_check(srv->svc, chk.recipient.ptr, chk.recipient.len, chk.size, res, &why) <
-	    0) {
-		log_info("conn=%lu rcpt=<%s> size=%llu verdict=invalid_address error=\"%s\" "
-		         "action=DUNNO",
-		         c->id, rcpt, size, why);
-		return "DUNNO";
-	}
-	const char *action = reply_policy_action(&srv->cfg->replies, res->verdict);
-	enum log_level lvl = res->verdict == QUOTA_ACCEPT ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
-	if (res->verdict == QUOTA_TEMPFAIL)
-		lvl = LOG_LEVEL_WARN;
-	if (log_enabled(lvl)) {
-		char qid[32];
-		str_sanitize(qid, sizeof(qid), req->queue_id.ptr, req->queue_id.len, 20);
-		log_write(lvl,
-		          "conn=%lu queue_id=%s state=%s rcpt=<%s> size=%llu match=%s verdict=%s "
-		          "reason=%s action=\"%s\"",
-		          c->id, qid[0] ? qid : "-", policy_state_name(req->state), rcpt, size,
-		          service_match_name(res->match), quota_verdict_name(res->verdict),
-		          quota_reason_name(res->reason), action);
-	}
-	return action;
 }
 
 /* Arm the events a connection waits for: input unless closing, output while some is unsent. */
@@ -427,36 +408,11 @@ static void conn_finish(struct policy_server *srv, struct conn *c, const char *r
 	conn_events(srv, c, true);
 }
 
-/* Answer every complete request in the input buffer; -1 means a protocol error (the answers
-   before it are in the output buffer). */
-static int process_input(struct policy_server *srv, struct conn *c)
-{
-	for (;;) {
-		struct policy_request req;
-		size_t used;
-		const char *why;
-		int rc = policy_parse(c->in.data, c->in.len, &req, &used, &why);
-		if (rc == 0)
-			return 0;
-		if (rc < 0) {
-			log_info("conn=%lu event=protocol_error via=%s error=\"%s\"", c->id, c->via,
-			         why);
-			return -1;
-		}
-		const char *action = srv->handler != NULL ? srv->handler(srv->handler_ctx, &req)
-		                                          : answer(srv, c, &req);
-		if (policy_answer_append(&c->out, action) < 0) {
-			log_info("conn=%lu event=close reason=output_backlog", c->id);
-			return -1;
-		}
-		buf_consume(&c->in, used);
-	}
-}
-
 /*
  * Take n bytes of input: append what fits, answer the complete requests, repeat, so a long
  * pipeline is answered however the reads cut it. -1 (with *why_r) on a protocol error or a
- * request larger than POLICY_REQUEST_MAX; the answers before it are in the output buffer.
+ * request larger than the protocol allows (answer_request_max()); the answers before it are
+ * in the output buffer.
  */
 static int take_input(struct policy_server *srv, struct conn *c, const char *data, size_t n,
                       const char **why_r)
@@ -465,8 +421,8 @@ static int take_input(struct policy_server *srv, struct conn *c, const char *dat
 		size_t room = c->in.max - c->in.len, k = n < room ? n : room;
 		if (k == 0) {
 			log_info("conn=%lu event=protocol_error via=%s error=\"request exceeds "
-			         "POLICY_REQUEST_MAX\"",
-			         c->id, c->via);
+			         "%zu bytes\"",
+			         c->id, c->via, c->in.max);
 			*why_r = "request_too_large";
 			return -1;
 		}
@@ -474,10 +430,8 @@ static int take_input(struct policy_server *srv, struct conn *c, const char *dat
 			abort(); /* k fits by construction */
 		data += k;
 		n -= k;
-		if (process_input(srv, c) < 0) {
-			*why_r = "protocol_error";
+		if (answer_input(&srv->answer, c->proto, c->id, c->via, &c->in, &c->out, why_r) < 0)
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -626,14 +580,14 @@ int policy_server_run(struct policy_server *srv, int signal_fd)
 
 static void close_listeners(struct policy_server *srv)
 {
-	if (srv->unix_l.fd >= 0) {
-		close(srv->unix_l.fd); /* closing also removes it from the epoll set */
-		unlink(srv->unix_path);
-		srv->unix_l.fd = -1;
-	}
-	if (srv->tcp_l.fd >= 0) {
-		close(srv->tcp_l.fd);
-		srv->tcp_l.fd = -1;
+	for (unsigned i = 0; i < srv->nlisteners; i++) {
+		struct listener *l = &srv->listeners[i];
+		if (l->fd < 0)
+			continue;
+		close(l->fd); /* closing also removes it from the epoll set */
+		if (l->path != NULL)
+			unlink(l->path);
+		l->fd = -1;
 	}
 	srv->accept_paused_until.tv_sec = 0;
 }
@@ -680,8 +634,9 @@ void policy_server_destroy(struct policy_server **srvp)
 	if (srv->epfd >= 0)
 		close(srv->epfd);
 	hmap_free(&srv->clients);
-	free(srv->unix_path);
-	free(srv->result);
+	for (unsigned i = 0; i < srv->nlisteners; i++)
+		free(srv->listeners[i].path);
+	free(srv->answer.result);
 	free(srv);
 	*srvp = NULL;
 }

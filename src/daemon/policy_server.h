@@ -1,33 +1,31 @@
-/* policy_server: the Postfix policy protocol front end on a Unix socket and optionally TCP: the
-   event loop and connections; protocol rules in policy.h, listening sockets in
-   policy_listen.h. */
+/* policy_server: the Postfix front ends, the policy protocol and the socketmap table, each on a
+   Unix socket and optionally TCP: the event loop and connections; answering per protocol in
+   answer.h, listening sockets in policy_listen.h. */
 #ifndef MQ_POLICY_SERVER_H
 #define MQ_POLICY_SERVER_H
 
 #include <stdbool.h>
 
+#include "answer.h"
 #include "config.h"
 #include "service.h"
 
 struct policy_server;
 
 /*
- * Open the listeners the config names (policy_socket with its owner, group and mode;
- * policy_tcp_listen; see policy_listen.h). cfg and svc are borrowed and must outlive the
- * server; requests are answered by the state rules of policy.h, service_check() and the reply
- * mapping of reply.h. Returns the server, or NULL with *error_r in a thread-local buffer valid
- * until the next call on this thread (start-up only).
+ * Open the listeners the config names (policy_socket and socketmap_socket with the
+ * policy_socket_owner, group and mode; policy_tcp_listen and socketmap_tcp_listen; see
+ * policy_listen.h). cfg and svc are borrowed and must outlive the server; requests are
+ * answered as answer.h says for each listener's protocol. Returns the server, or NULL with *error_r
+ * in a thread-local buffer valid until the next call on this thread (start-up only).
  */
 struct policy_server *policy_server_new(const struct config *cfg, const struct service *svc,
                                         const char **error_r);
 
 /*
- * Replace how requests are answered (benchmarks use a do-nothing handler to measure the socket
- * code alone; svc may then be NULL). fn returns the action text, which must stay valid until
- * the next call; it is sanitised and cut as policy_answer_append() says.
+ * Replace how policy requests are answered (see policy_handler_fn in answer.h; svc may then be
+ * NULL if no socketmap listener is configured).
  */
-struct policy_request;
-typedef const char *(*policy_handler_fn)(void *ctx, const struct policy_request *req);
 void policy_server_set_handler(struct policy_server *srv, policy_handler_fn fn, void *ctx);
 
 /*

@@ -2,7 +2,9 @@
 directories, loopback port) asks the real mailquotad over its policy socket at RCPT TO, and
 delivers with virtual(8) into maildirs. One recipient's refusal must not touch the others. A
 quota warning is mailed to its user through Postfix's own sendmail(1) and lands in the
-maildir."""
+maildir. A second instance asks the socketmap table instead (check_recipient_access
+socketmap:unix:...:mailquota): it refuses only the full recipient, and a daemon that is down
+makes Postfix defer (4xx), never accept or bounce."""
 import grp
 import os
 import shutil
@@ -75,7 +77,7 @@ mqdeliver_destination_recipient_limit = 1
 # as README.md recommends
 smtpd_recipient_restrictions =
     reject_unauth_destination,
-    check_policy_service unix:{socket}
+    {restriction}
 smtpd_policy_service_timeout = 10s
 smtpd_policy_service_max_idle = 300s
 smtpd_policy_service_max_ttl = 1000s
@@ -87,7 +89,9 @@ DELIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "maildir-deli
 
 
 class PostfixInstance:
-    def __init__(self, socket_path, api_url, token):
+    def __init__(self, socket_path, api_url, token, restriction=None):
+        # the restriction that asks mailquota: the policy service unless one is given
+        self.restriction = restriction or f"check_policy_service unix:{socket_path}"
         # Everything of this instance lives here, under /tmp (not $TMPDIR, which may be
         # private): pipe(8) runs the delivery wrapper as nobody, who cannot enter a clone below
         # a directory of mode 0700 (/root, a home on Debian 12), so nothing it uses may be there.
@@ -116,7 +120,8 @@ class PostfixInstance:
         for prog in (mailquota, deliver):
             os.chmod(prog, 0o755)
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
-            f.write(MAIN_CF.format(dir=self.dir, uid=NOBODY, gid=NOBODY, socket=socket_path))
+            f.write(MAIN_CF.format(dir=self.dir, uid=NOBODY, gid=NOBODY,
+                                   restriction=self.restriction))
         # the delivery wrapper reports through the API with a token of scope usage, readable
         # only by the user pipe(8) runs it as (outside etc/, where `postfix check` wants every
         # file owned by root)
@@ -206,6 +211,25 @@ class PostfixInstance:
                              f"{count}\n" + self.log())
 
 
+def smtp_transaction(test, port, size, rcpts, body=None):
+    """MAIL FROM with SIZE=, one RCPT each; returns the RCPT replies and the DATA code."""
+    s = smtplib.SMTP("127.0.0.1", port, timeout=60)
+    try:
+        s.ehlo("client.test")
+        test.assertTrue(s.has_extn("size"))
+        code, _ = s.mail("sender@client.test", [f"SIZE={size}"])
+        test.assertEqual(code, 250)
+        replies = [s.rcpt(r) for r in rcpts]
+        data_code = None
+        if any(c == 250 for c, _ in replies):
+            msg = body or (b"From: sender@client.test\r\nSubject: test\r\n\r\n" +
+                           b"x" * 100 + b"\r\n")
+            data_code, _ = s.data(msg)
+        return [(c, m.decode()) for c, m in replies], data_code
+    finally:
+        s.quit()
+
+
 @unittest.skipUnless(shutil.which("postfix"), "postfix is not installed")
 class PostfixEndToEnd(unittest.TestCase):
     @classmethod
@@ -248,21 +272,7 @@ class PostfixEndToEnd(unittest.TestCase):
 
     def transaction(self, size, rcpts, body=None):
         """MAIL FROM with SIZE=, one RCPT each; returns the RCPT replies and the DATA code."""
-        s = smtplib.SMTP("127.0.0.1", self.pf.port, timeout=60)
-        try:
-            s.ehlo("client.test")
-            self.assertTrue(s.has_extn("size"))
-            code, _ = s.mail("sender@client.test", [f"SIZE={size}"])
-            self.assertEqual(code, 250)
-            replies = [s.rcpt(r) for r in rcpts]
-            data_code = None
-            if any(c == 250 for c, _ in replies):
-                msg = body or (b"From: sender@client.test\r\nSubject: test\r\n\r\n" +
-                               b"x" * 100 + b"\r\n")
-                data_code, _ = s.data(msg)
-            return [(c, m.decode()) for c, m in replies], data_code
-        finally:
-            s.quit()
+        return smtp_transaction(self, self.pf.port, size, rcpts, body)
 
     def test_1_middle_recipient_over_quota(self):
         before = {m: len(self.pf.delivered(m)) for m in ("user1", "user2", "user3")}
@@ -385,6 +395,113 @@ class PostfixEndToEnd(unittest.TestCase):
                    if "/usr/lib/postfix/sbin/master" in line and "grep" not in line]
         self.assertEqual(len(masters), 1, masters)
         self.assertEqual(int(masters[0].split()[0]), self.pf.master_pid())
+
+
+@unittest.skipUnless(shutil.which("postfix"), "postfix is not installed")
+class PostfixSocketmap(unittest.TestCase):
+    """check_recipient_access socketmap:unix:<path>:mailquota, as README.md shows it: a table
+    lookup has no message size, so it refuses only recipients already full."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db = mqtest.Database()
+        db = cls.db
+        db.cli("domain", "add", "example.test", "storage=1M")
+        for m in MAILBOXES:
+            db.cli("mailbox", "add", f"{m}@example.test")
+        db.cli("mailbox", "set", "user2@example.test", "storage=1000")
+        db.cli("usage", "set", "user2@example.test", "1000", "3")
+        db.cli("mailbox", "set", "small@example.test", "max-size=1000")
+        db.cli("mailbox", "set", "tagged@example.test", "storage=10")
+        db.cli("usage", "set", "tagged@example.test", "10")
+        cls.daemon = cls.pf = None
+        # smtpd (user postfix) reaches the socket through its group, as the policy socket
+        cls.sockdir = tempfile.mkdtemp(prefix="mq-sm-", dir="/tmp")
+        os.chmod(cls.sockdir, 0o755)
+        cls.path = os.path.join(cls.sockdir, "socketmap.sock")
+        try:
+            cls.daemon = mqtest.Daemon(db.conninfo, policy_socket_group="postfix",
+                                       policy_socket_mode="0660", socketmap_socket=cls.path)
+            st, doc, _ = cls.daemon.http("POST", "/v1/tokens", {"name": "postfix-deliver",
+                                                                "scope": "usage"})
+            assert st == 201, doc
+            cls.pf = PostfixInstance(
+                cls.daemon.socket, f"http://127.0.0.1:{cls.daemon.http_port}", doc["token"],
+                restriction=f"check_recipient_access socketmap:unix:{cls.path}:mailquota")
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.pf is not None:
+            cls.pf.stop()
+        if cls.daemon is not None:
+            cls.daemon.cleanup()
+        cls.db.close()
+        shutil.rmtree(cls.sockdir, ignore_errors=True)
+
+    def test_1_middle_recipient_full(self):
+        before = {m: len(self.pf.delivered(m)) for m in ("user1", "user2", "user3")}
+        replies, data = smtp_transaction(self, self.pf.port, 500, [
+            "user1@example.test", "user2@example.test", "user3@example.test"])
+        self.assertEqual([c for c, _ in replies], [250, 552, 250], replies)
+        self.assertTrue(replies[1][1].startswith("5.2.2 <user2@example.test>: Recipient "
+                                                 "address rejected: Mailbox full"), replies[1])
+        self.assertEqual(data, 250)
+        self.pf.wait_delivered("user1", before["user1"] + 1)
+        self.pf.wait_delivered("user3", before["user3"] + 1)
+        self.assertEqual(len(self.pf.delivered("user2")), before["user2"])
+        self.assertIn("via=socketmap-unix key=<user2@example.test> match=mailbox "
+                      "verdict=over_quota", self.daemon.read_log())
+
+    def test_2_extension_and_case(self):
+        replies, data = smtp_transaction(self, self.pf.port, 100, [
+            "User1+tag@Example.Test", "Tagged+news@EXAMPLE.test"])
+        self.assertEqual([c for c, _ in replies], [250, 552], replies)
+        self.assertTrue(replies[1][1].startswith("5.2.2"), replies[1])
+        self.assertEqual(data, 250)
+        # Postfix folds the key to lower case before it asks (DICT_FLAG_FOLD_FIX)
+        self.assertIn("key=<tagged+news@example.test>", self.daemon.read_log())
+
+    def test_3_size_is_not_seen(self):
+        # the documented limit of a table lookup: a message over small@'s max message size
+        # is not refused at RCPT (the policy service refuses it, see PostfixEndToEnd)
+        replies, _ = smtp_transaction(self, self.pf.port, 5000, ["small@example.test"])
+        self.assertEqual(replies[0][0], 250, replies)
+
+    def test_4_daemon_down_defers(self):
+        self.daemon.stop()
+        replies, data = smtp_transaction(self, self.pf.port, 100, [
+            "user1@example.test", "user2@example.test"])
+        # Postfix 3.7: a socketmap it cannot reach is a lookup error (DICT_ERR_RETRY), which
+        # smtpd answers with a temporary "Server configuration error" for that recipient,
+        # never 2xx or 5xx (docs/configuration.md says so)
+        self.assertEqual(replies, [
+            (451, f"4.3.5 <{r}>: Recipient address rejected: Server configuration error")
+            for r in ("user1@example.test", "user2@example.test")])
+        self.assertIsNone(data)
+        # maillog is written by postlogd, a moment after the reply
+        want = f"table socketmap:unix:{self.path}:mailquota lookup error"
+        self.assertTrue(mqtest.eventually(lambda: want in self.pf.log(), True), self.pf.log())
+
+    def test_5_store_unavailable_defers(self):
+        # a daemon that answers but has no data answers TEMP: Postfix defers the same way
+        # and logs the reason
+        d = mqtest.Daemon("host=/nonexistent-dir user=postgres dbname=none",
+                          token=mqtest.UNUSABLE_TOKEN, view_load_timeout=0,
+                          policy_socket_group="postfix", socketmap_socket=self.path)
+        try:
+            replies, _ = smtp_transaction(self, self.pf.port, 100, ["user1@example.test"])
+            self.assertEqual(replies, [(451, "4.3.5 <user1@example.test>: Recipient address "
+                                        "rejected: Server configuration error")])
+            want = (f"socketmap:unix:{self.path}:mailquota socketmap server temporary "
+                    "error: ")
+            self.assertTrue(mqtest.eventually(lambda: want in self.pf.log(), True),
+                            self.pf.log())
+            self.assertIn("answer=TEMP", d.read_log())
+        finally:
+            d.cleanup()
 
 
 if __name__ == "__main__":
