@@ -30,6 +30,7 @@ verify    unix  -       -       n       -       1       verify
 flush     unix  n       -       n       1000?   0       flush
 proxymap  unix  -       -       n       -       -       proxymap
 smtp      unix  -       -       n       -       -       smtp
+lmtp      unix  -       -       n       -       -       lmtp
 relay     unix  -       -       n       -       -       smtp
 showq     unix  n       -       n       -       -       showq
 error     unix  -       -       n       -       -       error
@@ -89,9 +90,14 @@ DELIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "maildir-deli
 
 
 class PostfixInstance:
-    def __init__(self, socket_path, api_url, token, restriction=None):
+    def __init__(self, socket_path, api_url, token, restriction=None, main_cf_extra="",
+                 etc_files=None):
         # the restriction that asks mailquota: the policy service unless one is given
         self.restriction = restriction or f"check_policy_service unix:{socket_path}"
+        # main.cf lines that override the ones above ({etc} is the instance's configuration
+        # directory), and files written there first: name -> text
+        self.main_cf_extra = main_cf_extra
+        self.etc_files = etc_files or {}
         # Everything of this instance lives here, under /tmp (not $TMPDIR, which may be
         # private): pipe(8) runs the delivery wrapper as nobody, who cannot enter a clone below
         # a directory of mode 0700 (/root, a home on Debian 12), so nothing it uses may be there.
@@ -119,9 +125,13 @@ class PostfixInstance:
         deliver = shutil.copy(DELIVER, self.dir + "/bin")
         for prog in (mailquota, deliver):
             os.chmod(prog, 0o755)
+        for name, text in self.etc_files.items():
+            with open(os.path.join(self.etc, name), "w") as f:
+                f.write(text)
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write(MAIN_CF.format(dir=self.dir, uid=NOBODY, gid=NOBODY,
                                    restriction=self.restriction))
+            f.write(self.main_cf_extra.format(etc=self.etc))
         # the delivery wrapper reports through the API with a token of scope usage, readable
         # only by the user pipe(8) runs it as (outside etc/, where `postfix check` wants every
         # file owned by root)
