@@ -22,19 +22,12 @@ def netstring(data):
     return str(len(data)).encode() + b":" + data + b","
 
 
-class SockmapConn:
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.sock.close()
+class SockmapConn(mqtest.PolicyConn):
+    """A connection to the socketmap listener: the policy connection's socket handling, with
+    netstring replies."""
 
     def send(self, data):
-        self.sock.sendall(data)
+        self.send_raw(data)
 
     def read_reply(self):
         """One netstring reply's payload, as text."""
