@@ -240,20 +240,35 @@ def smtp_transaction(test, port, size, rcpts, body=None):
         s.quit()
 
 
+def seed_example(db):
+    """The mailboxes both Postfix classes use: user2 full, small with a 1000-byte max size,
+    tagged full (asked with an extension), the others with room."""
+    db.cli("domain", "add", "example.test", "storage=1M")
+    for m in MAILBOXES:
+        db.cli("mailbox", "add", f"{m}@example.test")
+    db.cli("mailbox", "set", "user2@example.test", "storage=1000")
+    db.cli("usage", "set", "user2@example.test", "1000", "3")
+    db.cli("mailbox", "set", "small@example.test", "max-size=1000")
+    db.cli("mailbox", "set", "tagged@example.test", "storage=10")
+    db.cli("usage", "set", "tagged@example.test", "10")
+
+
+def stop_instances(cls):
+    """tearDownClass of a class with a Postfix (pf), a mailquotad (daemon) and a database."""
+    if cls.pf is not None:
+        cls.pf.stop()
+    if cls.daemon is not None:
+        cls.daemon.cleanup()
+    cls.db.close()
+
+
 @unittest.skipUnless(shutil.which("postfix"), "postfix is not installed")
 class PostfixEndToEnd(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.db = mqtest.Database()
         db = cls.db
-        db.cli("domain", "add", "example.test", "storage=1M")
-        for m in MAILBOXES:
-            db.cli("mailbox", "add", f"{m}@example.test")
-        db.cli("mailbox", "set", "user2@example.test", "storage=1000")
-        db.cli("usage", "set", "user2@example.test", "1000", "3")
-        db.cli("mailbox", "set", "small@example.test", "max-size=1000")
-        db.cli("mailbox", "set", "tagged@example.test", "storage=10")
-        db.cli("usage", "set", "tagged@example.test", "10")
+        seed_example(db)
         db.cli("mailbox", "set", "filling@example.test", "storage=2500")
         db.cli("mailbox", "set", "warned@example.test", "storage=100K")
         # the socket is reachable by smtpd (user postfix) through its group, not by everyone
@@ -274,11 +289,7 @@ class PostfixEndToEnd(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.pf is not None:
-            cls.pf.stop()
-        if cls.daemon is not None:
-            cls.daemon.cleanup()
-        cls.db.close()
+        stop_instances(cls)
 
     def transaction(self, size, rcpts, body=None):
         """MAIL FROM with SIZE=, one RCPT each; returns the RCPT replies and the DATA code."""
@@ -416,14 +427,7 @@ class PostfixSocketmap(unittest.TestCase):
     def setUpClass(cls):
         cls.db = mqtest.Database()
         db = cls.db
-        db.cli("domain", "add", "example.test", "storage=1M")
-        for m in MAILBOXES:
-            db.cli("mailbox", "add", f"{m}@example.test")
-        db.cli("mailbox", "set", "user2@example.test", "storage=1000")
-        db.cli("usage", "set", "user2@example.test", "1000", "3")
-        db.cli("mailbox", "set", "small@example.test", "max-size=1000")
-        db.cli("mailbox", "set", "tagged@example.test", "storage=10")
-        db.cli("usage", "set", "tagged@example.test", "10")
+        seed_example(db)
         cls.daemon = cls.pf = None
         # smtpd (user postfix) reaches the socket through its group, as the policy socket
         cls.sockdir = tempfile.mkdtemp(prefix="mq-sm-", dir="/tmp")
@@ -444,11 +448,7 @@ class PostfixSocketmap(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.pf is not None:
-            cls.pf.stop()
-        if cls.daemon is not None:
-            cls.daemon.cleanup()
-        cls.db.close()
+        stop_instances(cls)
         shutil.rmtree(cls.sockdir, ignore_errors=True)
 
     def test_1_middle_recipient_full(self):

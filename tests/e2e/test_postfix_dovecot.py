@@ -61,13 +61,9 @@ class PostfixDovecot(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.pf is not None:
-            cls.pf.stop()
-        if cls.daemon is not None:
-            cls.daemon.cleanup()
+        tp.stop_instances(cls)  # Postfix first: it delivers to Dovecot
         if cls.dc is not None:
             cls.dc.stop()
-        cls.db.close()
 
     def usage(self, user):
         st, doc, _ = self.daemon.http("GET", f"/v1/mailboxes/{user}")

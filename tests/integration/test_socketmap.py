@@ -48,18 +48,6 @@ class SockmapConn(mqtest.PolicyConn):
         self.send(netstring(f"{name} {key}"))
         return self.read_reply()
 
-    def closed_by_server(self, timeout=10):
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-        except ConnectionResetError:
-            return True
-        except socket.timeout:
-            return False
-
 
 class Socketmap(unittest.TestCase):
     @classmethod
