@@ -3,7 +3,7 @@
 
 MQ_DEBS="gcc cmake make pkg-config libpq-dev libmicrohttpd-dev nettle-dev libjansson-dev libinih-dev
 libcurl4-gnutls-dev python3-jsonschema python3-yaml
-libcmocka-dev postgresql-15 postgresql-client-15 python3 clang-format-14 postfix postfix-pgsql curl acl clang-14 libclang-rt-14-dev
+libcmocka-dev libmilter-dev m4 postgresql-15 postgresql-client-15 python3 clang-format-14 postfix postfix-pgsql curl acl clang-14 libclang-rt-14-dev
 iproute2 procps util-linux chromium dovecot-core dovecot-pgsql dovecot-lmtpd"
 
 mq_log() { printf '==> %s\n' "$*" >&2; }

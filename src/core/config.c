@@ -5,6 +5,7 @@
  * It must never accept a value it would later have to reinterpret or clamp silently.
  */
 #include "config.h"
+#include "config_internal.h"
 
 #include <ini.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 
 #include "buf.h"
 #include "hostport.h"
+#include "milter_reply.h"
 #include "strnum.h"
 #include "warning.h"
 #include "xalloc.h"
@@ -87,6 +89,29 @@ static const struct cfg_key keys[] = {
 	K(socketmap_tcp_listen, CFG_STR, "", 0, 0,
 	  "host:port for the socketmap table over TCP (clients in policy_tcp_allow); empty "
 	  "disables it"),
+	K(exim_socket, CFG_STR, "", 0, 0,
+	  "Unix socket for Exim's ${readsocket{...}} in the RCPT ACL (one \"<recipient> <size>\" "
+	  "line in, \"OK\" or an SMTP reply line out), with the owner, group and mode of the "
+	  "policy socket; empty disables it"),
+	K(exim_tcp_listen, CFG_STR, "", 0, 0,
+	  "host:port for Exim's readsocket requests over TCP (clients in policy_tcp_allow); empty "
+	  "disables it"),
+	K(milter_socket, CFG_STR, "unix:/run/mailquota-milter/milter.sock", 0, 0,
+	  "where mailquota-milter listens for the MTA, in libmilter's form: unix:/path or "
+	  "inet:port@host (inet6:port@host); mailquota-milter refuses to start when empty"),
+	K(milter_socket_group, CFG_STR, "", 0, 0,
+	  "group given the milter's Unix socket (e.g. postfix); empty: the milter's own"),
+	K(milter_socket_mode, CFG_MODE, "0660", 0, 0777,
+	  "permission bits of the milter's Unix socket"),
+	K(milter_connect, CFG_STR, "", 0, 0,
+	  "the daemon's policy service the milter asks: a Unix socket path or host:port; empty: "
+	  "policy_socket"),
+	K(milter_timeout, CFG_UINT, "5", 1, 300,
+	  "seconds the milter waits for the daemon's answer (connecting included) before it "
+	  "answers milter_tempfail_reply"),
+	K(milter_tempfail_reply, CFG_STR, "451 4.3.5 Quota service unavailable", 0, 0,
+	  "the milter's reply when the daemon cannot be asked or answers nonsense (4xx or "
+	  "DEFER_IF_PERMIT text)"),
 	K(http_listen, CFG_STR, "127.0.0.1:8080", 0, 0,
 	  "host:port for the HTTP API; empty disables it"),
 	K(http_max_connections, CFG_UINT, "256", 1, 100000, "concurrent HTTP connections"),
@@ -137,6 +162,9 @@ static const struct cfg_key keys[] = {
 	  "reply when no usable data is available (4xx or DEFER_IF_PERMIT text)"),
 	K(unknown_recipient_action, CFG_STR, "DUNNO", 0, 0,
 	  "action for a recipient mailquota does not know (DUNNO lets the MTA decide)"),
+	K(alias_policy, CFG_STR, "any", 0, 0,
+	  "an alias with several targets: any (refused only if every target refuses) or all "
+	  "(refused if any target refuses)"),
 	K(log_level, CFG_STR, "info", 0, 0, "debug, info, warn or error"),
 	K(shutdown_timeout, CFG_UINT, "10", 0, 3600,
 	  "seconds SIGTERM waits for requests in progress to be answered before exiting"),
@@ -190,10 +218,8 @@ static const struct cfg_key *find_key(const char *name)
 }
 
 static int cfg_set(struct config *cfg, const char *name, const char *value, config_error *err);
-static int cfg_finish(struct config *cfg, config_error *err);
 
-static void seterr(config_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(config_error *err, const char *fmt, ...)
+void config_seterr(config_error *err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -221,29 +247,30 @@ static int parse_value(const struct cfg_key *k, const char *value, void *dst, co
 			*(bool *)dst = false;
 			return 0;
 		}
-		seterr(err, "%s: \"%s\" is not yes or no", k->name,
-		       str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
+		config_seterr(err, "%s: \"%s\" is not yes or no", k->name,
+		              str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
 		return -1;
 	case CFG_MODE:
 		if (value[0] == '\0' || strspn(value, "01234567") != strlen(value) ||
 		    strlen(value) > 4) {
-			seterr(err, "%s: \"%s\" is not an octal mode such as 0660", k->name,
-			       str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
+			config_seterr(err, "%s: \"%s\" is not an octal mode such as 0660", k->name,
+			              str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
 			return -1;
 		}
 		v = strtoull(value, NULL, 8);
 		break;
 	case CFG_UINT:
 		if (strnum_u64(value, strlen(value), UINT64_MAX, &v) < 0) {
-			seterr(err, "%s: \"%s\" is not a whole number", k->name,
-			       str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
+			config_seterr(err, "%s: \"%s\" is not a whole number", k->name,
+			              str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
 			return -1;
 		}
 		break;
 	case CFG_SIZE:
 		if (strnum_size(value, UINT64_MAX, &v) < 0) {
-			seterr(err, "%s: \"%s\" is not a size (bytes, or with K/M/G/T)", k->name,
-			       str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
+			config_seterr(err, "%s: \"%s\" is not a size (bytes, or with K/M/G/T)",
+			              k->name,
+			              str_sanitize(sane, sizeof(sane), value, strlen(value), 60));
 			return -1;
 		}
 		break;
@@ -251,8 +278,9 @@ static int parse_value(const struct cfg_key *k, const char *value, void *dst, co
 		abort();
 	}
 	if (v < k->min || v > k->max) {
-		seterr(err, "%s: %llu is out of range %llu..%llu", k->name, (unsigned long long)v,
-		       (unsigned long long)k->min, (unsigned long long)k->max);
+		config_seterr(err, "%s: %llu is out of range %llu..%llu", k->name,
+		              (unsigned long long)v, (unsigned long long)k->min,
+		              (unsigned long long)k->max);
 		return -1;
 	}
 	*(uint64_t *)dst = v;
@@ -266,7 +294,7 @@ void config_init(struct config *cfg)
 	for (size_t i = 0; i < NKEYS; i++)
 		if (parse_value(&keys[i], keys[i].def, slot(cfg, &keys[i]), &err) < 0)
 			abort(); /* a default that does not parse is our bug */
-	if (cfg_finish(cfg, &err) < 0)
+	if (config_check(cfg, &err) < 0)
 		abort();
 }
 
@@ -286,8 +314,8 @@ static int cfg_set(struct config *cfg, const char *name, const char *value, conf
 	const struct cfg_key *k = find_key(name);
 	if (k == NULL) {
 		char sane[80];
-		seterr(err, "unknown parameter \"%s\"",
-		       str_sanitize(sane, sizeof(sane), name, strlen(name), 60));
+		config_seterr(err, "unknown parameter \"%s\"",
+		              str_sanitize(sane, sizeof(sane), name, strlen(name), 60));
 		return -1;
 	}
 	return parse_value(k, value, slot(cfg, k), err);
@@ -305,7 +333,8 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
 	if (st->failed)
 		return 0;
 	if (section[0] != '\0') {
-		seterr(st->err, "sections are not used; put \"%s\" outside [%s]", name, section);
+		config_seterr(st->err, "sections are not used; put \"%s\" outside [%s]", name,
+		              section);
 		st->failed = true;
 		return 0;
 	}
@@ -321,16 +350,16 @@ static int finish_parse(struct config *cfg, int rc, struct parse_state *st, conf
 	if (rc != 0) {
 		char inner[CONFIG_ERROR_MAX];
 		if (rc < 0) {
-			seterr(err, "cannot read the configuration");
+			config_seterr(err, "cannot read the configuration");
 			return -1;
 		}
 		/* keep our message, prefixed with the line inih reports */
 		snprintf(inner, sizeof(inner), "%s",
 		         st->failed ? *err : "syntax error (want name = value)");
-		seterr(err, "line %d: %s", rc, inner);
+		config_seterr(err, "line %d: %s", rc, inner);
 		return -1;
 	}
-	return cfg_finish(cfg, err);
+	return config_check(cfg, err);
 }
 
 static int cfg_parse_string(struct config *cfg, const char *text, config_error *err)
@@ -343,7 +372,7 @@ static int cfg_load_file(struct config *cfg, const char *path, config_error *err
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
-		seterr(err, "cannot open %s: %m", path);
+		config_seterr(err, "cannot open %s: %m", path);
 		return -1;
 	}
 	struct parse_state st = { cfg, err, false };
@@ -352,7 +381,7 @@ static int cfg_load_file(struct config *cfg, const char *path, config_error *err
 	if (finish_parse(cfg, rc, &st, err) < 0) {
 		char inner[CONFIG_ERROR_MAX];
 		memcpy(inner, *err, sizeof(inner));
-		seterr(err, "%s: %s", path, inner);
+		config_seterr(err, "%s: %s", path, inner);
 		return -1;
 	}
 	return 0;
@@ -363,208 +392,6 @@ static int cfg_load(struct config *cfg, const char *path, config_error *err)
 	if (path == NULL && access(CONFIG_DEFAULT_PATH, F_OK) != 0)
 		return 0;
 	return cfg_load_file(cfg, path != NULL ? path : CONFIG_DEFAULT_PATH, err);
-}
-
-/* A bare port means loopback: TCP listeners are never exposed unless an address is named. */
-static int check_listen(const char *name, char **value, config_error *err)
-{
-	char *h, *p;
-	if ((*value)[0] == '\0')
-		return 0;
-	if (strspn(*value, "0123456789") == strlen(*value)) {
-		size_t n = strlen(*value) + sizeof("127.0.0.1:");
-		char *v = xmalloc(n);
-		snprintf(v, n, "127.0.0.1:%s", *value);
-		free(*value);
-		*value = v;
-	}
-	if (hostport_split(*value, &h, &p) < 0) {
-		seterr(err,
-		       "%s: \"%s\" is not host:port or port (e.g. 127.0.0.1:10040, [::1]:10040)",
-		       name, *value);
-		return -1;
-	}
-	free(h);
-	free(p);
-	return 0;
-}
-
-/* A Unix socket path: empty (disabled) or absolute, and fitting a sockaddr_un. */
-static int check_socket_path(const char *name, const char *path, config_error *err)
-{
-	if (path[0] != '\0' && path[0] != '/') {
-		seterr(err, "%s: \"%s\" must be an absolute path", name, path);
-		return -1;
-	}
-	if (strlen(path) >= 108) { /* sizeof(sockaddr_un.sun_path) on Linux */
-		seterr(err, "%s: path longer than 107 bytes", name);
-		return -1;
-	}
-	return 0;
-}
-
-static int check_reply(const char *name, enum reply_kind kind, const char *value, char *dst,
-                       size_t size, config_error *err)
-{
-	const char *why;
-	if (reply_validate(kind, value, &why) < 0) {
-		char sane[80];
-		seterr(err, "%s: \"%s\": %s", name,
-		       str_sanitize(sane, sizeof(sane), value, strlen(value), 60), why);
-		return -1;
-	}
-	if (str_copy(dst, value, size) < 0)
-		abort(); /* reply_validate bounds the length */
-	return 0;
-}
-
-/* Origins are "*" or scheme://host[:port], exactly as browsers send them in Origin. */
-static int check_origins(const char *list, config_error *err)
-{
-	const char *p = list;
-	while (*p != '\0') {
-		size_t n = strcspn(p, " ,\t");
-		if (n > 0) {
-			/* the scheme's length, never reading past this origin's n bytes */
-			size_t scheme = n > 7 && strncmp(p, "http://", 7) == 0    ? 7
-			                : n > 8 && strncmp(p, "https://", 8) == 0 ? 8
-			                                                          : 0;
-			bool ok = (n == 1 && p[0] == '*') || scheme > 0;
-			for (size_t i = scheme; ok && scheme > 0 && i < n; i++)
-				ok = p[i] > 0x20 && p[i] < 0x7f && p[i] != '/' && p[i] != '@';
-			if (!ok || n > 200) {
-				seterr(err,
-				       "http_cors_origins: \"%.*s\" is not an origin such as "
-				       "https://panel.example.com or *",
-				       (int)(n > 200 ? 200 : n), p);
-				return -1;
-			}
-		}
-		p += n;
-		p += strspn(p, " ,\t");
-	}
-	return 0;
-}
-
-/* The warning delivery settings that only make sense together. */
-static int check_warnings(const struct config *cfg, config_error *err)
-{
-	const char *url = cfg->warning_webhook_url;
-	if (url[0] != '\0') {
-		if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-			seterr(err, "warning_webhook_url: must start with http:// or https://");
-			return -1;
-		}
-		for (const char *p = url; *p != '\0'; p++)
-			if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
-				seterr(err,
-				       "warning_webhook_url: spaces and control characters are not "
-				       "allowed");
-				return -1;
-			}
-		if (cfg->warning_webhook_secret_file[0] == '\0') {
-			seterr(err, "warning_webhook_url needs warning_webhook_secret_file");
-			return -1;
-		}
-	}
-	if (cfg->warning_mail_command[0] != '\0') {
-		if (cfg->warning_mail_command[0] != '/') {
-			seterr(err, "warning_mail_command: the program must be an absolute path");
-			return -1;
-		}
-		if (strchr(cfg->warning_mail_from, '@') == NULL ||
-		    strlen(cfg->warning_mail_from) > 200 ||
-		    strpbrk(cfg->warning_mail_from, "\r\n") != NULL) {
-			seterr(err, "warning_mail_command needs warning_mail_from, an address such "
-			            "as postmaster@example.com (at most 200 characters)");
-			return -1;
-		}
-	}
-	if (cfg->warning_retry_max < cfg->warning_retry_base) {
-		seterr(err, "warning_retry_max must not be less than warning_retry_base");
-		return -1;
-	}
-	return 0;
-}
-
-static int cfg_finish(struct config *cfg, config_error *err)
-{
-	if (reply_profile_parse(cfg->reply_profile, &cfg->profile) < 0) {
-		seterr(err, "reply_profile: \"%s\" is not conventional, strict or no452",
-		       cfg->reply_profile);
-		return -1;
-	}
-	if (log_level_parse(cfg->log_level, &cfg->level) < 0) {
-		seterr(err, "log_level: \"%s\" is not debug, info, warn or error", cfg->log_level);
-		return -1;
-	}
-	struct reply_set *r = &cfg->replies;
-	const char *oq = cfg->reply_over_quota[0] != '\0' ? cfg->reply_over_quota
-	                                                  : reply_profile_over_quota(cfg->profile);
-	if (check_reply("reply_over_quota", REPLY_KIND_REFUSAL, oq, r->over_quota,
-	                sizeof(r->over_quota), err) < 0 ||
-	    check_reply("reply_too_big_mailbox", REPLY_KIND_REFUSAL, cfg->reply_too_big_mailbox,
-	                r->too_big_mailbox, sizeof(r->too_big_mailbox), err) < 0 ||
-	    check_reply("reply_too_big_system", REPLY_KIND_REFUSAL, cfg->reply_too_big_system,
-	                r->too_big_system, sizeof(r->too_big_system), err) < 0 ||
-	    check_reply("reply_tempfail", REPLY_KIND_TEMPFAIL, cfg->reply_tempfail, r->tempfail,
-	                sizeof(r->tempfail), err) < 0 ||
-	    check_reply("unknown_recipient_action", REPLY_KIND_UNKNOWN,
-	                cfg->unknown_recipient_action, r->unknown, sizeof(r->unknown), err) < 0)
-		return -1;
-
-	const char *d = cfg->recipient_delimiter;
-	if (strlen(d) > ADDRESS_DELIMITERS_MAX) {
-		seterr(err, "recipient_delimiter: at most %d characters", ADDRESS_DELIMITERS_MAX);
-		return -1;
-	}
-	for (const char *p = d; *p != '\0'; p++) {
-		if (*p == '@' || (unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
-			seterr(err,
-			       "recipient_delimiter: \"%s\" may hold only printable characters "
-			       "other than @ and space",
-			       d);
-			return -1;
-		}
-	}
-	if (str_copy(cfg->address_rules.delimiters, d, sizeof(cfg->address_rules.delimiters)) < 0)
-		abort();
-	cfg->address_rules.fold_local = cfg->fold_local_part;
-
-	if (check_listen("policy_tcp_listen", &cfg->policy_tcp_listen, err) < 0 ||
-	    check_listen("socketmap_tcp_listen", &cfg->socketmap_tcp_listen, err) < 0 ||
-	    check_listen("http_listen", &cfg->http_listen, err) < 0)
-		return -1;
-	if (check_origins(cfg->http_cors_origins, err) < 0)
-		return -1;
-	const char *why;
-	if (cidr_list_parse(cfg->policy_tcp_allow, &cfg->policy_tcp_allow_list, &why) < 0) {
-		char sane[80];
-		seterr(err, "policy_tcp_allow: \"%s\": %s",
-		       str_sanitize(sane, sizeof(sane), cfg->policy_tcp_allow,
-		                    strlen(cfg->policy_tcp_allow), 60),
-		       why);
-		return -1;
-	}
-	if (cfg->database_lock_timeout > cfg->database_statement_timeout) {
-		seterr(err,
-		       "database_lock_timeout (%llu) must not exceed database_statement_timeout "
-		       "(%llu)",
-		       (unsigned long long)cfg->database_lock_timeout,
-		       (unsigned long long)cfg->database_statement_timeout);
-		return -1;
-	}
-	if (check_warnings(cfg, err) < 0)
-		return -1;
-	if (check_socket_path("policy_socket", cfg->policy_socket, err) < 0 ||
-	    check_socket_path("socketmap_socket", cfg->socketmap_socket, err) < 0)
-		return -1;
-	if (cfg->socketmap_socket[0] != '\0' &&
-	    strcmp(cfg->socketmap_socket, cfg->policy_socket) == 0) {
-		seterr(err, "socketmap_socket: the same path as policy_socket");
-		return -1;
-	}
-	return 0;
 }
 
 static void format_value(const struct config *cfg, const struct cfg_key *k, char *out, size_t n)
@@ -633,5 +460,5 @@ int config_set(struct config *cfg, const char *name, const char *value, const ch
 
 int config_finish(struct config *cfg, const char **error_r)
 {
-	WITH_ERROR(cfg_finish(cfg, &cfg->error));
+	WITH_ERROR(config_check(cfg, &cfg->error));
 }

@@ -12,7 +12,13 @@
 #include "reply.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/mailquota/mailquota.conf"
-#define CONFIG_ERROR_MAX    512
+
+/* How a check decides an alias with several enabled targets (alias_policy). */
+enum alias_policy {
+	ALIAS_POLICY_ANY, /* accepted unless every target refuses */
+	ALIAS_POLICY_ALL, /* refused if any target refuses */
+};
+#define CONFIG_ERROR_MAX 512
 
 /* A configuration error message. */
 typedef char config_error[CONFIG_ERROR_MAX];
@@ -43,6 +49,14 @@ struct config {
 	char *policy_tcp_allow;
 	char *socketmap_socket;
 	char *socketmap_tcp_listen;
+	char *exim_socket;
+	char *exim_tcp_listen;
+	char *milter_socket;
+	char *milter_socket_group;
+	uint64_t milter_socket_mode;
+	char *milter_connect;
+	uint64_t milter_timeout;
+	char *milter_tempfail_reply;
 	char *http_listen;
 	uint64_t http_max_connections;
 	uint64_t http_timeout;
@@ -68,6 +82,7 @@ struct config {
 	char *reply_too_big_system;
 	char *reply_tempfail;
 	char *unknown_recipient_action;
+	char *alias_policy;
 	char *log_level;
 	uint64_t shutdown_timeout;
 	char *warning_webhook_url;
@@ -87,6 +102,7 @@ struct config {
 	struct reply_set replies;
 	enum reply_profile profile;
 	enum log_level level;
+	enum alias_policy alias_rule;
 	struct cidr_list policy_tcp_allow_list;
 
 	config_error error; /* the last call's error message (see *error_r below) */

@@ -1,15 +1,19 @@
 /*
  * service: composes normalisation, store lookup and the pure decision into a verdict. Front ends
  * call only this, and turn the verdict into their protocol's answer with reply.h; the service
- * itself never chooses protocol text. It must never refuse a multi-target alias because one
- * member is full (the bug mailquota exists to prevent), and never answer a permanent refusal
- * because the store is unavailable (that is QUOTA_TEMPFAIL).
+ * itself never chooses protocol text. Under alias_policy = any (the default) it must never
+ * refuse a multi-target alias because one member is full (the bug mailquota exists to
+ * prevent); under all it refuses exactly then, by the admin's choice. Either way it must never
+ * refuse on the word of targets it could not see (a truncated alias), and never answer a
+ * permanent refusal because the store is unavailable (that is QUOTA_TEMPFAIL).
  */
 #include "service.h"
 
 #include <string.h>
 
-/* Lower rank = less final refusal; an alias refused by all targets reports the lowest. */
+/* Lower rank = less final refusal (retrying later may cure it). Under "any" an alias refused by
+   all targets reports the lowest; under "all" the highest: a retry cannot succeed before that
+   target's refusal is cured. */
 static int refusal_rank(enum quota_verdict v)
 {
 	switch (v) {
@@ -56,13 +60,26 @@ static void set_verdict(struct check_result *res, enum quota_verdict v, enum quo
 	res->reason = reason;
 }
 
+/* Whether refusal a is to be reported before the refusal b already chosen (b < 0: none yet). */
+static bool refusal_wins(const struct check_result *res, enum alias_policy policy, int a, int b)
+{
+	if (b < 0)
+		return true;
+	int ra = refusal_rank(res->targets[a].result.verdict);
+	int rb = refusal_rank(res->targets[b].result.verdict);
+	/* strict: among equals the first in target order stays */
+	return policy == ALIAS_POLICY_ALL ? ra > rb : ra < rb;
+}
+
 int service_check(const struct service *svc, const char *rcpt, size_t len, uint64_t size,
                   struct check_result *res_r, const char **error_r)
 {
 	struct store_resolution *rs;
+	const enum alias_policy policy = svc->cfg->alias_rule;
 	res_r->ntargets = 0;
 	res_r->decider = -1;
 	res_r->truncated = false;
+	res_r->policy = policy;
 	res_r->store_error = NULL;
 	res_r->match = STORE_MATCH_NONE;
 	if (address_normalize(rcpt, len, &svc->cfg->address_rules, &res_r->address, error_r) < 0)
@@ -80,7 +97,7 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
 	res_r->match = rs->match;
 	res_r->truncated = rs->truncated;
 
-	int best = -1, best_refusal = -1;
+	int first_accept = -1, refusal = -1;
 	for (unsigned i = 0; i < rs->ntargets; i++) {
 		const struct store_mailbox *m = &rs->targets[i];
 		if (!m->enabled)
@@ -90,26 +107,28 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
 		t->result = decide_one(svc->cfg, m, size);
 		int idx = (int)res_r->ntargets++;
 		if (t->result.verdict == QUOTA_ACCEPT) {
-			if (best < 0)
-				best = idx;
-		} else if (best_refusal < 0 ||
-		           refusal_rank(t->result.verdict) <
-		                   refusal_rank(res_r->targets[best_refusal].result.verdict)) {
-			best_refusal = idx;
+			if (first_accept < 0)
+				first_accept = idx;
+		} else if (refusal_wins(res_r, policy, idx, refusal)) {
+			refusal = idx;
 		}
 	}
 
+	/* "any" refuses when every target refuses, "all" when one does; an alias with unseen
+	   targets is refused only when what was seen suffices ("all") */
+	bool refuse =
+	        policy == ALIAS_POLICY_ALL ? refusal >= 0 : first_accept < 0 && !rs->truncated;
+
 	if (res_r->ntargets == 0) {
 		set_verdict(res_r, QUOTA_UNKNOWN, QUOTA_REASON_NONE);
-	} else if (rs->truncated) {
-		/* we could not see every member: refusing might bounce mail a member could take */
-		set_verdict(res_r, QUOTA_ACCEPT, QUOTA_REASON_NONE);
-	} else if (best >= 0) {
-		res_r->decider = best;
+	} else if (!refuse) {
+		/* a truncated alias names no decider: the unseen targets had a say */
+		if (!rs->truncated)
+			res_r->decider = first_accept;
 		set_verdict(res_r, QUOTA_ACCEPT, QUOTA_REASON_NONE);
 	} else {
-		res_r->decider = best_refusal;
-		const struct quota_result *q = &res_r->targets[best_refusal].result;
+		res_r->decider = refusal;
+		const struct quota_result *q = &res_r->targets[refusal].result;
 		set_verdict(res_r, q->verdict, q->reason);
 		/* a permanent refusal needs current data: from a view out of touch with PostgreSQL
 		   for longer than view_max_age, the sender is asked to retry instead (the global
@@ -121,6 +140,35 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
 		}
 	}
 	return 0;
+}
+
+struct quota_limit service_size_limit(const struct config *cfg, const struct check_result *res)
+{
+	struct quota_limit best = { false, 0 };
+	for (unsigned i = 0; i < res->ntargets; i++) {
+		struct quota_input in;
+		enum quota_reason by;
+		service_input(cfg, &res->targets[i].mailbox, 0, &in);
+		in.storage.has = in.messages.has = in.domain_pool.has = false;
+		struct quota_limit l = quota_largest(&in, &by);
+		if (res->policy == ALIAS_POLICY_ALL) {
+			/* every target must take it: the smallest limit */
+			if (l.has && (!best.has || l.value < best.value))
+				best = l;
+		} else {
+			/* one target suffices: the largest, and an unlimited one ends the search */
+			if (!l.has)
+				return l;
+			if (i == 0 || l.value > best.value)
+				best = l;
+		}
+	}
+	return best;
+}
+
+const char *service_policy_name(enum alias_policy p)
+{
+	return p == ALIAS_POLICY_ALL ? "all" : "any";
 }
 
 int service_resolve_mailbox(const struct service *svc, const char *rcpt, size_t len, bool exact,

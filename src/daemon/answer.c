@@ -1,15 +1,17 @@
 /*
  * answer: the per-protocol half of a policy-server connection. For each complete request in a
- * connection's input it runs the pure protocol rules (policy.c, netstring.c, socketmap.c), one
- * service_check() and the reply mapping (reply.c), and appends the answer. It must never block
+ * connection's input it runs the pure protocol rules (policy.c, netstring.c, socketmap.c, exim.c),
+ * one service_check() and the reply mapping (reply.c), and appends the answer. It must never block
  * or do I/O but logging, never answer a request it could not fully parse, and never let one
  * peer's text reach a log line unsanitised.
  */
 #include "answer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exim.h"
 #include "log.h"
 #include "netstring.h"
 #include "policy.h"
@@ -20,6 +22,8 @@ size_t answer_request_max(enum answer_protocol proto)
 {
 	if (proto == ANSWER_SOCKETMAP) /* the length, ':', the payload and ',' */
 		return NETSTRING_DIGITS_MAX + 1 + SOCKETMAP_REQUEST_MAX + 1;
+	if (proto == ANSWER_EXIM)
+		return EXIM_REQUEST_MAX;
 	return POLICY_REQUEST_MAX;
 }
 
@@ -154,9 +158,74 @@ static int socketmap_input(struct answer_ctx *ctx, unsigned long id, const char 
 	}
 }
 
-int answer_input(struct answer_ctx *ctx, enum answer_protocol proto, unsigned long conn_id,
-                 const char *via, struct buf *in, struct buf *out, const char **why_r)
+/* The reply line to one Exim request line; logs the decision. */
+static const char *exim_lookup(struct answer_ctx *ctx, unsigned long id, const char *via,
+                               const char *line, size_t len, struct reply_line *rl)
 {
+	struct exim_request req;
+	char rcpt[128];
+	const char *why;
+	if (exim_request_parse(line, len, &req, &why) < 0) {
+		str_sanitize(rcpt, sizeof(rcpt), line, len, 100);
+		log_info("conn=%lu event=protocol_error via=%s request=\"%s\" error=\"%s\"", id,
+		         via, rcpt, why);
+		snprintf(rl->text, sizeof(rl->text), EXIM_REPLY_BAD_REQUEST ": %s", why);
+		return rl->text;
+	}
+	str_sanitize(rcpt, sizeof(rcpt), req.rcpt, req.rcpt_len, 100);
+	unsigned long long size = (unsigned long long)req.size;
+	struct check_result *res = ctx->result;
+	if (service_check(ctx->svc, req.rcpt, req.rcpt_len, req.size, res, &why) < 0) {
+		log_info("conn=%lu via=%s rcpt=<%s> size=%llu verdict=invalid_address error=\"%s\" "
+		         "answer=OK",
+		         id, via, rcpt, size, why);
+		return "OK";
+	}
+	const char *reply = exim_reply(&ctx->cfg->replies, res->verdict, rl);
+	enum log_level lvl = res->verdict == QUOTA_ACCEPT ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+	if (res->verdict == QUOTA_TEMPFAIL)
+		lvl = LOG_LEVEL_WARN;
+	if (log_enabled(lvl))
+		log_write(lvl,
+		          "conn=%lu via=%s rcpt=<%s> size=%llu%s match=%s verdict=%s reason=%s "
+		          "answer=\"%s\"",
+		          id, via, rcpt, size, req.has_size ? "" : " size_given=no",
+		          service_match_name(res->match), quota_verdict_name(res->verdict),
+		          quota_reason_name(res->reason), reply);
+	return reply;
+}
+
+/* One request per connection (Exim reads the reply until the server closes): answer the first
+   line, then ask for the close whatever follows it. */
+static int exim_input(struct answer_ctx *ctx, unsigned long id, const char *via, struct buf *in,
+                      struct buf *out, bool at_eof, const char **why_r)
+{
+	size_t llen, used;
+	const char *why, *reply;
+	struct reply_line rl;
+	int rc = exim_request_line(in->data, in->len, at_eof, &llen, &used, &why);
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		log_info("conn=%lu event=protocol_error via=%s error=\"%s\"", id, via, why);
+		snprintf(rl.text, sizeof(rl.text), EXIM_REPLY_BAD_REQUEST ": %s", why);
+		reply = rl.text;
+		*why_r = "protocol_error";
+	} else {
+		reply = exim_lookup(ctx, id, via, in->data, llen, &rl);
+		*why_r = "answered";
+	}
+	if (exim_reply_append(out, reply) < 0) /* the first answer on an empty buffer */
+		abort();
+	buf_consume(in, rc < 0 ? in->len : used);
+	return rc < 0 ? -1 : 1;
+}
+
+int answer_input(struct answer_ctx *ctx, enum answer_protocol proto, unsigned long conn_id,
+                 const char *via, struct buf *in, struct buf *out, bool at_eof, const char **why_r)
+{
+	if (proto == ANSWER_EXIM)
+		return exim_input(ctx, conn_id, via, in, out, at_eof, why_r);
 	if (proto == ANSWER_SOCKETMAP)
 		return socketmap_input(ctx, conn_id, via, in, out, why_r);
 	return policy_input(ctx, conn_id, via, in, out, why_r);

@@ -97,25 +97,6 @@ static struct http_reply too_fast(unsigned retry)
 	return r;
 }
 
-/* The largest message some target takes by its size limits alone (not its room): what RCPT
-   would accept of an alias whose every target found the message too big. */
-static struct quota_limit size_limit(const struct http_server *srv, const struct check_result *res)
-{
-	struct quota_limit best = { true, 0 };
-	for (unsigned i = 0; i < res->ntargets; i++) {
-		struct quota_input in;
-		enum quota_reason by;
-		service_input(srv->cfg, &res->targets[i].mailbox, 0, &in);
-		in.storage.has = in.messages.has = in.domain_pool.has = false;
-		struct quota_limit l = quota_largest(&in, &by);
-		if (!l.has || l.value > best.value)
-			best = l;
-		if (!best.has)
-			break;
-	}
-	return best;
-}
-
 /* One recipient's answer into w; 503 when the view cannot answer, else 200. */
 static unsigned precheck_one(struct http_server *srv, struct jsonw *w, const char *rcpt,
                              uint64_t size)
@@ -137,7 +118,9 @@ static unsigned precheck_one(struct http_server *srv, struct jsonw *w, const cha
 		case QUOTA_TOO_BIG_MAILBOX:
 		case QUOTA_TOO_BIG_SYSTEM:
 			status = "too_big";
-			max = size_limit(srv, &res);
+			/* what RCPT would accept under the alias's policy: the largest of the
+			   targets' size limits (any), the smallest (all) */
+			max = service_size_limit(srv->cfg, &res);
 			break;
 		case QUOTA_TEMPFAIL:
 			return 503;

@@ -220,9 +220,11 @@ int main(int argc, char **argv)
 	if (warn_worker_start(ww, &why) < 0)
 		log_fatal("event=start_failed error=\"%s\"", why);
 	log_info("event=started version=%s policy_socket=\"%s\" policy_tcp=\"%s\" "
-	         "socketmap_socket=\"%s\" socketmap_tcp=\"%s\" http=\"%s\" reply_profile=%s",
+	         "socketmap_socket=\"%s\" socketmap_tcp=\"%s\" exim_socket=\"%s\" exim_tcp=\"%s\" "
+	         "http=\"%s\" reply_profile=%s",
 	         MAILQUOTA_VERSION, cfg.policy_socket, cfg.policy_tcp_listen, cfg.socketmap_socket,
-	         cfg.socketmap_tcp_listen, cfg.http_listen, cfg.reply_profile);
+	         cfg.socketmap_tcp_listen, cfg.exim_socket, cfg.exim_tcp_listen, cfg.http_listen,
+	         cfg.reply_profile);
 
 	int sig = policy_server_run(ps, sfd);
 	/* first, while the database may still be used: a delivery sent meanwhile is recorded */

@@ -1,6 +1,7 @@
 /*
- * policy_server: one epoll loop serving the Postfix policy delegation protocol, and the
- * socketmap table protocol, to many persistent connections (one per smtpd process). A check is
+ * policy_server: one epoll loop serving the Postfix policy delegation protocol, the socketmap
+ * table protocol and Exim's readsocket requests, to many connections (persistent ones, one per
+ * smtpd process; one per RCPT from Exim). A check is
  * memory work plus one store call, so requests are answered inline. It must never let one client's
  * malformed, oversized or slow request affect another: each connection has bounded buffers, a
  * protocol error closes only that connection (after the answers already owed to it are sent), no
@@ -52,12 +53,12 @@ struct tag {
 struct listener {
 	struct tag tag;
 	int fd;
-	const char *what; /* "unix", "tcp", "socketmap-unix", "socketmap-tcp" */
+	const char *what; /* "unix", "tcp", "socketmap-unix", "socketmap-tcp", "exim-unix", ... */
 	enum answer_protocol proto;
 	char *path; /* a Unix socket's path (unlinked at close), NULL for TCP */
 };
 
-#define LISTENERS_MAX 4 /* policy and socketmap, each on Unix and TCP */
+#define LISTENERS_MAX 6 /* policy, socketmap and Exim, each on Unix and TCP */
 
 /* Who is at the other end, for the per-client connection cap: a TCP address, or the Unix
    socket peer's user id. */
@@ -171,7 +172,11 @@ struct policy_server *policy_server_new(const struct config *cfg, const struct s
 	                   error_r) < 0) ||
 	    (cfg->socketmap_tcp_listen[0] != '\0' &&
 	     listener_open(srv, "socketmap-tcp", ANSWER_SOCKETMAP, NULL, cfg->socketmap_tcp_listen,
-	                   error_r) < 0))
+	                   error_r) < 0) ||
+	    (cfg->exim_socket[0] != '\0' &&
+	     listener_open(srv, "exim-unix", ANSWER_EXIM, cfg->exim_socket, NULL, error_r) < 0) ||
+	    (cfg->exim_tcp_listen[0] != '\0' &&
+	     listener_open(srv, "exim-tcp", ANSWER_EXIM, NULL, cfg->exim_tcp_listen, error_r) < 0))
 		goto fail;
 	return srv;
 fail:
@@ -410,9 +415,10 @@ static void conn_finish(struct policy_server *srv, struct conn *c, const char *r
 
 /*
  * Take n bytes of input: append what fits, answer the complete requests, repeat, so a long
- * pipeline is answered however the reads cut it. -1 (with *why_r) on a protocol error or a
- * request larger than the protocol allows (answer_request_max()); the answers before it are
- * in the output buffer.
+ * pipeline is answered however the reads cut it. -1 (with *why_r) when reading is over: a
+ * protocol error, a request larger than the protocol allows (answer_request_max()), or a
+ * protocol that has answered all a connection may ask; the answers owed are in the output
+ * buffer.
  */
 static int take_input(struct policy_server *srv, struct conn *c, const char *data, size_t n,
                       const char **why_r)
@@ -430,7 +436,8 @@ static int take_input(struct policy_server *srv, struct conn *c, const char *dat
 			abort(); /* k fits by construction */
 		data += k;
 		n -= k;
-		if (answer_input(&srv->answer, c->proto, c->id, c->via, &c->in, &c->out, why_r) < 0)
+		if (answer_input(&srv->answer, c->proto, c->id, c->via, &c->in, &c->out, false,
+		                 why_r) != 0)
 			return -1;
 	}
 	return 0;
@@ -452,6 +459,10 @@ static void on_readable(struct policy_server *srv, struct conn *c)
 		}
 		if (n == 0) {
 			end = "eof"; /* a half-close: answers to complete requests still go out */
+			/* a protocol whose request may end with the input answers it now */
+			if (c->in.len > 0 && answer_input(&srv->answer, c->proto, c->id, c->via,
+			                                  &c->in, &c->out, true, &end) == 0)
+				end = "eof";
 			break;
 		}
 		c->last_active = now_sec();

@@ -222,12 +222,13 @@ class PostfixInstance:
 
 
 def smtp_transaction(test, port, size, rcpts, body=None):
-    """MAIL FROM with SIZE=, one RCPT each; returns the RCPT replies and the DATA code."""
+    """MAIL FROM with SIZE= (none when size is None), one RCPT each; returns the RCPT replies
+    and the DATA code."""
     s = smtplib.SMTP("127.0.0.1", port, timeout=60)
     try:
         s.ehlo("client.test")
         test.assertTrue(s.has_extn("size"))
-        code, _ = s.mail("sender@client.test", [f"SIZE={size}"])
+        code, _ = s.mail("sender@client.test", [f"SIZE={size}"] if size is not None else [])
         test.assertEqual(code, 250)
         replies = [s.rcpt(r) for r in rcpts]
         data_code = None
@@ -409,6 +410,29 @@ class PostfixEndToEnd(unittest.TestCase):
                 mailer.cleanup()
             self.daemon.http("PATCH", "/v1/warnings/settings", {"channels": []})
 
+    def test_7_no_size_declared(self):
+        # no SIZE= in MAIL FROM: checked as a 1-byte message, so the full mailbox is still
+        # refused and the others get the message
+        before = {m: len(self.pf.delivered(m)) for m in ("user1", "user3")}
+        replies, data = self.transaction(None, ["user1@example.test", "user2@example.test",
+                                                "user3@example.test"])
+        self.assertEqual([c for c, _ in replies], [250, 552, 250], replies)
+        self.assertTrue(replies[1][1].startswith("5.2.2 <user2@example.test>"), replies[1])
+        self.assertEqual(data, 250)
+        self.pf.wait_delivered("user1", before["user1"] + 1)
+        self.pf.wait_delivered("user3", before["user3"] + 1)
+        self.assertIn("rcpt=<user2@example.test> size=0 ", self.daemon.read_log())
+
+    def test_8_daemon_down_defers(self):
+        # the last test of the class: Postfix cannot reach the policy service and answers
+        # smtpd_policy_service_default_action (README.md's 451 4.3.5), never 2xx or 5xx
+        self.daemon.stop()
+        replies, data = self.transaction(100, ["user1@example.test", "user2@example.test"])
+        self.assertEqual(replies, [
+            (451, f"4.3.5 <{r}>: Recipient address rejected: Quota service unavailable")
+            for r in ("user1@example.test", "user2@example.test")])
+        self.assertIsNone(data)
+
     def test_5_no_system_postfix_running(self):
         # only our instance: every master process belongs to this test's config directory
         out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
@@ -479,6 +503,13 @@ class PostfixSocketmap(unittest.TestCase):
         # is not refused at RCPT (the policy service refuses it, see PostfixEndToEnd)
         replies, _ = smtp_transaction(self, self.pf.port, 5000, ["small@example.test"])
         self.assertEqual(replies[0][0], 250, replies)
+
+    def test_3b_no_size_declared(self):
+        # no SIZE=: nothing changes for a table lookup, the full recipient is refused
+        replies, data = smtp_transaction(self, self.pf.port, None, [
+            "user1@example.test", "user2@example.test", "user3@example.test"])
+        self.assertEqual([c for c, _ in replies], [250, 552, 250], replies)
+        self.assertEqual(data, 250)
 
     def test_4_daemon_down_defers(self):
         self.daemon.stop()

@@ -79,6 +79,33 @@ class Precheck(mqtest.SeededTestCase):
                                "max_message_size": 3000})
         self.assertEqual(self.many(["ab@big.test"], size=2000)[0]["status"], "accept")
 
+    def test_too_big_for_one_target_under_alias_policy_all(self):
+        """Under alias_policy = all every target must take the message: the size that fits
+        is the smallest target's limit."""
+        self.d.http("POST", "/v1/domains", {"name": "small.test"})
+        for address, limit in (("c@small.test", 1000), ("d@small.test", 3000)):
+            self.d.http("POST", "/v1/mailboxes", {"address": address, "max_message_size": limit})
+        self.d.http("POST", "/v1/aliases", {"address": "cd@small.test",
+                                            "targets": ["c@small.test", "d@small.test"]})
+        d = mqtest.Daemon(self.db.conninfo, token=self.d.token, alias_policy="all",
+                          policy_socket="", policy_tcp_listen="")
+        try:
+            tok = self.token(d)
+            want = {"recipient": "cd@small.test", "status": "too_big", "max_message_size": 1000}
+            got = mqtest.eventually(lambda: d.http(
+                "POST", PRE, {"recipients": ["cd@small.test"], "size": 2000},
+                token=tok)[1]["results"][0], want)
+            self.assertEqual(got, want)
+            st, doc, _ = d.http("POST", PRE, {"recipients": ["cd@small.test"], "size": 900},
+                                token=tok)
+            self.assertEqual(doc["results"][0]["status"], "accept")
+        finally:
+            d.cleanup()
+        # the same alias under any: the largest limit
+        self.assertEqual(mqtest.eventually(lambda: self.many(["cd@small.test"], size=2000)[0],
+                                           {"recipient": "cd@small.test", "status": "accept"}),
+                         {"recipient": "cd@small.test", "status": "accept"})
+
     def test_unknown_reveals_nothing(self):
         odd = ["nobody@example.test", "nobody@elsewhere.test", "off@example.test",
                "not an address", "a@b@c", "x" * 300 + "@example.test", "\u00e9@example.test"]

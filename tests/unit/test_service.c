@@ -78,7 +78,13 @@ static const int64_t t_alice[] = { 10 };
 static const int64_t t_big[] = { 12 };
 static const int64_t t_postmaster[] = { 20 };
 static const int64_t t_ghost[] = { 999 };
-static int64_t t_wide[WIDE]; /* the mailboxes of wide.example, all full */
+static const int64_t t_pair[] = { 10, 17 };      /* both have room */
+static const int64_t t_bigpair[] = { 12, 10 };   /* too big for the first, room in the second */
+static const int64_t t_twofull[] = { 11, 14 };   /* both full */
+static const int64_t t_offok[] = { 13, 10 };     /* a full but disabled mailbox, one with room */
+static const int64_t t_mixed[] = { 10, 11, 12 }; /* room, full, too big */
+static int64_t t_wide[WIDE];                     /* the mailboxes of wide.example, all full */
+static int64_t t_wide_ok[WIDE]; /* alice, over and over: room in every target seen */
 
 #define AL(i, d, l, t)                                                     \
 	{                                                                  \
@@ -91,7 +97,9 @@ static const struct vindex_alias aliases[] = {
 	AL(102, 1, "withoff", t_withoff), AL(103, 1, "onlyoff", t_off),
 	AL(104, 1, "both", t_alice),      { .id = 105, .domain_id = 1, .local = "empty" },
 	AL(106, 1, "toobig", t_big),      AL(107, 1, "ghost", t_ghost),
-	AL(300, 3, NULL, t_postmaster),
+	AL(108, 1, "pair", t_pair),       AL(109, 1, "bigpair", t_bigpair),
+	AL(110, 1, "twofull", t_twofull), AL(111, 1, "offok", t_offok),
+	AL(112, 1, "mixed", t_mixed),     AL(300, 3, NULL, t_postmaster),
 };
 
 static struct memstore *ms;
@@ -120,6 +128,7 @@ static int setup(void **state)
 		if (vindex_put_mailbox(vi, &m, &err) < 0)
 			fail_msg("wide: %s", err);
 		t_wide[i] = 4000 + i;
+		t_wide_ok[i] = 10;
 	}
 	struct vindex_alias all = {
 		.id = 400, .domain_id = 4, .local = "all", .targets = t_wide, .ntargets = WIDE
@@ -129,7 +138,11 @@ static int setup(void **state)
 		                        .local = "hundred",
 		                        .targets = t_wide,
 		                        .ntargets = STORE_TARGETS_MAX };
-	if (vindex_put_alias(vi, &all, &err) < 0 || vindex_put_alias(vi, &hundred, &err) < 0)
+	struct vindex_alias roomy = {
+		.id = 402, .domain_id = 4, .local = "roomy", .targets = t_wide_ok, .ntargets = WIDE
+	};
+	if (vindex_put_alias(vi, &all, &err) < 0 || vindex_put_alias(vi, &hundred, &err) < 0 ||
+	    vindex_put_alias(vi, &roomy, &err) < 0)
 		fail_msg("wide: %s", err);
 	return 0;
 }
@@ -173,6 +186,11 @@ struct check_case {
 #define OVER   0, QUOTA_OVER_QUOTA, QUOTA_REASON_STORAGE
 #define BAD    -1, QUOTA_ACCEPT, QUOTA_REASON_NONE, NONE, -1, 0
 #define DELIMS "recipient_delimiter = "
+#define ANY    "alias_policy = any"
+#define ALL    "alias_policy = all"
+#define BIGM   0, QUOTA_TOO_BIG_MAILBOX, QUOTA_REASON_MAILBOX_MAX_SIZE
+#define BIGS   0, QUOTA_TOO_BIG_SYSTEM, QUOTA_REASON_SYSTEM_MAX_SIZE
+#define SYS    "message_size_limit = 1000\n"
 
 static const struct check_case checks[] = {
 	/* a mailbox */
@@ -253,6 +271,52 @@ static const struct check_case checks[] = {
 	{ "nobody@example.org", 1, NULL, STALE, false, UNK, NONE, -1, 0, false },
 	{ "alice@example.org", 2000, "message_size_limit = 1000", STALE, false, 0,
 	  QUOTA_TOO_BIG_SYSTEM, QUOTA_REASON_SYSTEM_MAX_SIZE, MBOX, 0, 1, false },
+	/* alias_policy, both ways, over the same aliases (targets in the order put) */
+	/* ... every target has room: accepted, the first target decides */
+	{ "pair@example.org", 10, ANY, 0, false, OK, ALIAS, 0, 2, false },
+	{ "pair@example.org", 10, ALL, 0, false, OK, ALIAS, 0, 2, false },
+	/* ... one target full */
+	{ "team@example.org", 10, ANY, 0, false, OK, ALIAS, 1, 2, false },
+	{ "team@example.org", 10, ALL, 0, false, OVER, ALIAS, 0, 2, false },
+	{ "team+tag@example.org", 10, ALL, 0, false, OVER, ALIAS, 0, 2, false },
+	/* ... one target finds it too big */
+	{ "bigpair@example.org", 500, ANY, 0, false, OK, ALIAS, 1, 2, false },
+	{ "bigpair@example.org", 500, ALL, 0, false, BIGM, ALIAS, 0, 2, false },
+	{ "bigpair@example.org", 100, ALL, 0, false, OK, ALIAS, 0, 2, false },
+	/* ... every target refuses: "any" answers the least final refusal, "all" the most final
+	   (over quota < too big for the mailbox < too big for the system) */
+	{ "allfull@example.org", 500, ANY, 0, false, OVER, ALIAS, 1, 2, false },
+	{ "allfull@example.org", 500, ALL, 0, false, BIGM, ALIAS, 0, 2, false },
+	{ "allfull@example.org", 50, ALL, 0, false, OVER, ALIAS, 1, 2, false },
+	{ "mixed@example.org", 500, ANY, 0, false, OK, ALIAS, 0, 3, false },
+	{ "mixed@example.org", 500, ALL, 0, false, BIGM, ALIAS, 2, 3, false },
+	{ "mixed@example.org", 2000, SYS ALL, 0, false, BIGS, ALIAS, 0, 3, false },
+	{ "mixed@example.org", 2000, SYS ANY, 0, false, BIGS, ALIAS, 0, 3, false },
+	/* ... among equal refusals the first target in order */
+	{ "twofull@example.org", 1, ANY, 0, false, OVER, ALIAS, 0, 2, false },
+	{ "twofull@example.org", 1, ALL, 0, false, OVER, ALIAS, 0, 2, false },
+	/* ... a disabled target neither accepts nor refuses */
+	{ "offok@example.org", 1, ALL, 0, false, OK, ALIAS, 0, 1, false },
+	{ "withoff@example.org", 1, ALL, 0, false, OVER, ALIAS, 0, 1, false },
+	{ "withoff@example.org", 1, ANY, 0, false, OVER, ALIAS, 0, 1, false },
+	{ "onlyoff@example.org", 1, ALL, 0, false, UNK, ALIAS, -1, 0, false },
+	/* ... one target: the same either way */
+	{ "toobig@example.org", 500, ALL, 0, false, BIGM, ALIAS, 0, 1, false },
+	{ "both@example.org", 500, ALL, 0, false, OK, ALIAS, 0, 1, false },
+	/* ... a catch-all follows the policy too */
+	{ "anyone@catchall.example", 1, ALL, 0, false, OVER, CATCH, 0, 1, false },
+	/* ... truncated: "all" refuses on a refusal it saw, and never on what it did not see */
+	{ "all@wide.example", 1, ANY, 0, false, OK, ALIAS, -1, STORE_TARGETS_MAX, true },
+	{ "all@wide.example", 1, ALL, 0, false, OVER, ALIAS, 0, STORE_TARGETS_MAX, true },
+	{ "roomy@wide.example", 1, ANY, 0, false, OK, ALIAS, -1, STORE_TARGETS_MAX, true },
+	{ "roomy@wide.example", 1, ALL, 0, false, OK, ALIAS, -1, STORE_TARGETS_MAX, true },
+	{ "hundred@wide.example", 1, ALL, 0, false, OVER, ALIAS, 0, STORE_TARGETS_MAX, false },
+	/* ... stale data or a store that cannot answer: tempfail, whichever target refused */
+	{ "team@example.org", 10, ALL, STALE, false, TEMP, ALIAS, 0, 2, false },
+	{ "team@example.org", 10, ANY, STALE, false, OK, ALIAS, 1, 2, false },
+	{ "all@wide.example", 1, ALL, STALE, false, TEMP, ALIAS, 0, STORE_TARGETS_MAX, true },
+	{ "mixed@example.org", 2000, SYS ALL, STALE, false, BIGS, ALIAS, 0, 3, false },
+	{ "team@example.org", 10, ALL, 0, true, TEMP, NONE, -1, 0, false },
 	/* a store that cannot answer: tempfail */
 	{ "alice@example.org", 1, NULL, 0, true, TEMP, NONE, -1, 0, false },
 	/* invalid addresses */
@@ -337,6 +401,53 @@ static void test_check_targets(void **state)
 	config_free(&cfg);
 }
 
+/* alias_policy: parsed strictly, recorded in the result, and the size that would fit follows it:
+   the largest of the targets' size limits under "any", the smallest under "all". */
+static void test_policy(void **state)
+{
+	(void)state;
+	struct config cfg;
+	const char *err = NULL;
+	config_init(&cfg);
+	assert_int_equal(cfg.alias_rule, ALIAS_POLICY_ANY);
+	assert_int_equal(config_parse_string(&cfg, "alias_policy = every", &err), -1);
+	assert_non_null(strstr(err, "alias_policy"));
+	assert_int_equal(config_parse_string(&cfg, "alias_policy = ALL", &err), -1);
+	config_free(&cfg);
+
+	static const struct {
+		const char *config, *rcpt;
+		enum alias_policy policy;
+		bool has;
+		uint64_t value;
+	} cases[] = {
+		/* big: 100; alice: none */
+		{ ANY, "bigpair@example.org", ALIAS_POLICY_ANY, false, 0 },
+		{ ALL, "bigpair@example.org", ALIAS_POLICY_ALL, true, 100 },
+		{ ALL, "pair@example.org", ALIAS_POLICY_ALL, false, 0 },
+		{ ANY, "toobig@example.org", ALIAS_POLICY_ANY, true, 100 },
+		{ ALL, "toobig@example.org", ALIAS_POLICY_ALL, true, 100 },
+		/* the global limit bounds every target */
+		{ SYS ANY, "bigpair@example.org", ALIAS_POLICY_ANY, true, 1000 },
+		{ SYS ALL, "bigpair@example.org", ALIAS_POLICY_ALL, true, 100 },
+	};
+	memstore_set_age(ms, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		configure(&cfg, cases[i].config);
+		struct service svc = { .cfg = &cfg, .store = memstore_store(ms) };
+		const char *rcpt = cases[i].rcpt;
+		assert_int_equal(service_check(&svc, rcpt, strlen(rcpt), 5000, &result, &err), 0);
+		assert_int_equal(result.policy, cases[i].policy);
+		struct quota_limit l = service_size_limit(&cfg, &result);
+		if (l.has != cases[i].has || (l.has && l.value != cases[i].value))
+			fail_msg("case %zu %s: has %d value %llu", i, rcpt, (int)l.has,
+			         (unsigned long long)l.value);
+		config_free(&cfg);
+	}
+	assert_string_equal(service_policy_name(ALIAS_POLICY_ANY), "any");
+	assert_string_equal(service_policy_name(ALIAS_POLICY_ALL), "all");
+}
+
 /* ---- service_resolve_mailbox() ---- */
 
 struct mailbox_case {
@@ -412,7 +523,7 @@ static void test_store_ops(void **state)
 	assert_true(status.loaded && status.db_up);
 	assert_true(status.domains == 5);
 	assert_true(status.mailboxes == sizeof(mailboxes) / sizeof(mailboxes[0]) + WIDE);
-	assert_true(status.aliases == sizeof(aliases) / sizeof(aliases[0]) + 2);
+	assert_true(status.aliases == sizeof(aliases) / sizeof(aliases[0]) + 3);
 	assert_true(status.age_seconds > 2.49 && status.age_seconds < 2.51);
 	memstore_set_age(ms, 0);
 
@@ -440,9 +551,8 @@ static void test_store_ops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_check),
-		cmocka_unit_test(test_check_targets),
-		cmocka_unit_test(test_resolve_mailbox),
+		cmocka_unit_test(test_check),     cmocka_unit_test(test_check_targets),
+		cmocka_unit_test(test_policy),    cmocka_unit_test(test_resolve_mailbox),
 		cmocka_unit_test(test_store_ops),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
