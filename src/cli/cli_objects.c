@@ -65,11 +65,13 @@ static bool size_name(const char *name)
 
 /* ---- fields: FIELD=VALUE on the command line, JSON fields on the wire ---- */
 
-/* The value of f in text, as set takes it: NULL with the expected form in *want_r. */
+/* The value of f in text, as set takes it: NULL with the expected form in *want_r (static,
+   valid until the next call). */
 static json_t *field_value(const struct field *f, const char *v, const char **want_r)
 {
 	uint64_t n;
-	if (field_nullable(f->type) && (strcmp(v, "none") == 0 || strcmp(v, "inherit") == 0))
+	if (field_nullable(f->type) && (strcmp(v, "none") == 0 || strcmp(v, "inherit") == 0 ||
+	                                (f->type == FIELD_CHOICE && strcmp(v, "default") == 0)))
 		return json_null();
 	switch (f->type) {
 	case FIELD_SIZE:
@@ -97,6 +99,16 @@ static json_t *field_value(const struct field *f, const char *v, const char **wa
 	case FIELD_TARGETS:
 		*want_r = "changed with alias add and alias remove";
 		break;
+	case FIELD_CHOICE: {
+		static char want[FIELD_NAMES_MAX + 32], choices[FIELD_NAMES_MAX];
+		/* cut if need be: the text is for people */
+		snprintf(want, sizeof(want), "one of %s, or default",
+		         field_choices_text(f, ", ", choices, sizeof(choices)));
+		*want_r = want;
+		if (field_choice_valid(f, v))
+			return json_string(v);
+		break;
+	}
 	}
 	return NULL;
 }
@@ -126,13 +138,15 @@ static int parse_fields(enum resource_kind kind, int argc, char **argv, json_t *
 	return 0;
 }
 
-/* A field's value as set takes it back: none, a size ("10M", else bytes), an integer, yes/no,
-   targets joined by commas. */
+/* A field's value as set takes it back: none (a choice's: default), a size ("10M", else
+   bytes), an integer, yes/no, a choice, targets joined by commas. */
 static void put_value(const struct ctx *ctx, const struct field *f, json_t *v)
 {
 	struct size_text t;
 	if (json_is_null(v) && field_nullable(f->type)) {
-		printf("%-*s", GET_VALUE_WIDTH, "none");
+		printf("%-*s", GET_VALUE_WIDTH, f->type == FIELD_CHOICE ? "default" : "none");
+	} else if (json_is_string(v) && f->type == FIELD_CHOICE) {
+		printf("%-*s", GET_VALUE_WIDTH, json_string_value(v));
 	} else if (json_is_integer(v) && f->type == FIELD_SIZE) {
 		printf("%-*s", GET_VALUE_WIDTH,
 		       set_size(ctx, (long long)json_integer_value(v), &t));
@@ -583,15 +597,31 @@ static json_t *target_list(struct ctx *ctx, int argc, char **argv)
 	return targets;
 }
 
-/* ADDRESS TARGET... of alias add and remove: 0 with *key and *targets_r (caller decrefs), or
-   -1 (reported). */
+/* ADDRESS TARGET... [FIELD=VALUE...] of alias add and remove (fields: an argument with '=' and
+   no '@', which no address is, into *fields_r when it is not NULL): 0 with *key, *targets_r
+   (and *fields_r; caller decrefs), or -1 (reported). */
 static int alias_args(struct ctx *ctx, int argc, char **argv, struct resource_key *key,
-                      json_t **targets_r)
+                      json_t **targets_r, json_t **fields_r)
 {
+	int nt = 1;
 	if (cli_check_key(ctx, RESOURCE_ALIAS, argv[0], key) < 0)
 		return -1;
-	*targets_r = target_list(ctx, argc - 1, argv + 1);
-	return *targets_r != NULL ? 0 : -1;
+	while (nt < argc && (strchr(argv[nt], '=') == NULL || strchr(argv[nt], '@') != NULL))
+		nt++;
+	json_t *fields = json_object();
+	if ((nt < argc && fields_r == NULL) ||
+	    parse_fields(RESOURCE_ALIAS, argc - nt, argv + nt, fields) < 0 ||
+	    (*targets_r = target_list(ctx, nt - 1, argv + 1)) == NULL) {
+		if (nt < argc && fields_r == NULL)
+			fprintf(stderr, "mailquota: alias remove takes addresses only\n");
+		json_decref(fields);
+		return -1;
+	}
+	if (fields_r != NULL)
+		*fields_r = fields;
+	else
+		json_decref(fields);
+	return 0;
 }
 
 /* One call of alias add, body taken: 0 with *r (any status), or -1 with *rc_r reported. */
@@ -606,29 +636,32 @@ static int alias_send(struct ctx *ctx, const char *what, const char *method, con
 	return sent;
 }
 
-/* alias add ADDRESS TARGET...: create the alias, or add targets to it */
+/* alias add ADDRESS TARGET... [policy=...]: create the alias, or add targets to it (and set
+   the fields given either way) */
 int cmd_alias_add(struct ctx *ctx, int argc, char **argv)
 {
 	struct resource_key key;
-	json_t *targets;
-	if (alias_args(ctx, argc, argv, &key, &targets) < 0)
+	json_t *targets, *fields;
+	if (alias_args(ctx, argc, argv, &key, &targets, &fields) < 0)
 		return EXIT_USAGE;
 	char *path = cli_item_path(ctx, RESOURCE_ALIAS, key.text, "");
 	struct api_response r = { 0 };
 	int rc = 0;
 	/* PATCH first (the common case once a list exists); 404 means create it */
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (alias_send(ctx, key.text, "PATCH", path,
-		               json_pack("{s:O}", "add_targets", targets), &r, &rc) < 0)
+		json_t *patch = json_deep_copy(fields);
+		if (json_array_size(targets) > 0)
+			json_object_set(patch, "add_targets", targets);
+		if (alias_send(ctx, key.text, "PATCH", path, patch, &r, &rc) < 0)
 			break;
 		if (r.status != 404) {
 			rc = r.status == 200 ? 0 : cli_api_error(key.text, &r, NULL);
 			break;
 		}
 		api_response_free(&r);
-		if (alias_send(ctx, key.text, "POST", "/v1/aliases",
-		               json_pack("{s:s, s:O}", "address", key.text, "targets", targets), &r,
-		               &rc) < 0)
+		json_t *post = json_pack("{s:s, s:O}", "address", key.text, "targets", targets);
+		json_object_update(post, fields);
+		if (alias_send(ctx, key.text, "POST", "/v1/aliases", post, &r, &rc) < 0)
 			break;
 		if (r.status != 409) { /* 409: created meanwhile by someone else: PATCH again */
 			rc = r.status == 201 ? 0 : cli_api_error(key.text, &r, NULL);
@@ -641,6 +674,7 @@ int cmd_alias_add(struct ctx *ctx, int argc, char **argv)
 	api_response_free(&r);
 	free(path);
 	json_decref(targets);
+	json_decref(fields);
 	return rc;
 }
 
@@ -649,7 +683,7 @@ int cmd_alias_remove(struct ctx *ctx, int argc, char **argv)
 {
 	struct resource_key key;
 	json_t *targets;
-	if (alias_args(ctx, argc, argv, &key, &targets) < 0)
+	if (alias_args(ctx, argc, argv, &key, &targets, NULL) < 0)
 		return EXIT_USAGE;
 	json_t *body = json_pack("{s:o}", "remove_targets", targets);
 	char *path = cli_item_path(ctx, RESOURCE_ALIAS, key.text, "");

@@ -268,8 +268,8 @@ static json_t *cell_value(const char *col, const char *v, const char **why)
 	}
 	if (v[0] == '\0')
 		return json_null();
-	if (f == NULL)
-		return json_string(v); /* resource_check names the unknown field */
+	if (f == NULL || f->type == FIELD_CHOICE)
+		return json_string(v); /* resource_check names the unknown field, checks choices */
 	if (f->type == FIELD_BOOL) {
 		if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
 			return json_true();

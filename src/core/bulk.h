@@ -1,8 +1,10 @@
 /*
  * bulk: the import and export formats (pure). NDJSON: one object per line with "type"
  * ("domain", "mailbox", "alias") and the fields of a create body. CSV (RFC 4180): one kind per
- * file, a header row naming the columns; an empty cell is null (inherit / unlimited), alias
- * targets are separated by spaces. The columns are the key and the API names of fields.h's
+ * file, a header row naming the columns; an empty cell is null (inherit / unlimited / the
+ * configured default), alias targets are separated by spaces. An optional column left out of
+ * a file is a field left out of each row (an update leaves it as it is), so files written
+ * before a field existed still import. The columns are the key and the API names of fields.h's
  * table, in its order. Parsing never stops at the first bad row: every row's problems are
  * reported with its line number, up to BULK_ERRORS_MAX.
  */

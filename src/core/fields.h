@@ -24,6 +24,7 @@ enum field_type {
 	FIELD_PERCENT, /* an integer 0..FIELD_PERCENT_MAX, or null */
 	FIELD_BOOL,    /* true or false, never null */
 	FIELD_TARGETS, /* an array of 1..RESOURCE_TARGETS_MAX mailbox addresses */
+	FIELD_CHOICE,  /* one of the field's choices (a string), or null (the configured default) */
 };
 
 #define FIELD_PERCENT_MAX QUOTA_GRACE_PERCENT_MAX
@@ -33,8 +34,9 @@ struct field {
 	const char *api; /* "storage_limit_bytes": the API's and the files' name */
 	const char *cli; /* "storage": what `mailquota mailbox set` takes besides api */
 	enum field_type type;
-	bool required;    /* in a create body (and so in every import row of the kind) */
-	const char *help; /* one line for people, no trailing period */
+	bool required;              /* in a create body (and so in every import row of the kind) */
+	const char *help;           /* one line for people, no trailing period */
+	const char *const *choices; /* FIELD_CHOICE: the values taken, NULL-terminated; else NULL */
 };
 
 /*
@@ -54,6 +56,15 @@ const struct field *field_by_api(enum resource_kind kind, const char *name);
  * as the command line accepts both; NULL when kind has no such field.
  */
 const struct field *field_by_name(enum resource_kind kind, const char *name, size_t len);
+
+/* Whether text is one of f's choices (a FIELD_CHOICE field; false for any other). */
+bool field_choice_valid(const struct field *f, const char *text);
+
+/*
+ * f's choices joined by sep ("any, all"), into out[size] (FIELD_NAMES_MAX fits every field's;
+ * a smaller size cuts the text short). Returns out; "" for a field of another type.
+ */
+const char *field_choices_text(const struct field *f, const char *sep, char *out, size_t size);
 
 /* Whether a value of type may be null (everything but booleans and targets). */
 bool field_nullable(enum field_type type);

@@ -24,27 +24,29 @@ enum check {
 	C_SCOPE,    /* a token scope */
 	C_ADDRESS,  /* a mailbox address, or null */
 	C_TIME,     /* RFC 3339 time, or null */
+	C_CHOICE,   /* one of the field table's choices for the field, or null */
 };
 
 /* A field resource_check() knows: from the field table, or one of the local tables below. */
 struct rule {
 	const char *name;
 	enum check check;
-	bool required; /* on create */
+	bool required;             /* on create */
+	const struct field *field; /* its row of the field table; NULL for the local tables */
 };
 
 /* Tokens are created whole and never imported or set field by field: not in the field table. */
 static const struct rule token_rules[] = {
-	{ "name", C_NAME, true },
-	{ "scope", C_SCOPE, true },
-	{ "mailbox", C_ADDRESS, false },
-	{ "expires_at", C_TIME, false },
+	{ "name", C_NAME, true, NULL },
+	{ "scope", C_SCOPE, true, NULL },
+	{ "mailbox", C_ADDRESS, false, NULL },
+	{ "expires_at", C_TIME, false, NULL },
 };
 
 /* Edits of an alias's targets, in an update only (a new alias names all its targets). */
 static const struct rule alias_edit_rules[] = {
-	{ "add_targets", C_TARGETS0, false },
-	{ "remove_targets", C_TARGETS0, false },
+	{ "add_targets", C_TARGETS0, false, NULL },
+	{ "remove_targets", C_TARGETS0, false, NULL },
 };
 
 static const char *const kind_names[] = {
@@ -70,6 +72,8 @@ static enum check check_of(enum field_type t)
 		return C_GRACE;
 	case FIELD_BOOL:
 		return C_BOOL;
+	case FIELD_CHOICE:
+		return C_CHOICE;
 	case FIELD_TARGETS:
 		break;
 	}
@@ -91,7 +95,7 @@ static bool find_rule(enum resource_kind kind, enum resource_mode mode, const ch
 	const struct field *f = field_by_api(kind, name);
 	const struct rule *local = NULL;
 	if (f != NULL) {
-		*r = (struct rule){ f->api, check_of(f->type), f->required };
+		*r = (struct rule){ f->api, check_of(f->type), f->required, f };
 		return true;
 	}
 	if (kind == RESOURCE_TOKEN)
@@ -234,10 +238,12 @@ static bool has_control(const char *s)
 	return false;
 }
 
-/* Check one value; on success *out is the value to store (a new reference). */
-static const char *check_value(enum check c, json_t *v, const struct address_rules *rules,
-                               json_t **out)
+/* Check one value against the rule r; on success *out is the value to store (a new reference).
+   A choice refused gets its reason in e->text (the choices listed), others a static one. */
+static const char *check_value(const struct rule *r, json_t *v, const struct address_rules *rules,
+                               json_t **out, struct resource_error *e)
 {
+	const enum check c = r->check;
 	_Static_assert(FIELD_PERCENT_MAX == 1000, "the messages below say 1000");
 	const char *why;
 	struct resource_key k;
@@ -306,6 +312,16 @@ static const char *check_value(enum check c, json_t *v, const struct address_rul
 		if (!json_is_string(v) || !rfc3339_valid(json_string_value(v)))
 			return "must be an RFC 3339 time such as 2026-11-22T10:00:00Z";
 		break;
+	case C_CHOICE: {
+		if (json_is_null(v) ||
+		    (json_is_string(v) && field_choice_valid(r->field, json_string_value(v))))
+			break;
+		char choices[FIELD_NAMES_MAX];
+		/* cut if need be: the reason is for people */
+		snprintf(e->text, sizeof(e->text), "must be one of %s, or null",
+		         field_choices_text(r->field, ", ", choices, sizeof(choices)));
+		return e->text;
+	}
 	}
 	*out = json_incref(v);
 	return NULL;
@@ -365,7 +381,7 @@ int resource_check(enum resource_kind kind, enum resource_mode mode, json_t *bod
 			goto fail;
 		}
 		json_t *out = NULL;
-		const char *why = check_value(r.check, v, rules, &out);
+		const char *why = check_value(&r, v, rules, &out, err_r);
 		if (why != NULL) {
 			set_error(err_r, RESOURCE_INVALID_FIELD, name, why);
 			goto fail;

@@ -19,6 +19,7 @@
 #define RESOURCE_TARGETS_MAX 1000 /* mailboxes named in one alias change */
 #define RESOURCE_NAME_MAX    100  /* a token's name */
 #define RESOURCE_FIELD_MAX   64   /* a field name quoted back in an error */
+#define RESOURCE_REASON_MAX  200  /* an error's reason composed from the field table */
 #define RESOURCE_KEY_MAX     (ADDRESS_MAX + 1)
 #define RESOURCE_CLOCK_SLACK 60 /* seconds a client's clock may run ahead of the daemon's */
 
@@ -45,7 +46,8 @@ struct resource_error {
 	enum resource_problem problem;
 	const char *code; /* the problem's name in API answers and import reports (static) */
 	char field[RESOURCE_FIELD_MAX + 1];
-	const char *reason; /* static text */
+	const char *reason; /* static text, or this error's own text (read it in place) */
+	char text[RESOURCE_REASON_MAX + 1];
 };
 
 /* "domain", "mailbox", "alias", "token". */

@@ -1,11 +1,11 @@
 /*
  * service: composes normalisation, store lookup and the pure decision into a verdict. Front ends
  * call only this, and turn the verdict into their protocol's answer with reply.h; the service
- * itself never chooses protocol text. Under alias_policy = any (the default) it must never
- * refuse a multi-target alias because one member is full (the bug mailquota exists to
- * prevent); under all it refuses exactly then, by the admin's choice. Either way it must never
- * refuse on the word of targets it could not see (a truncated alias), and never answer a
- * permanent refusal because the store is unavailable (that is QUOTA_TEMPFAIL).
+ * itself never chooses protocol text. Under alias_policy = any (the default, or an alias's own
+ * policy) it must never refuse a multi-target alias because one member is full (the bug
+ * mailquota exists to prevent); under all it refuses exactly then, by the admin's choice. Either
+ * way it must never refuse on the word of targets it could not see (a truncated alias), and never
+ * answer a permanent refusal because the store is unavailable (that is QUOTA_TEMPFAIL).
  */
 #include "service.h"
 
@@ -75,11 +75,10 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
                   struct check_result *res_r, const char **error_r)
 {
 	struct store_resolution *rs;
-	const enum alias_policy policy = svc->cfg->alias_rule;
 	res_r->ntargets = 0;
 	res_r->decider = -1;
 	res_r->truncated = false;
-	res_r->policy = policy;
+	res_r->policy = svc->cfg->alias_rule;
 	res_r->store_error = NULL;
 	res_r->match = STORE_MATCH_NONE;
 	if (address_normalize(rcpt, len, &svc->cfg->address_rules, &res_r->address, error_r) < 0)
@@ -96,6 +95,9 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
 	}
 	res_r->match = rs->match;
 	res_r->truncated = rs->truncated;
+	/* the alias's own rule, where it has one, overrides the configured one */
+	const enum alias_policy policy = service_alias_policy(svc->cfg, rs->policy);
+	res_r->policy = policy;
 
 	int first_accept = -1, refusal = -1;
 	for (unsigned i = 0; i < rs->ntargets; i++) {
@@ -164,6 +166,19 @@ struct quota_limit service_size_limit(const struct config *cfg, const struct che
 		}
 	}
 	return best;
+}
+
+enum alias_policy service_alias_policy(const struct config *cfg, enum store_alias_policy own)
+{
+	switch (own) {
+	case STORE_POLICY_ANY:
+		return ALIAS_POLICY_ANY;
+	case STORE_POLICY_ALL:
+		return ALIAS_POLICY_ALL;
+	case STORE_POLICY_DEFAULT:
+		break;
+	}
+	return cfg->alias_rule;
 }
 
 const char *service_policy_name(enum alias_policy p)

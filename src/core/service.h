@@ -24,7 +24,7 @@ struct check_result {
 	enum store_match match;
 	bool truncated; /* more targets than STORE_TARGETS_MAX: under ALIAS_POLICY_ANY answered as
 	                   accept; under ALIAS_POLICY_ALL refused only by a target it saw */
-	enum alias_policy policy; /* the rule that decided (the configured alias_policy) */
+	enum alias_policy policy; /* the rule that decided: the alias's own, else alias_policy */
 	int decider; /* index into targets of the mailbox whose verdict was taken; -1 if none */
 	const char *store_error; /* with QUOTA_TEMPFAIL: why */
 	unsigned ntargets;
@@ -59,7 +59,8 @@ int service_resolve_mailbox(const struct service *svc, const char *rcpt, size_t 
  * Returns 0 with *res_r filled (every verdict, including UNKNOWN and TEMPFAIL when the store
  * cannot answer), or -1 when the address itself is invalid (*error_r: static text).
  * Disabled targets are skipped; an alias (or catch-all) whose targets are all disabled is
- * UNKNOWN. With several enabled targets, cfg->alias_rule decides:
+ * UNKNOWN. With several enabled targets, the alias's own policy decides, or, when it has none
+ * (STORE_POLICY_DEFAULT), cfg->alias_rule (service_alias_policy(); res_r->policy says which):
  *   ALIAS_POLICY_ANY: refused only if every target refuses, then with the least final of their
  *     verdicts (over quota before too big for the mailbox before too big for the system);
  *     decider: the first accepting target, else the refusal taken. Truncated: accept.
@@ -88,6 +89,10 @@ void service_input(const struct config *cfg, const struct store_mailbox *m, uint
  * nothing limits it. For "too big" answers that name the size that would fit. Pure.
  */
 struct quota_limit service_size_limit(const struct config *cfg, const struct check_result *res);
+
+/* The rule an alias whose own policy is own is decided by: own, or with STORE_POLICY_DEFAULT
+   the configured alias_policy (cfg->alias_rule). Pure. */
+enum alias_policy service_alias_policy(const struct config *cfg, enum store_alias_policy own);
 
 /* Name of an alias policy for logs, JSON and configuration: "any", "all". */
 const char *service_policy_name(enum alias_policy p);

@@ -18,6 +18,15 @@
    as "no opinion" rather than decided on a partial list. */
 #define STORE_TARGETS_MAX 100
 
+/* An alias's own rule for several targets (aliases.policy), overriding the configured
+   alias_policy for that alias: DEFAULT (NULL in the database) follows the configuration. */
+enum store_alias_policy {
+	STORE_POLICY_DEFAULT,
+	STORE_POLICY_ANY,
+	STORE_POLICY_ALL,
+};
+#define STORE_POLICY_MAX STORE_POLICY_ALL
+
 enum store_match {
 	STORE_MATCH_NONE,     /* no mailbox, alias or catch-all */
 	STORE_MATCH_MAILBOX,  /* the address is a mailbox */
@@ -49,7 +58,8 @@ struct store_mailbox {
 struct store_resolution {
 	uint64_t age_ms; /* how long since the data was last known to match PostgreSQL */
 	enum store_match match;
-	bool truncated; /* the alias has more than STORE_TARGETS_MAX targets */
+	bool truncated;                 /* the alias has more than STORE_TARGETS_MAX targets */
+	enum store_alias_policy policy; /* the matched alias's own rule; DEFAULT for a mailbox */
 	unsigned ntargets;
 	struct store_mailbox targets[STORE_TARGETS_MAX];
 };

@@ -47,10 +47,17 @@ struct valias {
 	int64_t id;
 	int64_t domain_id;
 	bool catchall;
+	uint8_t policy; /* enum store_alias_policy */
 	uint32_t ntargets;
 	int64_t *targets; /* mailbox ids, in the order put */
 	char local[];     /* "" for the catch-all */
 };
+
+_Static_assert(STORE_POLICY_MAX <= UINT8_MAX, "an alias policy fits a uint8_t");
+/* the policy sits in the padding after catchall: an alias record does not grow for it */
+_Static_assert(sizeof(struct valias) <=
+                       2 * sizeof(int64_t) + 2 * sizeof(uint32_t) + sizeof(int64_t *),
+               "an alias record stays 32 bytes before its local part");
 
 struct vindex {
 	uint64_t seed;
@@ -395,6 +402,10 @@ int vindex_put_alias(struct vindex *vi, const struct vindex_alias *in, const cha
 		*error_r = "too many alias targets";
 		return -1;
 	}
+	if ((unsigned)in->policy > STORE_POLICY_MAX) {
+		*error_r = "unknown alias policy";
+		return -1;
+	}
 	const char *local = in->local == NULL ? "" : in->local;
 	size_t llen = strlen(local);
 	struct valias *a = xmalloc(sizeof(*a) + llen + 1);
@@ -402,6 +413,7 @@ int vindex_put_alias(struct vindex *vi, const struct vindex_alias *in, const cha
 	a->id = in->id;
 	a->domain_id = in->domain_id;
 	a->catchall = in->local == NULL;
+	a->policy = (uint8_t)in->policy;
 	a->ntargets = (uint32_t)in->ntargets;
 	/* at least one element, so an alias without targets still owns a distinct pointer;
 	   ntargets <= UINT32_MAX, so the product cannot wrap a 64-bit size_t */
@@ -569,6 +581,7 @@ static bool match_local(const struct vindex *vi, const struct vdomain *d, const 
 	const struct valias *a = hmap_get(&vi->al_by_key, h, &k, al_key_eq);
 	if (a != NULL && a->ntargets > 0) {
 		res->match = local == NULL ? STORE_MATCH_CATCHALL : STORE_MATCH_ALIAS;
+		res->policy = (enum store_alias_policy)a->policy;
 		for (uint32_t i = 0; i < a->ntargets; i++)
 			add_target(vi, a->targets[i], res);
 		return true;
@@ -590,6 +603,7 @@ void vindex_resolve(const struct vindex *vi, const struct address *addr,
 	res_r->match = STORE_MATCH_NONE;
 	res_r->ntargets = 0;
 	res_r->truncated = false;
+	res_r->policy = STORE_POLICY_DEFAULT;
 	struct name_key dk = { addr->domain, strlen(addr->domain) };
 	const struct vdomain *d =
 	        hmap_get(&vi->dom_by_name, h_name(vi, dk.s, dk.len), &dk, dom_name_eq);

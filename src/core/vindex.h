@@ -69,9 +69,10 @@ struct vindex_mailbox {
 struct vindex_alias {
 	int64_t id;
 	int64_t domain_id;
-	const char *local;      /* NULL: the domain's catch-all; copied */
-	const int64_t *targets; /* mailbox ids, resolved in this order; copied */
-	size_t ntargets;        /* 0: the alias matches nothing */
+	const char *local;              /* NULL: the domain's catch-all; copied */
+	const int64_t *targets;         /* mailbox ids, resolved in this order; copied */
+	size_t ntargets;                /* 0: the alias matches nothing */
+	enum store_alias_policy policy; /* its own rule (aliases.policy); 0: DEFAULT */
 };
 
 struct vindex;
@@ -93,7 +94,8 @@ void vindex_reserve(struct vindex *vi, size_t domains, size_t mailboxes, size_t 
  * key but different ids are the caller's bug: which one a lookup finds is then unspecified.
  * Returns 0, or -1 with a static *error_r when a value is out of range (a negative id, a limit
  * over VINDEX_VALUE_MAX, a grace percentage outside -1..QUOTA_GRACE_PERCENT_MAX, a warning level
- * over VINDEX_WARN_MAX, more than UINT32_MAX targets); the index is then unchanged.
+ * over VINDEX_WARN_MAX, more than UINT32_MAX targets, an alias policy over STORE_POLICY_MAX);
+ * the index is then unchanged.
  */
 int vindex_put_domain(struct vindex *vi, const struct vindex_domain *d, const char **error_r)
         __attribute__((warn_unused_result));
@@ -128,7 +130,8 @@ size_t vindex_count(const struct vindex *vi, enum vindex_kind kind);
  * alias without targets matches nothing. Targets are the alias's mailboxes in its order, each
  * with its limits inherited from its domain and its domain's usage sum; a target whose mailbox
  * or domain is unknown is skipped (so an alias may match with 0 targets); past
- * STORE_TARGETS_MAX, res_r->truncated is set. Never fails, never allocates.
+ * STORE_TARGETS_MAX, res_r->truncated is set. res_r->policy is the matched alias's own rule
+ * (STORE_POLICY_DEFAULT for a mailbox or no match). Never fails, never allocates.
  */
 void vindex_resolve(const struct vindex *vi, const struct address *addr,
                     struct store_resolution *res_r);

@@ -117,6 +117,8 @@ static void write_result(const struct http_server *srv, struct jsonw *w, const c
 		jsonw_end_array(w);
 		jsonw_key(w, "targets_truncated");
 		jsonw_bool(w, res->truncated);
+		/* the rule that decided: the alias's own policy, else alias_policy */
+		write_str(w, "alias_policy", service_policy_name(res->policy));
 	}
 	jsonw_end_object(w);
 }

@@ -84,6 +84,21 @@ static int get_level(const struct copytext_row *r, int i, unsigned *out)
 	return 0;
 }
 
+/* An alias's policy: NULL is the installation's (DEFAULT), else "any" or "all" (the column's
+   CHECK allows no other). */
+static int get_policy(const struct copytext_row *r, int i, enum store_alias_policy *out)
+{
+	if (r->null[i])
+		*out = STORE_POLICY_DEFAULT;
+	else if (strcmp(r->f[i], "any") == 0)
+		*out = STORE_POLICY_ANY;
+	else if (strcmp(r->f[i], "all") == 0)
+		*out = STORE_POLICY_ALL;
+	else
+		return -1;
+	return 0;
+}
+
 static int hexval(char c)
 {
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
@@ -125,7 +140,8 @@ static int alias_row(struct load_ctx *c, const struct copytext_row *r, const cha
 {
 	struct vindex_alias a;
 	*error_r = "malformed alias row";
-	if (r->n != 4 || r->null[3] || get_id(r, 0, &a.id) < 0 || get_id(r, 1, &a.domain_id) < 0)
+	if (r->n != 5 || r->null[3] || get_id(r, 0, &a.id) < 0 || get_id(r, 1, &a.domain_id) < 0 ||
+	    get_policy(r, 4, &a.policy) < 0)
 		return -1;
 	a.local = r->null[2] ? NULL : r->f[2];
 	/* "12,15,40", in the order the query gives (ascending) */
@@ -192,7 +208,7 @@ static const struct kind_query queries[VINDEX_KINDS] = {
 	[VINDEX_ALIAS] = { "SELECT a.id, a.domain_id, a.local_part,"
 	                   " (SELECT coalesce(string_agg(t.mailbox_id::text, ','"
 	                   " ORDER BY t.mailbox_id), '') FROM alias_targets t"
-	                   " WHERE t.alias_id = a.id) FROM aliases a",
+	                   " WHERE t.alias_id = a.id), a.policy FROM aliases a",
 	                   " WHERE a.id = ANY('{", alias_row },
 	[VINDEX_TOKEN] = { "SELECT id, scope, coalesce(mailbox_id, 0), encode(secret_hash, 'hex'),"
 	                   " coalesce(extract(epoch FROM expires_at)::bigint, 0) FROM api_tokens"

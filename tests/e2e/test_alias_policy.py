@@ -15,6 +15,8 @@ c; b has 6 KiB and already holds one 3.5 KB message, so another does not fit.
 - any, b already over its limit: Dovecot refuses b at LMTP RCPT instead of after DATA; the
   same bounce.
 - any, Dovecot's quota_full_tempfail = yes: b's copy is deferred (452 4.2.2) and stays queued.
+- an alias's own policy: under any, strict@ (the same members, policy=all) is refused 552 5.2.2
+  at RCPT while another recipient of the session is delivered.
 
 It runs its own Postfix and Dovecot instances and assumes nothing about others on the machine."""
 import re
@@ -162,6 +164,34 @@ class AliasPolicy(unittest.TestCase):
         self.assertIsNone(re.search(r"orig_to=<team@team\.test>", pf.log()), pf.log())
         time.sleep(1)  # nothing else arrives late
         self.assertEqual(self.counts(), want)
+
+    def test_1a_an_aliass_own_all_is_refused_under_any(self):
+        """An alias's own policy (aliases.policy) overrides the daemon's alias_policy: under
+        alias_policy = any, strict@ (the same members, policy=all) is refused 552 at RCPT while
+        team@ (no policy of its own) is accepted in the same session, and nobody gets a copy
+        through strict@."""
+        self.fill_b()
+        self.db.cli("alias", "add", "strict@team.test", "a@team.test", "b@team.test",
+                    "c@team.test", "policy=all")
+        daemon, pf = self.pairs["any"]
+        self.assertEqual(mqtest.eventually(lambda: daemon.policy(
+            recipient="strict@team.test", size=str(len(BODY)))[:3], "552"), "552")
+        before = self.counts()
+        replies, data = tp.smtp_transaction(self, pf.port, len(BODY),
+                                            ["strict@team.test", "d@team.test"], BODY)
+        self.assertEqual([c for c, _ in replies], [552, 250], replies)
+        self.assertTrue(replies[0][1].startswith("5.2.2"), replies[0])
+        self.assertEqual(data, 250)
+        print(f"\nalias_policy=any, strict@ policy=all: RCPT TO:<strict@team.test> answered "
+              f"{replies[0][0]} {replies[0][1]}")
+        want = dict(before, d=before["d"] + 1)
+        self.wait_counts(want)
+        self.assertIsNone(re.search(r"orig_to=<strict@team\.test>", pf.log()), pf.log())
+        # back to the installation's policy: accepted again
+        self.db.cli("alias", "set", "strict@team.test", "policy=default")
+        self.assertEqual(mqtest.eventually(lambda: daemon.policy(
+            recipient="strict@team.test", size=str(len(BODY))), "DUNNO"), "DUNNO")
+        self.db.cli("alias", "del", "strict@team.test")
 
     def wait_log(self, pf, pattern):
         deadline = time.time() + 30

@@ -126,10 +126,14 @@ class EximInstance:
         for sub in ("spool", "log"):
             os.chown(os.path.join(self.dir, sub), uid, gid)
         os.chown(os.path.join(self.dir, "mail"), tp.NOBODY, tp.NOBODY)
+        # the ACL as shipped, copied where Exim's user can read it (a clone may sit in a
+        # directory only root can enter)
+        acl = shutil.copy(ACL, os.path.join(self.dir, "mailquota_rcpt_acl"))
+        os.chmod(acl, 0o644)
         self.conf = os.path.join(self.dir, "exim.conf")
         with open(self.conf, "w") as f:
             f.write(CONFIG.format(dir=self.dir, port=self.port, socket=socket_path,
-                                  acl=os.path.abspath(ACL),
+                                  acl=acl,
                                   mailboxes=" : ".join(tp.MAILBOXES)))
         os.chmod(self.conf, 0o644)
         check = self.exim("-bV")

@@ -52,6 +52,9 @@ static void test_csv(void **state)
 		{ "address,pool_limit_bytes\na@x.test,abc\n", 0, 0, 1, 2, NULL },
 		{ "address,pool_limit_bytes\na@x.test,5\n", 0, 1, 0, 0, "a@x.test" },
 		{ "address,bogus\na@x.test,abc\n", 0, 1, 0, 0, "a@x.test" },
+		/* an alias's policy: a choice (checked by resource_check), empty for the default */
+		{ "address,targets,policy\nl@x.test,a@x.test,all\nm@x.test,a@x.test,\n", 0, 2, 0, 0,
+		  "m@x.test" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct csv_case *c = &cases[i];
@@ -82,16 +85,22 @@ static void test_ndjson_and_round_trip(void **state)
 	        "[1]\n"
 	        "{\"type\":\"token\",\"name\":\"t\"}\n"
 	        "{\"type\":\"alias\",\"address\":\"l@x.test\",\"targets\":[\"a@x.test\"]}\n"
+	        "{\"type\":\"alias\",\"address\":\"m@x.test\",\"targets\":[\"a@x.test\"],"
+	        "\"policy\":\"all\"}\n"
+	        "{\"type\":\"alias\",\"address\":\"n@x.test\",\"targets\":[\"a@x.test\"],"
+	        "\"policy\":null}\n"
 	        "{\"a\":1,\"a\":2}\n";
 	struct bulk_errors *e = calloc(1, sizeof(*e));
 	struct bulk_row *rows;
 	size_t n;
 	assert_int_equal(bulk_parse(BULK_NDJSON, RESOURCE_DOMAIN, in, strlen(in), &rows, &n, e), 0);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 5);
 	assert_int_equal(e->total, 3);
 	assert_int_equal(e->list[0].line, 4);
 	assert_int_equal(e->list[1].line, 5); /* tokens are not imported */
-	assert_int_equal(e->list[2].line, 7); /* duplicate keys */
+	assert_int_equal(e->list[2].line, 9); /* duplicate keys */
+	assert_string_equal(json_string_value(json_object_get(rows[3].obj, "policy")), "all");
+	assert_true(json_is_null(json_object_get(rows[4].obj, "policy")));
 	assert_int_equal(rows[1].line, 3);
 	assert_int_equal(rows[2].kind, RESOURCE_ALIAS);
 	/* what export writes, import reads back the same */
@@ -195,6 +204,19 @@ static void test_resource_check(void **state)
 		{ RESOURCE_ALIAS, RESOURCE_CREATE, "{\"address\":\"l@x.test\"}", "missing_field",
 		  "targets" },
 		{ RESOURCE_ALIAS, RESOURCE_UPDATE, "{\"add_targets\":[]}", NULL, NULL },
+		{ RESOURCE_ALIAS, RESOURCE_CREATE,
+		  "{\"address\":\"l@x.test\",\"targets\":[\"a@x.test\"],\"policy\":\"every\"}",
+		  "invalid_field", "policy" },
+		{ RESOURCE_ALIAS, RESOURCE_CREATE,
+		  "{\"address\":\"l@x.test\",\"targets\":[\"a@x.test\"],\"policy\":\"all\"}", NULL,
+		  NULL },
+		{ RESOURCE_ALIAS, RESOURCE_UPDATE, "{\"policy\":null}", NULL, NULL },
+		{ RESOURCE_ALIAS, RESOURCE_UPDATE, "{\"policy\":\"any\"}", NULL, NULL },
+		{ RESOURCE_ALIAS, RESOURCE_UPDATE, "{\"policy\":\"ALL\"}", "invalid_field",
+		  "policy" },
+		{ RESOURCE_ALIAS, RESOURCE_UPDATE, "{\"policy\":true}", "invalid_field", "policy" },
+		{ RESOURCE_MAILBOX, RESOURCE_UPDATE, "{\"policy\":\"all\"}", "unknown_field",
+		  "policy" },
 		{ RESOURCE_ALIAS, RESOURCE_UPDATE, "{\"address\":\"m@x.test\"}", "invalid_field",
 		  "address" },
 		{ RESOURCE_MAILBOX, RESOURCE_UPDATE, "{\"storage\":1}", "unknown_field",

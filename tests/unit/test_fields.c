@@ -81,7 +81,7 @@ static void test_table(void **state)
 	} kinds[] = {
 		{ RESOURCE_DOMAIN, 6, "name" },
 		{ RESOURCE_MAILBOX, 5, "address" },
-		{ RESOURCE_ALIAS, 1, "address" },
+		{ RESOURCE_ALIAS, 2, "address" },
 		{ RESOURCE_TOKEN, 0, NULL },
 	};
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
@@ -114,8 +114,54 @@ static void test_table(void **state)
 		}
 	}
 	assert_true(field_nullable(FIELD_SIZE) && field_nullable(FIELD_COUNT) &&
-	            field_nullable(FIELD_PERCENT));
+	            field_nullable(FIELD_PERCENT) && field_nullable(FIELD_CHOICE));
 	assert_false(field_nullable(FIELD_BOOL) || field_nullable(FIELD_TARGETS));
+}
+
+/* A choice field takes exactly its choices (or null), case and all, and names them when it
+   refuses another value. */
+static void test_choice(void **state)
+{
+	(void)state;
+	const struct field *p = field_by_api(RESOURCE_ALIAS, "policy");
+	char out[FIELD_NAMES_MAX];
+	assert_non_null(p);
+	assert_int_equal(p->type, FIELD_CHOICE);
+	assert_false(p->required);
+	assert_true(field_choice_valid(p, "any") && field_choice_valid(p, "all"));
+	static const char *const refused[] = { "ALL", "Any", "", "none", "default", "all ", "al" };
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		assert_false(field_choice_valid(p, refused[i]));
+	assert_false(field_choice_valid(field_by_api(RESOURCE_ALIAS, "targets"), "any"));
+	assert_string_equal(field_choices_text(p, "|", out, sizeof(out)), "any|all");
+	assert_string_equal(field_choices_text(p, ", ", out, 5), "any,"); /* cut, still a string */
+	assert_string_equal(
+	        field_choices_text(field_by_api(RESOURCE_ALIAS, "targets"), ",", out, sizeof(out)),
+	        "");
+	struct resource_key key;
+	struct resource_error e;
+	json_t *fields = NULL;
+	json_t *body = json_pack("{s:s}", "policy", "every");
+	assert_int_equal(
+	        resource_check(RESOURCE_ALIAS, RESOURCE_UPDATE, body, &rules, &key, &fields, &e),
+	        -1);
+	assert_string_equal(e.field, "policy");
+	assert_string_equal(e.reason, "must be one of any, all, or null");
+	json_decref(body);
+	body = json_pack("{s:i}", "policy", 1);
+	assert_int_equal(
+	        resource_check(RESOURCE_ALIAS, RESOURCE_UPDATE, body, &rules, &key, &fields, &e),
+	        -1);
+	assert_string_equal(e.field, "policy");
+	json_decref(body);
+	body = json_pack("{s:s, s:[s], s:s}", "address", "team@x.test", "targets", "a@x.test",
+	                 "policy", "any");
+	assert_int_equal(
+	        resource_check(RESOURCE_ALIAS, RESOURCE_CREATE, body, &rules, &key, &fields, &e),
+	        0);
+	assert_string_equal(json_string_value(json_object_get(fields, "policy")), "any");
+	json_decref(fields);
+	json_decref(body);
 }
 
 static void test_names_text(void **state)
@@ -161,6 +207,10 @@ static void samples(enum field_type type, json_t **good, json_t **bad)
 	case FIELD_TARGETS:
 		*good = json_pack("[s]", "a@x.test");
 		*bad = json_array();
+		return;
+	case FIELD_CHOICE:
+		*good = json_string("all");
+		*bad = json_string("every");
 		return;
 	}
 	fail_msg("no samples of type %d", (int)type);
@@ -223,7 +273,7 @@ static void test_export_columns(void **state)
 		                    "max_message_size,grace_percent\r\n",
 		[RESOURCE_MAILBOX] = "address,storage_limit_bytes,message_limit,max_message_size,"
 		                     "grace_percent,enabled\r\n",
-		[RESOURCE_ALIAS] = "address,targets\r\n",
+		[RESOURCE_ALIAS] = "address,targets,policy\r\n",
 	};
 	for (int k = RESOURCE_DOMAIN; k <= RESOURCE_ALIAS; k++) {
 		struct buf out;
@@ -251,6 +301,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_choice),
 		cmocka_unit_test(test_names_text),
 		cmocka_unit_test(test_table_is_what_the_api_takes),
 		cmocka_unit_test(test_export_columns),

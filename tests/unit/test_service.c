@@ -92,14 +92,32 @@ static int64_t t_wide_ok[WIDE]; /* alice, over and over: room in every target se
 		.ntargets = sizeof(t) / sizeof((t)[0])                     \
 	}
 
+/* An alias with a policy of its own (aliases.policy). */
+#define ALP(i, d, l, t, p)                                                 \
+	{                                                                  \
+		.id = (i), .domain_id = (d), .local = (l), .targets = (t), \
+		.ntargets = sizeof(t) / sizeof((t)[0]), .policy = (p)      \
+	}
+
 static const struct vindex_alias aliases[] = {
-	AL(100, 1, "team", t_team),       AL(101, 1, "allfull", t_allfull),
-	AL(102, 1, "withoff", t_withoff), AL(103, 1, "onlyoff", t_off),
-	AL(104, 1, "both", t_alice),      { .id = 105, .domain_id = 1, .local = "empty" },
-	AL(106, 1, "toobig", t_big),      AL(107, 1, "ghost", t_ghost),
-	AL(108, 1, "pair", t_pair),       AL(109, 1, "bigpair", t_bigpair),
-	AL(110, 1, "twofull", t_twofull), AL(111, 1, "offok", t_offok),
-	AL(112, 1, "mixed", t_mixed),     AL(300, 3, NULL, t_postmaster),
+	AL(100, 1, "team", t_team),
+	AL(101, 1, "allfull", t_allfull),
+	AL(102, 1, "withoff", t_withoff),
+	AL(103, 1, "onlyoff", t_off),
+	AL(104, 1, "both", t_alice),
+	{ .id = 105, .domain_id = 1, .local = "empty" },
+	AL(106, 1, "toobig", t_big),
+	AL(107, 1, "ghost", t_ghost),
+	AL(108, 1, "pair", t_pair),
+	AL(109, 1, "bigpair", t_bigpair),
+	AL(110, 1, "twofull", t_twofull),
+	AL(111, 1, "offok", t_offok),
+	AL(112, 1, "mixed", t_mixed),
+	ALP(113, 1, "teamall", t_team, STORE_POLICY_ALL),
+	ALP(114, 1, "teamany", t_team, STORE_POLICY_ANY),
+	ALP(115, 1, "bigall", t_bigpair, STORE_POLICY_ALL),
+	ALP(116, 1, "bigany", t_bigpair, STORE_POLICY_ANY),
+	AL(300, 3, NULL, t_postmaster),
 };
 
 static struct memstore *ms;
@@ -317,6 +335,19 @@ static const struct check_case checks[] = {
 	{ "all@wide.example", 1, ALL, STALE, false, TEMP, ALIAS, 0, STORE_TARGETS_MAX, true },
 	{ "mixed@example.org", 2000, SYS ALL, STALE, false, BIGS, ALIAS, 0, 3, false },
 	{ "team@example.org", 10, ALL, 0, true, TEMP, NONE, -1, 0, false },
+	/* an alias's own policy overrides alias_policy both ways; without one it follows it */
+	{ "teamall@example.org", 10, NULL, 0, false, OVER, ALIAS, 0, 2, false },
+	{ "teamall@example.org", 10, ANY, 0, false, OVER, ALIAS, 0, 2, false },
+	{ "teamall@example.org", 10, ALL, 0, false, OVER, ALIAS, 0, 2, false },
+	{ "teamall+tag@example.org", 10, ANY, 0, false, OVER, ALIAS, 0, 2, false },
+	{ "teamany@example.org", 10, ALL, 0, false, OK, ALIAS, 1, 2, false },
+	{ "teamany@example.org", 10, ANY, 0, false, OK, ALIAS, 1, 2, false },
+	{ "team@example.org", 10, NULL, 0, false, OK, ALIAS, 1, 2, false },
+	{ "bigall@example.org", 500, ANY, 0, false, BIGM, ALIAS, 0, 2, false },
+	{ "bigall@example.org", 100, ANY, 0, false, OK, ALIAS, 0, 2, false },
+	{ "bigany@example.org", 500, ALL, 0, false, OK, ALIAS, 1, 2, false },
+	{ "teamall@example.org", 10, ANY, STALE, false, TEMP, ALIAS, 0, 2, false },
+	{ "teamany@example.org", 10, ALL, STALE, false, OK, ALIAS, 1, 2, false },
 	/* a store that cannot answer: tempfail */
 	{ "alice@example.org", 1, NULL, 0, true, TEMP, NONE, -1, 0, false },
 	/* invalid addresses */
@@ -430,6 +461,12 @@ static void test_policy(void **state)
 		/* the global limit bounds every target */
 		{ SYS ANY, "bigpair@example.org", ALIAS_POLICY_ANY, true, 1000 },
 		{ SYS ALL, "bigpair@example.org", ALIAS_POLICY_ALL, true, 100 },
+		/* an alias's own policy is the one recorded, and the size limit follows it */
+		{ ANY, "bigall@example.org", ALIAS_POLICY_ALL, true, 100 },
+		{ ALL, "bigany@example.org", ALIAS_POLICY_ANY, false, 0 },
+		{ ALL, "bigall@example.org", ALIAS_POLICY_ALL, true, 100 },
+		/* a mailbox: the configured policy, which a single target makes moot */
+		{ ALL, "alice@example.org", ALIAS_POLICY_ALL, false, 0 },
 	};
 	memstore_set_age(ms, 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -442,6 +479,16 @@ static void test_policy(void **state)
 		if (l.has != cases[i].has || (l.has && l.value != cases[i].value))
 			fail_msg("case %zu %s: has %d value %llu", i, rcpt, (int)l.has,
 			         (unsigned long long)l.value);
+		config_free(&cfg);
+	}
+	/* the mapping itself: the alias's own, else the configuration's */
+	static const char *const configs[] = { ANY, ALL };
+	for (size_t i = 0; i < 2; i++) {
+		configure(&cfg, configs[i]);
+		enum alias_policy def = i == 0 ? ALIAS_POLICY_ANY : ALIAS_POLICY_ALL;
+		assert_int_equal(service_alias_policy(&cfg, STORE_POLICY_DEFAULT), def);
+		assert_int_equal(service_alias_policy(&cfg, STORE_POLICY_ANY), ALIAS_POLICY_ANY);
+		assert_int_equal(service_alias_policy(&cfg, STORE_POLICY_ALL), ALIAS_POLICY_ALL);
 		config_free(&cfg);
 	}
 	assert_string_equal(service_policy_name(ALIAS_POLICY_ANY), "any");

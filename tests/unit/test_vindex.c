@@ -404,6 +404,73 @@ static void test_alias_changes(void **state)
 	vindex_free(&vi);
 }
 
+/* An alias's own policy comes with its resolution (a catch-all's too), follows the alias's
+   replacement, and is DEFAULT for a mailbox, for no match and for an alias without one. */
+static void test_alias_policy(void **state)
+{
+	(void)state;
+	static const int64_t t_two[] = { 10, 11 };
+	const char *err = NULL;
+	struct vindex *vi = vindex_new();
+	put_domain(vi, 1, "example.org");
+	put_mailbox(vi, 10, 1, "a", 0);
+	put_mailbox(vi, 11, 1, "b", 0);
+	static const struct {
+		int64_t id;
+		const char *local;
+		enum store_alias_policy policy;
+	} aliases[] = {
+		{ 1, "plain", STORE_POLICY_DEFAULT },
+		{ 2, "any", STORE_POLICY_ANY },
+		{ 3, "all", STORE_POLICY_ALL },
+		{ 4, NULL, STORE_POLICY_ALL },
+	};
+	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
+		struct vindex_alias a = { .id = aliases[i].id,
+			                  .domain_id = 1,
+			                  .local = aliases[i].local,
+			                  .targets = t_two,
+			                  .ntargets = 2,
+			                  .policy = aliases[i].policy };
+		assert_int_equal(vindex_put_alias(vi, &a, &err), 0);
+	}
+	static const struct {
+		const char *local, *base;
+		enum store_match match;
+		enum store_alias_policy policy;
+	} cases[] = {
+		{ "plain", NULL, ALIAS, STORE_POLICY_DEFAULT },
+		{ "any", NULL, ALIAS, STORE_POLICY_ANY },
+		{ "all", NULL, ALIAS, STORE_POLICY_ALL },
+		{ "all+tag", "all", ALIAS, STORE_POLICY_ALL },
+		{ "nobody", NULL, CATCH, STORE_POLICY_ALL },
+		{ "a", NULL, MBOX, STORE_POLICY_DEFAULT },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct store_resolution *r =
+		        resolve(vi, cases[i].local, cases[i].base, "example.org");
+		assert_int_equal(r->match, cases[i].match);
+		assert_int_equal(r->policy, cases[i].policy);
+	}
+	assert_int_equal(resolve(vi, "x", NULL, "unknown.example")->policy, STORE_POLICY_DEFAULT);
+	/* replaced: the new policy, and back to none */
+	struct vindex_alias a = {
+		.id = 3, .domain_id = 1, .local = "all", .targets = t_two, .ntargets = 2
+	};
+	assert_int_equal(vindex_put_alias(vi, &a, &err), 0);
+	assert_int_equal(resolve(vi, "all", NULL, "example.org")->policy, STORE_POLICY_DEFAULT);
+	a.policy = STORE_POLICY_ANY;
+	assert_int_equal(vindex_put_alias(vi, &a, &err), 0);
+	assert_int_equal(resolve(vi, "all", NULL, "example.org")->policy, STORE_POLICY_ANY);
+	/* moved into another index with its policy */
+	struct vindex *dst = vindex_new();
+	put_domain(dst, 1, "example.org");
+	assert_int_equal(vindex_move(dst, vi, VINDEX_ALIAS, 4), 0);
+	assert_int_equal(resolve(dst, "nobody", NULL, "example.org")->policy, STORE_POLICY_ALL);
+	vindex_free(&dst);
+	vindex_free(&vi);
+}
+
 static void test_truncation(void **state)
 {
 	(void)state;
@@ -639,6 +706,9 @@ static void test_refused(void **state)
 
 	a.id = -5;
 	assert_int_equal(vindex_put_alias(vi, &a, &err), -1);
+	a.id = 1;
+	a.policy = (enum store_alias_policy)(STORE_POLICY_MAX + 1);
+	assert_int_equal(vindex_put_alias(vi, &a, &err), -1);
 	t.expires = -1;
 	assert_int_equal(vindex_put_token(vi, &t, &err), -1);
 
@@ -664,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_usage_sum),
 		cmocka_unit_test(test_domain_changes),
 		cmocka_unit_test(test_alias_changes),
+		cmocka_unit_test(test_alias_policy), /* aliases.policy */
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_move),
