@@ -9,6 +9,7 @@
 
 #include <ini.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -461,4 +462,33 @@ int config_set(struct config *cfg, const char *name, const char *value, const ch
 int config_finish(struct config *cfg, const char **error_r)
 {
 	WITH_ERROR(config_check(cfg, &cfg->error));
+}
+
+int config_load_all(struct config *cfg, const char *path, char *const *overrides, size_t n,
+                    const char **error_r)
+{
+	if (config_load(cfg, path, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *o = overrides[i], *eq = strchr(o, '='), *err;
+		char name[64];
+		size_t nl = eq != NULL ? (size_t)(eq - o) : 0;
+		if (eq == NULL || nl >= sizeof(name)) {
+			config_seterr(&cfg->error, "-o %.100s: %s", o,
+			              eq == NULL ? "want name=value" : "unknown parameter");
+			*error_r = cfg->error;
+			return -1;
+		}
+		memcpy(name, o, nl);
+		name[nl] = '\0';
+		if (config_set(cfg, name, eq + 1, &err) < 0) {
+			/* err is cfg->error: keep it before writing the message over it */
+			char why[CONFIG_ERROR_MAX];
+			snprintf(why, sizeof(why), "%s", err);
+			config_seterr(&cfg->error, "-o: %s", why);
+			*error_r = cfg->error;
+			return -1;
+		}
+	}
+	return config_finish(cfg, error_r);
 }

@@ -134,6 +134,13 @@ int config_set(struct config *cfg, const char *name, const char *value, const ch
         __attribute__((warn_unused_result));
 /* Validate and derive typed fields; 0 or -1 with *error_r. */
 int config_finish(struct config *cfg, const char **error_r) __attribute__((warn_unused_result));
+/*
+ * A program's whole configuration: config_load(path), then each "name=value" of overrides[n]
+ * (the -o options; the string is not changed), then config_finish(). 0, or -1 with *error_r
+ * (an override's error starts "-o").
+ */
+int config_load_all(struct config *cfg, const char *path, char *const *overrides, size_t n,
+                    const char **error_r) __attribute__((warn_unused_result));
 
 /* Print "name = value" for every parameter (all, or only non-default ones), like postconf -n. */
 void config_print(const struct config *cfg, FILE *out, bool only_changed);

@@ -27,6 +27,14 @@ size_t answer_request_max(enum answer_protocol proto)
 	return POLICY_REQUEST_MAX;
 }
 
+/* How loud a decision is logged: accepts at debug, refusals at info, store trouble at warn. */
+static enum log_level decision_level(enum quota_verdict verdict)
+{
+	if (verdict == QUOTA_TEMPFAIL)
+		return LOG_LEVEL_WARN;
+	return verdict == QUOTA_ACCEPT ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+}
+
 /* The action for one policy request by the state rules (policy.h) and the check; logs the
    decision. */
 static const char *policy_action(struct answer_ctx *ctx, unsigned long id,
@@ -48,9 +56,7 @@ static const char *policy_action(struct answer_ctx *ctx, unsigned long id,
 		return "DUNNO";
 	}
 	const char *action = reply_policy_action(&ctx->cfg->replies, res->verdict);
-	enum log_level lvl = res->verdict == QUOTA_ACCEPT ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
-	if (res->verdict == QUOTA_TEMPFAIL)
-		lvl = LOG_LEVEL_WARN;
+	enum log_level lvl = decision_level(res->verdict);
 	if (log_enabled(lvl)) {
 		char qid[32];
 		str_sanitize(qid, sizeof(qid), req->queue_id.ptr, req->queue_id.len, 20);
@@ -182,9 +188,7 @@ static const char *exim_lookup(struct answer_ctx *ctx, unsigned long id, const c
 		return "OK";
 	}
 	const char *reply = exim_reply(&ctx->cfg->replies, res->verdict, rl);
-	enum log_level lvl = res->verdict == QUOTA_ACCEPT ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
-	if (res->verdict == QUOTA_TEMPFAIL)
-		lvl = LOG_LEVEL_WARN;
+	enum log_level lvl = decision_level(res->verdict);
 	if (log_enabled(lvl))
 		log_write(lvl,
 		          "conn=%lu via=%s rcpt=<%s> size=%llu%s match=%s verdict=%s reason=%s "

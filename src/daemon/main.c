@@ -124,26 +124,7 @@ int main(int argc, char **argv)
 	}
 
 	config_init(&cfg);
-	if (config_load(&cfg, path, &err) < 0) {
-		fprintf(stderr, "mailquotad: %s\n", err);
-		config_free(&cfg);
-		return 1;
-	}
-	for (int i = 0; i < noverrides; i++) {
-		char *eq = strchr(overrides[i], '=');
-		if (eq == NULL) {
-			fprintf(stderr, "mailquotad: -o %s: want name=value\n", overrides[i]);
-			config_free(&cfg);
-			return 1;
-		}
-		*eq = '\0';
-		if (config_set(&cfg, overrides[i], eq + 1, &err) < 0) {
-			fprintf(stderr, "mailquotad: -o: %s\n", err);
-			config_free(&cfg);
-			return 1;
-		}
-	}
-	if (config_finish(&cfg, &err) < 0) {
+	if (config_load_all(&cfg, path, overrides, (size_t)noverrides, &err) < 0) {
 		fprintf(stderr, "mailquotad: %s\n", err);
 		config_free(&cfg);
 		return 1;

@@ -92,20 +92,7 @@ int main(int argc, char **argv)
 	}
 
 	config_init(&cfg);
-	if (config_load(&cfg, path, &err) < 0)
-		goto config_error;
-	for (int i = 0; i < noverrides; i++) {
-		char *eq = strchr(overrides[i], '=');
-		if (eq == NULL) {
-			fprintf(stderr, "mailquota-milter: -o %s: want name=value\n", overrides[i]);
-			config_free(&cfg);
-			return 1;
-		}
-		*eq = '\0';
-		if (config_set(&cfg, overrides[i], eq + 1, &err) < 0)
-			goto config_error;
-	}
-	if (config_finish(&cfg, &err) < 0)
+	if (config_load_all(&cfg, path, overrides, (size_t)noverrides, &err) < 0)
 		goto config_error;
 	if (cfg.milter_socket[0] == '\0') {
 		err = "milter_socket is empty: say where the milter listens (e.g. "

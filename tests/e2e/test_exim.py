@@ -13,7 +13,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 import unittest
 
 import mqtest
@@ -143,16 +142,11 @@ class EximInstance:
         self.proc = subprocess.Popen([self.binary, "-C", self.conf, "-bdf", "-oX",
                                       str(self.port)], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                with smtplib.SMTP("127.0.0.1", self.port, timeout=5) as s:
-                    if s.noop()[0] == 250:
-                        return
-            except (OSError, smtplib.SMTPException):
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError("exim did not start:\n" + self.log())
+        try:
+            mqtest.wait_smtp(self.port, "exim", self.proc, self.log)
+        except AssertionError:
+            self.stop()
+            raise
 
     def exim(self, *args):
         return subprocess.run([self.binary, "-C", self.conf, *args], env=self.env,
@@ -178,12 +172,7 @@ class EximInstance:
 
     def stop(self):
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            mqtest.stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

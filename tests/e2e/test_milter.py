@@ -398,17 +398,7 @@ class SendmailInstance:
         subprocess.run(in_ns + ["-bi"], stdout=self.log, stderr=subprocess.STDOUT, check=True)
         self.proc = subprocess.Popen(in_ns + ["-bD", "-q1h"], stdout=self.log,
                                      stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("sendmail exited at start:\n" + self.read_log())
-            try:
-                with smtplib.SMTP("127.0.0.1", self.port, timeout=5) as s:
-                    if s.noop()[0] == 250:
-                        return
-            except (OSError, smtplib.SMTPException):
-                time.sleep(0.2)
-        raise AssertionError("sendmail did not start:\n" + self.read_log())
+        mqtest.wait_smtp(self.port, "sendmail", self.proc, self.read_log)
 
     def read_log(self):
         with open(self.log_path) as f:
@@ -416,12 +406,7 @@ class SendmailInstance:
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            mqtest.stop_process(self.proc)
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -430,13 +415,7 @@ class SendmailInstance:
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
     def wait_delivered(self, mailbox, count, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if len(self.delivered(mailbox)) >= count:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{mailbox}: {len(self.delivered(mailbox))} messages, want "
-                             f"{count}")
+        mqtest.wait_delivered(self.delivered, mailbox, count, timeout=timeout)
 
 
 @unittest.skipUnless(shutil.which("m4") and shutil.which("unshare"),

@@ -159,15 +159,7 @@ class PostfixInstance:
         self.require_access("postfix", [("-w", socket_path)])
         self.run("check")
         self.run("start")
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                with smtplib.SMTP("127.0.0.1", self.port, timeout=5) as s:
-                    if s.noop()[0] == 250:
-                        return
-            except (OSError, smtplib.SMTPException):
-                time.sleep(0.2)
-        raise AssertionError("postfix did not start:\n" + self.log())
+        mqtest.wait_smtp(self.port, "postfix", diagnostics=self.log)
 
     @staticmethod
     def require_access(user, checks):
@@ -214,13 +206,7 @@ class PostfixInstance:
         return sorted(os.listdir(new)) if os.path.isdir(new) else []
 
     def wait_delivered(self, mailbox, count, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if len(self.delivered(mailbox)) >= count:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{mailbox}: {len(self.delivered(mailbox))} messages, want "
-                             f"{count}\n" + self.log())
+        mqtest.wait_delivered(self.delivered, mailbox, count, self.log, timeout)
 
 
 def smtp_transaction(test, port, size, rcpts, body=None):

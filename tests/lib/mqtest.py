@@ -353,6 +353,46 @@ def eventually(fn, want, timeout=15.0):
     return got
 
 
+def wait_smtp(port, what, proc=None, diagnostics=lambda: "", timeout=30):
+    """Wait until an MTA answers NOOP on 127.0.0.1:port; fail with diagnostics() when it does
+    not, or when proc (its process, if the test started it) exits first."""
+    import smtplib
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what} exited at start:\n" + diagnostics())
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=5) as s:
+                if s.noop()[0] == 250:
+                    return
+        except (OSError, smtplib.SMTPException):
+            time.sleep(0.1)
+    raise AssertionError(f"{what} did not start:\n" + diagnostics())
+
+
+def wait_delivered(delivered, mailbox, count, diagnostics=lambda: "", timeout=30):
+    """Wait until delivered(mailbox) lists at least count messages."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if len(delivered(mailbox)) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{mailbox}: {len(delivered(mailbox))} messages, want {count}\n"
+                         + diagnostics())
+
+
+def stop_process(proc, timeout=20):
+    """SIGTERM, then SIGKILL after timeout seconds; returns the exit status."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
 

@@ -157,12 +157,50 @@ static void test_hostport(void **state)
 	assert_int_equal(hostport_split("[::1]80", &h, &p), -1);
 }
 
+/* config_load_all(): the -o overrides of both programs, applied after the file, then checked. */
+static void test_overrides(void **state)
+{
+	(void)state;
+	struct config c;
+	const char *err = NULL;
+	char *ok[] = { "exim_tcp_listen=10042", "alias_policy=all", "log_level=warn" };
+	config_init(&c);
+	assert_int_equal(config_load_all(&c, "/dev/null/none", ok, 0, &err), -1); /* no file */
+	config_free(&c);
+	config_init(&c);
+	assert_int_equal(config_load_all(&c, NULL, ok, 3, &err), 0);
+	assert_string_equal(c.exim_tcp_listen, "127.0.0.1:10042"); /* a bare port: loopback */
+	assert_int_equal(c.alias_rule, ALIAS_POLICY_ALL);
+	assert_string_equal(ok[0], "exim_tcp_listen=10042"); /* the arguments are not changed */
+	config_free(&c);
+	static const struct {
+		char *o;
+		const char *error;
+	} bad[] = {
+		{ "nonsense", "-o nonsense: want name=value" },
+		{ "nosuch=1", "-o: unknown parameter \"nosuch\"" },
+		{ "http_threads=999", "-o: http_threads: 999 is out of range 1..64" },
+		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1",
+		  "unknown parameter" },
+		{ "alias_policy=some",
+		  "alias_policy: \"some\" is not any or all" }, /* at the end */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		config_init(&c);
+		char *o = bad[i].o;
+		assert_int_equal(config_load_all(&c, NULL, &o, 1, &err), -1);
+		if (strstr(err, bad[i].error) == NULL)
+			fail_msg("%s: \"%s\", want \"%s\"", bad[i].o, err, bad[i].error);
+		config_free(&c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults), cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_errors),   cmocka_unit_test(test_hostport),
-		cmocka_unit_test(test_origins),
+		cmocka_unit_test(test_origins),  cmocka_unit_test(test_overrides),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
