@@ -88,10 +88,26 @@ int address_normalize(const char *s, size_t len, const struct address_rules *rul
 		*error_r = "empty local part";
 		return -1;
 	}
-	if (llen > ADDRESS_LOCAL_MAX) {
+	/* Postfix never splits at a leading delimiter (so "+x" or "-request" style names survive).
+	 */
+	size_t base_len = llen;
+	if (rules->delimiters[0] != '\0') {
+		for (size_t i = 1; i < llen; i++) {
+			if (strchr(rules->delimiters, rules->fold_local ? lower(s[i]) : s[i]) !=
+			    NULL) {
+				base_len = i;
+				break;
+			}
+		}
+	}
+	/* An extension may take a local part over RFC 5321's 64 octets (MTAs accept it, and a
+	   sender could otherwise pass a full mailbox with a long +tag): nothing stored can have
+	   such a name, so the whole local part becomes its base. A base over 64 names nothing. */
+	if (base_len > ADDRESS_LOCAL_MAX) {
 		*error_r = "local part longer than 64 octets";
 		return -1;
 	}
+	size_t keep = llen > ADDRESS_LOCAL_MAX ? base_len : llen;
 	if (dlen > ADDRESS_DOMAIN_MAX) {
 		*error_r = "domain longer than 255 octets";
 		return -1;
@@ -100,24 +116,12 @@ int address_normalize(const char *s, size_t len, const struct address_rules *rul
 		return -1;
 
 	struct address a;
-	for (size_t i = 0; i < llen; i++)
+	for (size_t i = 0; i < keep; i++)
 		a.local[i] = rules->fold_local ? lower(s[i]) : s[i];
-	a.local[llen] = '\0';
+	a.local[keep] = '\0';
 	for (size_t i = 0; i < dlen; i++)
 		a.domain[i] = lower(at[1 + i]);
 	a.domain[dlen] = '\0';
-
-	/* Postfix never splits at a leading delimiter (so "+x" or "-request" style names survive).
-	 */
-	size_t base_len = llen;
-	if (rules->delimiters[0] != '\0') {
-		for (size_t i = 1; i < llen; i++) {
-			if (strchr(rules->delimiters, a.local[i]) != NULL) {
-				base_len = i;
-				break;
-			}
-		}
-	}
 	memcpy(a.base, a.local, base_len);
 	a.base[base_len] = '\0';
 	a.has_extension = base_len != llen;

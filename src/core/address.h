@@ -18,10 +18,12 @@ struct address_rules {
 };
 
 struct address {
-	char local[ADDRESS_LOCAL_MAX + 1]; /* whole local part, folded if the rules say so */
-	char base[ADDRESS_LOCAL_MAX + 1];  /* local part without its extension (== local if none) */
+	/* whole local part, folded if the rules say so; only its base when an extension takes it
+	   over ADDRESS_LOCAL_MAX (nothing stored has such a name) */
+	char local[ADDRESS_LOCAL_MAX + 1];
+	char base[ADDRESS_LOCAL_MAX + 1]; /* local part without its extension (== local if none) */
 	char domain[ADDRESS_DOMAIN_MAX + 1]; /* lower case */
-	bool has_extension;                  /* base differs from local */
+	bool has_extension;                  /* the local part had an extension */
 };
 
 /*

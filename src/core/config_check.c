@@ -266,12 +266,18 @@ int config_check(struct config *cfg, config_error *err)
 		return -1;
 	if (check_milter(cfg, err) < 0)
 		return -1;
-	/* each listener its own socket: the second bind would replace the first's */
+	/* each listener its own socket: the second bind would replace the first's (the milter's
+	   too, a program of its own that removes a socket in its way at start) */
+	const char *milter_path = NULL, *why_unused;
+	if (cfg->milter_socket[0] != '\0' &&
+	    milter_spec_check(cfg->milter_socket, &milter_path, &why_unused) < 0)
+		abort(); /* check_milter() accepted it */
 	const struct {
 		const char *name, *path;
 	} socks[] = { { "policy_socket", cfg->policy_socket },
 		      { "socketmap_socket", cfg->socketmap_socket },
-		      { "exim_socket", cfg->exim_socket } };
+		      { "exim_socket", cfg->exim_socket },
+		      { "milter_socket", milter_path != NULL ? milter_path : "" } };
 	for (size_t i = 1; i < sizeof(socks) / sizeof(socks[0]); i++)
 		for (size_t k = 0; k < i; k++)
 			if (socks[i].path[0] != '\0' && strcmp(socks[i].path, socks[k].path) == 0) {

@@ -88,7 +88,9 @@ struct milter_reply {
  * that reply (a missing enhanced code becomes X.7.1 and one of another class gets the code's
  * class, as Postfix does; text cut at MILTER_TEXT_MAX, non-printable bytes '?', empty text
  * "Recipient address rejected" or "Service unavailable"); "DEFER_IF_PERMIT [text]" and
- * "DEFER [text]" are 450 4.7.1, "REJECT [text]" 550 5.7.1. Returns 0 with *r set, or -1
+ * "DEFER [text]" are 450 4.7.1, "REJECT [text]" 550 5.7.1 (Postfix would use its
+ * access_map_reject_code, 554 by default, which RFC 5321 does not allow at RCPT; the daemon
+ * never answers REJECT). Returns 0 with *r set, or -1
  * with a static *error_r when the action is anything else (2xx/3xx codes, other actions,
  * empty): the caller tempfails, never accepts. Pure.
  */

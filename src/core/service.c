@@ -121,9 +121,11 @@ int service_check(const struct service *svc, const char *rcpt, size_t len, uint6
 	bool refuse =
 	        policy == ALIAS_POLICY_ALL ? refusal >= 0 : first_accept < 0 && !rs->truncated;
 
-	if (res_r->ntargets == 0) {
+	if (res_r->ntargets == 0 && !rs->truncated) {
 		set_verdict(res_r, QUOTA_UNKNOWN, QUOTA_REASON_NONE);
 	} else if (!refuse) {
+		/* (a truncated alias whose seen targets are all disabled lands here too: the unseen
+		   ones may be enabled and have room, so it is no unknown recipient) */
 		/* a truncated alias names no decider: the unseen targets had a say */
 		if (!rs->truncated)
 			res_r->decider = first_accept;

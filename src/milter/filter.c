@@ -163,8 +163,8 @@ static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
 		r = tempfail;
 		return answer(ctx, s, &r);
 	}
-	str_sanitize(act, sizeof(act), action.text, strlen(action.text), 150);
-	if (milter_reply_from_action(action.text, strlen(action.text), &r, &why) < 0) {
+	str_sanitize(act, sizeof(act), action.text, action.len, 150);
+	if (milter_reply_from_action(action.text, action.len, &r, &why) < 0) {
 		log_warn("conn=%lu queue_id=%s rcpt=%s size=%llu event=bad_answer action=\"%s\" "
 		         "error=\"%s\" reply=\"%s %s\"",
 		         s->id, qid, rcpt, (unsigned long long)s->size, act, why, tempfail.code,

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -33,6 +35,21 @@ static void usage(FILE *out)
 	        "  -n             check the configuration, print \"configuration OK\" and exit\n"
 	        "  -f             stay in the foreground (always so; for init scripts)\n"
 	        "  -V             print the version and exit\n");
+}
+
+/* Whether something accepts connections on the Unix socket at path (another milter). */
+static bool socket_live(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false; /* config_finish() refused such a path */
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return live;
 }
 
 /* Give the Unix socket libmilter created its configured group and mode. */
@@ -118,7 +135,11 @@ int main(int argc, char **argv)
 	if (smfi_register(*desc) != MI_SUCCESS)
 		log_fatal("event=start_failed error=\"smfi_register failed\"");
 	/* create the socket now (removing a stale one), so its access is set before the MTA can
-	   connect and a socket in use fails start-up at once */
+	   connect and a start-up failure is reported at once */
+	/* libmilter removes whatever is at the path: a socket another milter still answers on
+	   must not be taken from it (a stale one left by a crash is replaced) */
+	if (sock != NULL && socket_live(sock))
+		log_fatal("event=start_failed error=\"%s: another process answers on it\"", sock);
 	mode_t old_mask = umask(0177); /* nobody can connect before its group and mode are set */
 	if (smfi_opensocket(true) != MI_SUCCESS)
 		log_fatal("event=start_failed error=\"cannot listen on %s\"", cfg.milter_socket);

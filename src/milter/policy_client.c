@@ -25,6 +25,8 @@
 #include "hostport.h"
 #include "xalloc.h"
 
+#define UNIX_RETRY_NS (10 * 1000 * 1000) /* 10 ms between connects to a full backlog */
+
 struct policy_client {
 	char *target;
 	unsigned long timeout_ms;
@@ -98,9 +100,21 @@ static int connect_addr(int family, const struct sockaddr *addr, socklen_t alen,
 	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, addr, alen) == 0)
-		return fd;
-	if (errno == EINPROGRESS || errno == EAGAIN) {
+	for (;;) {
+		if (connect(fd, addr, alen) == 0)
+			return fd;
+		/* a Unix socket whose listen backlog is full: nothing is connected and no event
+		   will say when there is room, so try again shortly until the deadline */
+		if (family != AF_UNIX || errno != EAGAIN)
+			break;
+		if (deadline_left_ms(CLOCK_MONOTONIC, deadline) <= 0) {
+			errno = ETIMEDOUT;
+			break;
+		}
+		struct timespec pause = { 0, UNIX_RETRY_NS };
+		nanosleep(&pause, NULL);
+	}
+	if (errno == EINPROGRESS) {
 		int soerr = 0;
 		socklen_t sl = sizeof(soerr);
 		if (wait_fd(fd, POLLOUT, deadline) == 0 &&
@@ -184,6 +198,7 @@ static enum exchange exchange(struct policy_client *pc, const char *req, size_t 
 			/* alen < used <= in_len <= MILTER_ANSWER_MAX < sizeof(text) */
 			memcpy(action_r->text, action, alen);
 			action_r->text[alen] = '\0';
+			action_r->len = alen;
 			if (used != pc->in_len) /* more than one answer to one question */
 				disconnect(pc);
 			pc->in_len = 0;

@@ -10,7 +10,8 @@ struct policy_client;
 
 /* The action text of one answer, NUL-terminated (at most MILTER_ANSWER_MAX octets). */
 struct policy_action {
-	char text[MILTER_ANSWER_MAX + 1];
+	char text[MILTER_ANSWER_MAX + 1]; /* NUL-terminated; a NUL inside counts, see len */
+	size_t len;
 };
 
 /*

@@ -38,8 +38,6 @@ keep_environment =
 host_lookup =
 rfc1413_hosts =
 tls_advertise_hosts =
-MAILQUOTA_SOCKET = {socket}
-MAILQUOTA_TIMEOUT = 2s
 
 begin acl
 
@@ -125,14 +123,22 @@ class EximInstance:
         for sub in ("spool", "log"):
             os.chown(os.path.join(self.dir, sub), uid, gid)
         os.chown(os.path.join(self.dir, "mail"), tp.NOBODY, tp.NOBODY)
-        # the ACL as shipped, copied where Exim's user can read it (a clone may sit in a
-        # directory only root can enter)
-        acl = shutil.copy(ACL, os.path.join(self.dir, "mailquota_rcpt_acl"))
+        # the ACL as shipped, but for the socket's path and a 2 s timeout (the silent-service
+        # test waits it out), where Exim's user can read it (a clone may sit in a directory
+        # only root can enter)
+        with open(ACL) as f:
+            text = f.read()
+        for shipped, ours in (("{/run/mailquota/exim.sock}", "{" + socket_path + "}"),
+                              ("{5s}", "{2s}")):
+            assert text.count(shipped) == 1, shipped
+            text = text.replace(shipped, ours)
+        acl = os.path.join(self.dir, "mailquota_rcpt_acl")
+        with open(acl, "w") as f:
+            f.write(text)
         os.chmod(acl, 0o644)
         self.conf = os.path.join(self.dir, "exim.conf")
         with open(self.conf, "w") as f:
-            f.write(CONFIG.format(dir=self.dir, port=self.port, socket=socket_path,
-                                  acl=acl,
+            f.write(CONFIG.format(dir=self.dir, port=self.port, acl=acl,
                                   mailboxes=" : ".join(tp.MAILBOXES)))
         os.chmod(self.conf, 0o644)
         check = self.exim("-bV")

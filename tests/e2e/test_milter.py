@@ -262,6 +262,25 @@ class PostfixMilter(MilterScenarios, unittest.TestCase):
                                           "[127.0.0.1]: 552 5.2.2 Mailbox full;" in
                                           self.pf.log(), True), self.pf.log())
 
+    def test_4b_a_second_milter_does_not_take_the_socket(self):
+        # libmilter removes whatever is at its socket's path: a second mailquota-milter
+        # started on a live one's path refuses to start, and the first goes on answering
+        other = tempfile.mkdtemp(prefix="mq-milter2-", dir="/tmp")
+        try:
+            conf = os.path.join(other, "mailquota.conf")
+            with open(conf, "w") as f:
+                f.write(f"milter_socket = unix:{self.milter.socket}\n"
+                        f"milter_connect = {self.link}\n")
+            p = subprocess.run([os.path.join(mqtest.BIN, "mailquota-milter"), "-c", conf],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("another process answers on it", p.stderr)
+        finally:
+            shutil.rmtree(other, ignore_errors=True)
+        self.assertTrue(os.path.exists(self.milter.socket))
+        replies, _ = self.transaction(100, ["user1@example.test", "user2@example.test"])
+        self.assertEqual([c for c, _ in replies], [250, 552], replies)
+
     def test_5_sighup_ends_the_milter_cleanly(self):
         """libmilter stops for good on SIGHUP (as on SIGTERM): exit 0, socket removed; started
         again (systemd's Restart=always), it answers as before."""

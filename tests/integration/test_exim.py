@@ -87,6 +87,8 @@ class EximListener(unittest.TestCase):
         self.both("Full+Tag@Example.TEST 10", OVER)
         self.both("USER1+x@EXAMPLE.TEST 10", "OK")
         self.both("Small+big@example.test 5000", TOO_BIG)
+        # an extension that takes the local part over 64 octets is still the full mailbox
+        self.both("full+" + "x" * 70 + "@example.test 5", OVER)
 
     def test_request_forms(self):
         # CRLF, and no newline at all when Exim half-closes after the request

@@ -87,6 +87,21 @@ static void test_length_limits(void **state)
 	strcpy(buf + 65, "@x.test");
 	assert_int_equal(address_normalize(buf, strlen(buf), &rules, &a, &err), -1);
 	assert_string_equal(err, "local part longer than 64 octets");
+	/* ... unless an extension takes it over: the base is what is looked up (a long +tag must
+	   not get past a full mailbox) */
+	memset(buf, 0, sizeof(buf));
+	strcpy(buf, "Full+");
+	memset(buf + 5, 'a', 70);
+	strcpy(buf + 75, "@x.test");
+	assert_int_equal(address_normalize(buf, strlen(buf), &rules, &a, &err), 0);
+	assert_string_equal(a.base, "full");
+	assert_string_equal(a.local, "full");
+	assert_true(a.has_extension);
+	/* ... but a base over 64 names nothing */
+	memset(buf, 'a', 65);
+	strcpy(buf + 65, "+tag@x.test");
+	assert_int_equal(address_normalize(buf, strlen(buf), &rules, &a, &err), -1);
+	assert_string_equal(err, "local part longer than 64 octets");
 
 	/* whole address: 254 ok, 255 refused */
 	memset(buf, 0, sizeof(buf));

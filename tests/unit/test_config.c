@@ -184,6 +184,9 @@ static void test_overrides(void **state)
 		  "unknown parameter" },
 		{ "alias_policy=some",
 		  "alias_policy: \"some\" is not any or all" }, /* at the end */
+		/* the milter would remove the daemon's socket at start */
+		{ "milter_socket=unix:/run/mailquota/policy.sock",
+		  "milter_socket: the same path as policy_socket" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		config_init(&c);

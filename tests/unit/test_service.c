@@ -84,7 +84,8 @@ static const int64_t t_twofull[] = { 11, 14 };   /* both full */
 static const int64_t t_offok[] = { 13, 10 };     /* a full but disabled mailbox, one with room */
 static const int64_t t_mixed[] = { 10, 11, 12 }; /* room, full, too big */
 static int64_t t_wide[WIDE];                     /* the mailboxes of wide.example, all full */
-static int64_t t_wide_ok[WIDE]; /* alice, over and over: room in every target seen */
+static int64_t t_wide_ok[WIDE];  /* alice, over and over: room in every target seen */
+static int64_t t_wide_off[WIDE]; /* a disabled mailbox, over and over: no enabled target seen */
 
 #define AL(i, d, l, t)                                                     \
 	{                                                                  \
@@ -147,6 +148,7 @@ static int setup(void **state)
 			fail_msg("wide: %s", err);
 		t_wide[i] = 4000 + i;
 		t_wide_ok[i] = 10;
+		t_wide_off[i] = 13;
 	}
 	struct vindex_alias all = {
 		.id = 400, .domain_id = 4, .local = "all", .targets = t_wide, .ntargets = WIDE
@@ -159,8 +161,11 @@ static int setup(void **state)
 	struct vindex_alias roomy = {
 		.id = 402, .domain_id = 4, .local = "roomy", .targets = t_wide_ok, .ntargets = WIDE
 	};
+	struct vindex_alias dark = {
+		.id = 403, .domain_id = 4, .local = "dark", .targets = t_wide_off, .ntargets = WIDE
+	};
 	if (vindex_put_alias(vi, &all, &err) < 0 || vindex_put_alias(vi, &hundred, &err) < 0 ||
-	    vindex_put_alias(vi, &roomy, &err) < 0)
+	    vindex_put_alias(vi, &roomy, &err) < 0 || vindex_put_alias(vi, &dark, &err) < 0)
 		fail_msg("wide: %s", err);
 	return 0;
 }
@@ -329,6 +334,9 @@ static const struct check_case checks[] = {
 	{ "roomy@wide.example", 1, ANY, 0, false, OK, ALIAS, -1, STORE_TARGETS_MAX, true },
 	{ "roomy@wide.example", 1, ALL, 0, false, OK, ALIAS, -1, STORE_TARGETS_MAX, true },
 	{ "hundred@wide.example", 1, ALL, 0, false, OVER, ALIAS, 0, STORE_TARGETS_MAX, false },
+	/* ... every target seen disabled: the unseen ones may take it, so no unknown recipient */
+	{ "dark@wide.example", 1, ANY, 0, false, OK, ALIAS, -1, 0, true },
+	{ "dark@wide.example", 1, ALL, 0, false, OK, ALIAS, -1, 0, true },
 	/* ... stale data or a store that cannot answer: tempfail, whichever target refused */
 	{ "team@example.org", 10, ALL, STALE, false, TEMP, ALIAS, 0, 2, false },
 	{ "team@example.org", 10, ANY, STALE, false, OK, ALIAS, 1, 2, false },
@@ -570,7 +578,7 @@ static void test_store_ops(void **state)
 	assert_true(status.loaded && status.db_up);
 	assert_true(status.domains == 5);
 	assert_true(status.mailboxes == sizeof(mailboxes) / sizeof(mailboxes[0]) + WIDE);
-	assert_true(status.aliases == sizeof(aliases) / sizeof(aliases[0]) + 3);
+	assert_true(status.aliases == sizeof(aliases) / sizeof(aliases[0]) + 4);
 	assert_true(status.age_seconds > 2.49 && status.age_seconds < 2.51);
 	memstore_set_age(ms, 0);
 
