@@ -166,7 +166,7 @@ static const struct cfg_key keys[] = {
 	K(alias_policy, CFG_STR, "any", 0, 0,
 	  "an alias with several targets: any (refused only if every target refuses) or all "
 	  "(refused if any target refuses)"),
-	K(log_level, CFG_STR, "info", 0, 0, "debug, info, warn or error"),
+	K(log_level, CFG_STR, "info", 0, 0, "debug, info, notice, warn or error"),
 	K(shutdown_timeout, CFG_UINT, "10", 0, 3600,
 	  "seconds SIGTERM waits for requests in progress to be answered before exiting"),
 	K(warning_webhook_url, CFG_STR, "", 0, 0,

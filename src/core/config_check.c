@@ -186,7 +186,7 @@ int config_check(struct config *cfg, config_error *err)
 		return -1;
 	}
 	if (log_level_parse(cfg->log_level, &cfg->level) < 0) {
-		config_seterr(err, "log_level: \"%s\" is not debug, info, warn or error",
+		config_seterr(err, "log_level: \"%s\" is not debug, info, notice, warn or error",
 		              cfg->log_level);
 		return -1;
 	}

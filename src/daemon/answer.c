@@ -58,12 +58,19 @@ static const char *policy_action(struct answer_ctx *ctx, unsigned long id,
 	const char *action = reply_policy_action(&ctx->cfg->replies, res->verdict);
 	enum log_level lvl = decision_level(res->verdict);
 	if (log_enabled(lvl)) {
-		char qid[32];
+		/* what follows one message's RCPTs through the log: Postfix's instance (one per
+		   transaction), queue id, client and sender */
+		char qid[32], inst[48], client[48], sender[128];
 		str_sanitize(qid, sizeof(qid), req->queue_id.ptr, req->queue_id.len, 20);
+		str_sanitize(inst, sizeof(inst), req->instance.ptr, req->instance.len, 40);
+		str_sanitize(client, sizeof(client), req->client_address.ptr,
+		             req->client_address.len, 45);
+		str_sanitize(sender, sizeof(sender), req->sender.ptr, req->sender.len, 100);
 		log_write(lvl,
-		          "conn=%lu queue_id=%s state=%s rcpt=<%s> size=%llu match=%s verdict=%s "
-		          "reason=%s action=\"%s\"",
-		          id, qid[0] ? qid : "-", policy_state_name(req->state), rcpt, size,
+		          "conn=%lu instance=%s queue_id=%s client_address=%s sender=<%s> state=%s "
+		          "rcpt=<%s> size=%llu match=%s verdict=%s reason=%s action=\"%s\"",
+		          id, inst[0] ? inst : "-", qid[0] ? qid : "-", client[0] ? client : "-",
+		          sender, policy_state_name(req->state), rcpt, size,
 		          service_match_name(res->match), quota_verdict_name(res->verdict),
 		          quota_reason_name(res->reason), action);
 	}

@@ -6,8 +6,10 @@
  * adding a row. It must never read a body for a request it refuses, and never tell an unknown
  * token from a wrong secret in what it answers.
  */
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -204,12 +206,38 @@ static struct http_reply unauthorized(void)
 	return r;
 }
 
+/* A failed authentication is logged at notice with the client's address, at most one line
+   per AUTH_LOG_EVERY_SEC: a client guessing tokens must not be able to flood the log. */
+#define AUTH_LOG_EVERY_SEC 1
+static struct log_rate auth_log_rate;
+
+static void log_auth_failed(struct MHD_Connection *conn, const char *why, int64_t id)
+{
+	unsigned long suppressed;
+	if (!log_enabled(LOG_LEVEL_NOTICE) ||
+	    !log_rate_allow(&auth_log_rate, AUTH_LOG_EVERY_SEC, &suppressed))
+		return;
+	char addr[INET6_ADDRSTRLEN] = "-";
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+	if (sa != NULL && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
+		          sizeof(addr));
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		          addr, sizeof(addr));
+	log_notice("http event=auth_failed client_address=%s reason=%s token_id=%lld "
+	           "suppressed=%lu",
+	           addr, why, (long long)id, suppressed);
+}
+
 /*
  * Authenticate the request's bearer token against the view. Every failure looks the same to
  * the caller (401, one message, about the same time: a hash is compared even for an unknown
- * id); the reason goes to the debug log only. The one exception is a token presented whole and
- * right but past its expiry: "token_expired" tells its holder nothing they did not know, and
- * lets a self-check page say why the link stopped working.
+ * id); the reason goes to the log only (notice, log_auth_failed()). The one exception is a token
+ * presented whole and right but past its expiry: "token_expired" tells its holder nothing they did
+ * not know, and lets a self-check page say why the link stopped working.
  */
 static int authenticate(struct http_server *srv, struct MHD_Connection *conn,
                         struct http_request *req, struct http_reply *err_r)
@@ -247,7 +275,7 @@ static int authenticate(struct http_server *srv, struct MHD_Connection *conn,
 		goto fail;
 	}
 	if (tok.expires != 0 && (int64_t)time(NULL) >= tok.expires) {
-		log_debug("http event=auth_failed reason=expired token_id=%lld", (long long)id);
+		log_auth_failed(conn, "expired", id);
 		*err_r = unauthorized();
 		json_object_set_new(err_r->body.json, "error", json_string("token_expired"));
 		json_object_set_new(err_r->body.json, "message",
@@ -258,7 +286,7 @@ static int authenticate(struct http_server *srv, struct MHD_Connection *conn,
 	req->tok = tok;
 	return 0;
 fail:
-	log_debug("http event=auth_failed reason=%s token_id=%lld", why, (long long)id);
+	log_auth_failed(conn, why, id);
 	*err_r = unauthorized();
 	return -1;
 }

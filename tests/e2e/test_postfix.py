@@ -229,6 +229,36 @@ def smtp_transaction(test, port, size, rcpts, body=None):
         s.quit()
 
 
+def contrib_main_cf(name, shipped_path, path):
+    """contrib/postfix/<name> (or contrib/<name>) as shipped, its socket path the test's; its
+    permit_mynetworks would let this test's own client (127.0.0.1) through unchecked, so
+    mynetworks here holds no address the test uses. Braces escaped for str.format."""
+    for d in (CONTRIB, os.path.dirname(CONTRIB)):
+        if os.path.exists(os.path.join(d, name)):
+            with open(os.path.join(d, name)) as f:
+                text = f.read()
+            break
+    assert shipped_path in text, (name, shipped_path)
+    text = text.replace(shipped_path, path) + "\nmynetworks = 192.0.2.0/24\n"
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def main_cf_settings(text):
+    """The parameter = value settings of main.cf text (continuation lines joined, comments
+    and blank lines dropped), in order."""
+    out, cur = [], None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line[0] in " \t" and cur is not None:
+            out[-1] = (out[-1][0], out[-1][1] + " " + line.strip())
+            continue
+        name, _, value = line.partition("=")
+        out.append((name.strip(), value.strip()))
+        cur = name
+    return [(n, " ".join(v.split())) for n, v in out]
+
+
 def seed_example(db):
     """The mailboxes both Postfix classes use: user2 full, small with a 1000-byte max size,
     tagged full (asked with an extension), the others with room."""
@@ -270,8 +300,13 @@ class PostfixEndToEnd(unittest.TestCase):
             st, doc, _ = cls.daemon.http("POST", "/v1/tokens", {"name": "postfix-deliver",
                                                                 "scope": "usage"})
             assert st == 201, doc
+            # main.cf lines from contrib/postfix-main.cf as written, the socket the test's
             cls.pf = PostfixInstance(cls.daemon.socket,
-                                     f"http://127.0.0.1:{cls.daemon.http_port}", doc["token"])
+                                     f"http://127.0.0.1:{cls.daemon.http_port}", doc["token"],
+                                     restriction="permit",
+                                     main_cf_extra=contrib_main_cf("postfix-main.cf",
+                                                                   "/run/mailquota/policy.sock",
+                                                                   cls.daemon.socket))
         except BaseException:
             cls.tearDownClass()
             raise
@@ -398,6 +433,45 @@ class PostfixEndToEnd(unittest.TestCase):
                 mailer.cleanup()
             self.daemon.http("PATCH", "/v1/warnings/settings", {"channels": []})
 
+    def test_7a_real_size_at_end_of_data(self):
+        # no SIZE= and one recipient: RCPT passes (checked as 1 byte), the end-of-data check
+        # of the recommended configuration sees the real size and refuses the message
+        body = b"From: s@client.test\r\nSubject: big\r\n\r\n" + b"z" * 3000 + b"\r\n"
+        before = len(self.pf.delivered("small"))
+        s = smtplib.SMTP("127.0.0.1", self.pf.port, timeout=60)
+        try:
+            s.ehlo("client.test")
+            self.assertEqual(s.mail("sender@client.test")[0], 250)
+            self.assertEqual(s.rcpt("small@example.test")[0], 250)
+            code, msg = s.data(body)
+            self.assertEqual(code, 552, msg)
+            self.assertEqual(msg.decode(), "5.2.3 <END-OF-MESSAGE>: End-of-data rejected: "
+                             "Message length exceeds administrative limit")
+        finally:
+            s.quit()
+        self.assertIn("state=END-OF-MESSAGE rcpt=<small@example.test> size=",
+                      self.daemon.read_log())
+        # with two recipients the end-of-data answer is DUNNO: both get it (documented)
+        replies, data = self.transaction(None, ["small@example.test", "user1@example.test"],
+                                         body)
+        self.assertEqual(([c for c, _ in replies], data), ([250, 250], 250))
+        self.pf.wait_delivered("small", before + 1)
+
+    def test_7b_docs_say_what_contrib_says(self):
+        # one recommended configuration: README's block and mailquotad(8)'s are the settings
+        # of contrib/postfix-main.cf, which this class runs
+        with open(os.path.join(os.path.dirname(CONTRIB), "postfix-main.cf")) as f:
+            want = main_cf_settings(f.read())
+        root = os.path.dirname(os.path.dirname(CONTRIB))
+        with open(os.path.join(root, "README.md")) as f:
+            readme = f.read()
+        block = readme.split("## Postfix", 1)[1].split("```", 2)[1]
+        self.assertEqual(main_cf_settings(block), want)
+        with open(os.path.join(root, "docs", "man", "mailquotad.8")) as f:
+            man = f.read()
+        block = man.split(".SH POSTFIX", 1)[1].split(".nf", 1)[1].split(".fi", 1)[0]
+        self.assertEqual(main_cf_settings(block), want)
+
     def test_7_no_size_declared(self):
         # no SIZE= in MAIL FROM: checked as a 1-byte message, so the full mailbox is still
         # refused and the others get the message
@@ -460,17 +534,12 @@ class PostfixSocketmap(unittest.TestCase):
             st, doc, _ = cls.daemon.http("POST", "/v1/tokens", {"name": "postfix-deliver",
                                                                 "scope": "usage"})
             assert st == 201, doc
-            # main.cf lines from contrib/postfix/main.cf.socketmap as shipped, the socket the
-            # test's; its permit_mynetworks would let this test's own client (127.0.0.1)
-            # through unchecked, so mynetworks here holds no address the test uses
-            with open(os.path.join(CONTRIB, "main.cf.socketmap")) as f:
-                contrib = f.read()
-            assert "/run/mailquota/socketmap.sock" in contrib
-            contrib = contrib.replace("/run/mailquota/socketmap.sock", cls.path)
+            # main.cf lines from contrib/postfix/main.cf.socketmap as shipped
             cls.pf = PostfixInstance(
                 cls.daemon.socket, f"http://127.0.0.1:{cls.daemon.http_port}", doc["token"],
-                restriction="permit", main_cf_extra=contrib.replace("{", "{{").replace(
-                    "}", "}}") + "\nmynetworks = 192.0.2.0/24\n")
+                restriction="permit",
+                main_cf_extra=contrib_main_cf("main.cf.socketmap",
+                                              "/run/mailquota/socketmap.sock", cls.path))
         except BaseException:
             cls.tearDownClass()
             raise

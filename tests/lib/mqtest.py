@@ -104,7 +104,10 @@ def _stop_all():
 class Daemon:
     """The real mailquotad on a Unix socket, a loopback TCP port and a loopback HTTP port."""
 
-    def __init__(self, conninfo, token=None, **overrides):
+    def __init__(self, conninfo, token=None, journal=False, **overrides):
+        """journal: tell the daemon its stderr (the log file) is systemd's journal, as systemd
+        does (JOURNAL_STREAM = the stream's device:inode)."""
+        self.journal = journal
         self.dir = tempfile.mkdtemp(prefix="mqd-")
         # an admin token for the test's requests, made as an operator would make the first one
         if token is None:
@@ -140,7 +143,12 @@ class Daemon:
             args += ["-o", f"{k}={v}"]
         self.log_path = os.path.join(self.dir, "mailquotad.log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        env = dict(os.environ)
+        env.pop("JOURNAL_STREAM", None)
+        if self.journal:
+            st = os.fstat(self.log.fileno())
+            env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         _running.add(self)
         deadline = time.time() + 30
         while time.time() < deadline:
