@@ -8,6 +8,7 @@ makes Postfix defer (4xx), never accept or bounce."""
 import grp
 import os
 import shutil
+import signal
 import smtplib
 import subprocess
 import tempfile
@@ -130,10 +131,15 @@ class PostfixInstance:
         for name, text in self.etc_files.items():
             with open(os.path.join(self.etc, name), "w") as f:
                 f.write(text)
+        # the extra lines replace the base's settings of the same names rather than follow
+        # them: every Postfix process warns of each overridden entry at start, and that many
+        # warnings at once can fill postlogd's datagram socket and stall the instance
+        extra = self.main_cf_extra.format(etc=self.etc)
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
-            f.write(MAIN_CF.format(dir=self.dir, uid=NOBODY, gid=NOBODY,
-                                   restriction=self.restriction))
-            f.write(self.main_cf_extra.format(etc=self.etc))
+            f.write(without_settings(MAIN_CF.format(dir=self.dir, uid=NOBODY, gid=NOBODY,
+                                                    restriction=self.restriction),
+                                     {name for name, _ in main_cf_settings(extra)}))
+            f.write(extra)
         # the delivery wrapper reports through the API with a token of scope usage, readable
         # only by the user pipe(8) runs it as (outside etc/, where `postfix check` wants every
         # file owned by root)
@@ -160,6 +166,8 @@ class PostfixInstance:
         self.run("check")
         self.run("start")
         mqtest.wait_smtp(self.port, "postfix", diagnostics=self.log)
+        if "overriding earlier entry" in self.log():
+            raise AssertionError("main.cf names a parameter twice:\n" + self.log())
 
     @staticmethod
     def require_access(user, checks):
@@ -170,7 +178,11 @@ class PostfixInstance:
 
     def run(self, cmd):
         # postfix reports errors on stderr only to a terminal; its log has them otherwise
-        p = subprocess.run(["postfix", "-c", self.etc, cmd], capture_output=True, text=True)
+        try:
+            p = subprocess.run(["postfix", "-c", self.etc, cmd], capture_output=True,
+                               text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"postfix {cmd} did not finish in 60 s:\n" + self.log())
         if p.returncode != 0:
             raise AssertionError(f"postfix {cmd} failed ({p.returncode}):\n{p.stderr}\n"
                                  + self.log())
@@ -191,14 +203,26 @@ class PostfixInstance:
 
     def stop(self):
         pid = self.master_pid()
-        subprocess.run(["postfix", "-c", self.etc, "stop"], capture_output=True)
+        try:
+            subprocess.run(["postfix", "-c", self.etc, "stop"], capture_output=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
         deadline = time.time() + 20
         while pid and time.time() < deadline:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
+                pid = None
                 break
             time.sleep(0.1)
+        if pid:
+            # this instance's master would not stop: end it and its children, never leave
+            # them behind for the next test
+            subprocess.run(["pkill", "-KILL", "-P", str(pid)], capture_output=True)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def delivered(self, mailbox):
@@ -241,6 +265,19 @@ def contrib_main_cf(name, shipped_path, path):
     assert shipped_path in text, (name, shipped_path)
     text = text.replace(shipped_path, path) + "\nmynetworks = 192.0.2.0/24\n"
     return text.replace("{", "{{").replace("}", "}}")
+
+
+def without_settings(text, names):
+    """main.cf text without the settings (and their continuation lines) of names."""
+    out, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        if line.strip() and line[0] not in " \t" and not line.startswith("#"):
+            skipping = line.split("=", 1)[0].strip() in names
+        elif not line.strip() or line.startswith("#"):
+            skipping = False
+        if not skipping:
+            out.append(line)
+    return "".join(out)
 
 
 def main_cf_settings(text):

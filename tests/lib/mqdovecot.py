@@ -6,6 +6,7 @@ on a Unix socket, for Postfix to deliver to."""
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -128,8 +129,25 @@ class DovecotInstance:
         return got
 
     def stop(self):
-        subprocess.run(["doveadm", "-c", self.conf, "stop"], capture_output=True, timeout=30)
+        pid = None
+        try:
+            with open(self.pidfile) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            pass
+        try:
+            subprocess.run(["doveadm", "-c", self.conf, "stop"], capture_output=True,
+                           timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
         deadline = time.time() + 10
         while os.path.exists(self.pidfile) and time.time() < deadline:
             time.sleep(0.1)
+        if pid is not None and os.path.exists(self.pidfile):
+            # this instance's master would not stop: end it and its children by pid
+            subprocess.run(["pkill", "-KILL", "-P", str(pid)], capture_output=True)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
