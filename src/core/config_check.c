@@ -102,9 +102,10 @@ static int check_origins(const char *list, config_error *err)
 }
 
 /* The milter's settings (mailquota-milter; the daemon ignores them). */
-static int check_milter(struct config *cfg, config_error *err)
+/* The milter's settings; *path_r is milter_socket's Unix path ("" when none or inet:). */
+static int check_milter(struct config *cfg, const char **path_r, config_error *err)
 {
-	const char *path, *why, *c = cfg->milter_connect;
+	const char *path = NULL, *why, *c = cfg->milter_connect;
 	char *h, *p;
 	if (cfg->milter_socket[0] != '\0' &&
 	    (milter_spec_check(cfg->milter_socket, &path, &why) < 0 ||
@@ -117,6 +118,7 @@ static int check_milter(struct config *cfg, config_error *err)
 			              why);
 		return -1;
 	}
+	*path_r = path != NULL ? path : "";
 	if (c[0] == '/' && check_socket_path("milter_connect", c, err) < 0)
 		return -1;
 	if (c[0] != '\0' && c[0] != '/') {
@@ -264,20 +266,17 @@ int config_check(struct config *cfg, config_error *err)
 	    check_socket_path("socketmap_socket", cfg->socketmap_socket, err) < 0 ||
 	    check_socket_path("exim_socket", cfg->exim_socket, err) < 0)
 		return -1;
-	if (check_milter(cfg, err) < 0)
+	const char *milter_path;
+	if (check_milter(cfg, &milter_path, err) < 0)
 		return -1;
 	/* each listener its own socket: the second bind would replace the first's (the milter's
 	   too, a program of its own that removes a socket in its way at start) */
-	const char *milter_path = NULL, *why_unused;
-	if (cfg->milter_socket[0] != '\0' &&
-	    milter_spec_check(cfg->milter_socket, &milter_path, &why_unused) < 0)
-		abort(); /* check_milter() accepted it */
 	const struct {
 		const char *name, *path;
 	} socks[] = { { "policy_socket", cfg->policy_socket },
 		      { "socketmap_socket", cfg->socketmap_socket },
 		      { "exim_socket", cfg->exim_socket },
-		      { "milter_socket", milter_path != NULL ? milter_path : "" } };
+		      { "milter_socket", milter_path } };
 	for (size_t i = 1; i < sizeof(socks) / sizeof(socks[0]); i++)
 		for (size_t k = 0; k < i; k++)
 			if (socks[i].path[0] != '\0' && strcmp(socks[i].path, socks[k].path) == 0) {

@@ -4,11 +4,9 @@ a directory of their own and run from there with their own configuration (-C), s
 the system MTA stays Postfix. Its RCPT ACL includes contrib/exim/mailquota_rcpt_acl as shipped,
 which asks the real mailquotad over its Exim listener (${readsocket{...}}). One recipient's
 refusal must not touch the others, and a service that is down or silent defers."""
-import glob
 import os
 import pwd
 import shutil
-import smtplib
 import socket
 import subprocess
 import tempfile
@@ -71,29 +69,6 @@ maildir:
 """
 
 
-def exim_root():
-    """Debian's Exim unpacked once per build directory (the binary and the libraries it
-    lacks here); a Postfix machine cannot install it."""
-    root = os.path.join(mqtest.BIN, "exim-root")
-    binary = os.path.join(root, "usr", "sbin", "exim4")
-    if os.path.exists(binary):
-        return root
-    tmp = tempfile.mkdtemp(prefix="exim-debs-", dir=mqtest.BIN)
-    try:
-        os.chmod(tmp, 0o755)  # apt downloads as _apt where it can
-        p = subprocess.run(["apt-get", "download", *PACKAGES], cwd=tmp, capture_output=True,
-                           text=True)
-        if p.returncode != 0:
-            raise AssertionError("apt-get download failed:\n" + p.stderr)
-        unpack = os.path.join(tmp, "root")
-        for deb in glob.glob(os.path.join(tmp, "*.deb")):
-            subprocess.run(["dpkg", "-x", deb, unpack], check=True)
-        os.rename(unpack, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
-
-
 def ensure_exim_user():
     """The user Debian's exim4-base creates in its postinst (the binary refuses to start
     without it); created the same way when missing."""
@@ -108,7 +83,8 @@ def ensure_exim_user():
 class EximInstance:
     def __init__(self, socket_path):
         ensure_exim_user()
-        self.root = exim_root()
+        # the binary and the libraries a Postfix machine lacks
+        self.root = mqtest.unpacked_debs("exim-root", PACKAGES, "usr/sbin/exim4")
         self.binary = os.path.join(self.root, "usr", "sbin", "exim4")
         self.env = dict(os.environ,
                         LD_LIBRARY_PATH=os.path.join(self.root, "usr/lib/x86_64-linux-gnu"))
@@ -182,24 +158,6 @@ class EximInstance:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def smtp_transaction(test, port, size, rcpts):
-    """MAIL FROM (with SIZE= unless size is None), one RCPT each; the RCPT replies and the DATA
-    code."""
-    s = smtplib.SMTP("127.0.0.1", port, timeout=60)
-    try:
-        s.ehlo("client.test")
-        code, _ = s.mail("sender@client.test", [f"SIZE={size}"] if size is not None else [])
-        test.assertEqual(code, 250)
-        replies = [s.rcpt(r) for r in rcpts]
-        data = None
-        if any(c == 250 for c, _ in replies):
-            data, _ = s.data(b"From: sender@client.test\r\nSubject: test\r\n\r\n" +
-                             b"x" * 100 + b"\r\n")
-        return [(c, m.decode()) for c, m in replies], data
-    finally:
-        s.quit()
-
-
 class EximEndToEnd(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -234,7 +192,7 @@ class EximEndToEnd(unittest.TestCase):
 
     def test_1_middle_recipient_over_quota(self):
         before = self.counts("user1", "user2", "user3")
-        replies, data = smtp_transaction(self, self.exim.port, 500, [
+        replies, data = tp.smtp_transaction(self, self.exim.port, 500, [
             "user1@example.test", "user2@example.test", "user3@example.test"])
         self.assertEqual(replies[1], (552, "5.2.2 Mailbox full"), replies)
         self.assertEqual([c for c, _ in replies], [250, 552, 250], replies)
@@ -246,18 +204,18 @@ class EximEndToEnd(unittest.TestCase):
                       "verdict=over_quota", self.daemon.read_log())
 
     def test_2_size_over_one_mailbox_max(self):
-        replies, data = smtp_transaction(self, self.exim.port, 5000, [
+        replies, data = tp.smtp_transaction(self, self.exim.port, 5000, [
             "user1@example.test", "small@example.test"])
         self.assertEqual(replies, [(250, "Accepted"), (552, "5.2.3 Message length exceeds "
                                                            "administrative limit")])
         self.assertEqual(data, 250)
         # the same mailbox takes a message under its limit
-        replies, _ = smtp_transaction(self, self.exim.port, 900, ["small@example.test"])
+        replies, _ = tp.smtp_transaction(self, self.exim.port, 900, ["small@example.test"])
         self.assertEqual(replies[0][0], 250, replies)
 
     def test_3_extension_and_case(self):
         before = self.counts("user1")
-        replies, data = smtp_transaction(self, self.exim.port, 100, [
+        replies, data = tp.smtp_transaction(self, self.exim.port, 100, [
             "User1+tag@Example.Test", "Tagged+news@EXAMPLE.test"])
         self.assertEqual(replies, [(250, "Accepted"), (552, "5.2.2 Mailbox full")])
         self.assertEqual(data, 250)
@@ -268,7 +226,7 @@ class EximEndToEnd(unittest.TestCase):
 
     def test_4_no_size_declared(self):
         # $message_size is -1: checked as the smallest message; a full mailbox is still refused
-        replies, data = smtp_transaction(self, self.exim.port, None, [
+        replies, data = tp.smtp_transaction(self, self.exim.port, None, [
             "user1@example.test", "user2@example.test", "small@example.test"])
         self.assertEqual([c for c, _ in replies], [250, 552, 250], replies)
         self.assertEqual(replies[1][1], "5.2.2 Mailbox full")
@@ -295,7 +253,7 @@ class EximEndToEnd(unittest.TestCase):
         t = threading.Thread(target=hold)
         t.start()
         try:
-            replies, data = smtp_transaction(self, self.exim.port, 100, [
+            replies, data = tp.smtp_transaction(self, self.exim.port, 100, [
                 "user1@example.test", "user2@example.test"])
         finally:
             stop.set()
@@ -312,7 +270,7 @@ class EximEndToEnd(unittest.TestCase):
         # after test_5 no daemon listens: the socket is gone, the fail string defers
         if os.path.exists(self.path):
             self.daemon.stop()
-        replies, data = smtp_transaction(self, self.exim.port, 100, [
+        replies, data = tp.smtp_transaction(self, self.exim.port, 100, [
             "user1@example.test", "user3@example.test"])
         self.assertEqual(replies, [(451, "4.3.5 Quota service unavailable")] * 2)
         self.assertIsNone(data)

@@ -353,36 +353,15 @@ mkdir -p "{dir}/mail/$u" && cat > "{dir}/mail/$u/$$.$(date +%s%N)"
 """
 
 
-def sendmail_root():
-    """Debian's Sendmail unpacked once per build directory: it conflicts with Postfix, the
-    installed MTA (as Exim does, test_exim.py)."""
-    root = os.path.join(mqtest.BIN, "sendmail-root")
-    if os.path.exists(os.path.join(root, "usr", "libexec", "sendmail", "sendmail")):
-        return root
-    tmp = tempfile.mkdtemp(prefix="sendmail-debs-", dir=mqtest.BIN)
-    try:
-        os.chmod(tmp, 0o755)  # apt downloads as _apt where it can
-        p = subprocess.run(["apt-get", "download", *SENDMAIL_PACKAGES], cwd=tmp,
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            raise AssertionError("apt-get download failed:\n" + p.stderr)
-        unpack = os.path.join(tmp, "root")
-        for deb in os.listdir(tmp):
-            if deb.endswith(".deb"):
-                subprocess.run(["dpkg", "-x", os.path.join(tmp, deb), unpack], check=True)
-        os.rename(unpack, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
-
-
 class SendmailInstance:
     """Sendmail 8.17 as a foreground daemon (-bD) on a loopback port. It sleeps a minute at
     start when the host's name has no domain, so it runs in a UTS namespace of its own named
     mx.example.test (unshare); nothing of the machine's is changed."""
 
     def __init__(self, milter_socket):
-        self.root = sendmail_root()
+        # it conflicts with Postfix, the installed MTA, as Exim does (test_exim.py)
+        self.root = mqtest.unpacked_debs("sendmail-root", SENDMAIL_PACKAGES,
+                                         "usr/libexec/sendmail/sendmail")
         self.dir = tempfile.mkdtemp(prefix="mq-sendmail-", dir="/tmp")
         os.chmod(self.dir, 0o755)  # Sendmail refuses a world-writable path (/tmp is sticky)
         self.proc = None

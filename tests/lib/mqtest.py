@@ -389,6 +389,30 @@ def wait_delivered(delivered, mailbox, count, diagnostics=lambda: "", timeout=30
                          + diagnostics())
 
 
+def unpacked_debs(name, packages, probe):
+    """Debian packages that cannot be installed beside Postfix (Exim, Sendmail), downloaded with
+    apt-get download and unpacked with dpkg -x into BIN/<name> once per build directory;
+    probe, a path inside, says it is there. Returns that directory."""
+    root = os.path.join(BIN, name)
+    if os.path.exists(os.path.join(root, probe)):
+        return root
+    tmp = tempfile.mkdtemp(prefix=name + "-debs-", dir=BIN)
+    try:
+        os.chmod(tmp, 0o755)  # apt downloads as _apt where it can
+        p = subprocess.run(["apt-get", "download", *packages], cwd=tmp, capture_output=True,
+                           text=True)
+        if p.returncode != 0:
+            raise AssertionError("apt-get download failed:\n" + p.stderr)
+        unpack = os.path.join(tmp, "root")
+        for deb in sorted(os.listdir(tmp)):
+            if deb.endswith(".deb"):
+                subprocess.run(["dpkg", "-x", os.path.join(tmp, deb), unpack], check=True)
+        os.rename(unpack, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
 def stop_process(proc, timeout=20):
     """SIGTERM, then SIGKILL after timeout seconds; returns the exit status."""
     if proc.poll() is None:
