@@ -4,7 +4,7 @@
 MQ_DEBS="gcc cmake make pkg-config libpq-dev libmicrohttpd-dev nettle-dev libjansson-dev libinih-dev
 libcurl4-gnutls-dev python3-jsonschema python3-yaml
 libcmocka-dev libmilter-dev m4 postgresql-15 postgresql-client-15 python3 clang-format-14 postfix postfix-pgsql curl acl clang-14 libclang-rt-14-dev
-iproute2 procps util-linux chromium dovecot-core dovecot-pgsql dovecot-lmtpd"
+iproute2 procps util-linux chromium dovecot-core dovecot-pgsql dovecot-lmtpd libsystemd-dev prometheus"
 
 mq_log() { printf '==> %s\n' "$*" >&2; }
 
@@ -44,6 +44,15 @@ mq_install_deps() {
     fi
     mq_disable_system_postfix
     mq_disable_system_dovecot
+    mq_disable_system_prometheus
+}
+
+# Debian's prometheus package is here for promtool (tests/integration/test_metrics.py lints a
+# scrape with it); its server is never wanted running
+mq_disable_system_prometheus() {
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
 }
 
 mq_disable_system_dovecot() {

@@ -198,7 +198,7 @@ static const struct command commands[] = {
 	  "make a token with database access (the first admin token); prints it" },
 	{ "token", "create", 1, 4, cmd_token_create,
 	  "NAME [scope=S] [mailbox=ADDRESS] [expires=TIME]",
-	  "make a token (scope admin, read, usage, self or precheck); prints it once" },
+	  "make a token (scope admin, read, usage, self, precheck or metrics); prints it once" },
 	{ "token", "list", 0, 1, cmd_token_list, "[all]", "list tokens (all: with revoked ones)" },
 	{ "token", "get", 1, 1, cmd_token_get, "ID", "show a token (never its secret)" },
 	{ "token", "revoke", 1, 1, cmd_token_revoke, "ID", "revoke a token everywhere" },

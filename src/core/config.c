@@ -30,11 +30,23 @@ struct cfg_key {
 	const char *def;
 	uint64_t min, max; /* numbers only */
 	const char *help;
+	bool live; /* a reload (SIGHUP) applies it; else it needs a restart */
 };
 
-#define K(name, type, def, min, max, help)                                      \
-	{                                                                       \
-#name, type, offsetof(struct config, name), def, min, max, help \
+/*
+ * K: a parameter fixed at start (read once into a listener, a pool, a thread, or read by HTTP
+ * worker jobs, which hold no lock: see src/daemon/reload.c). L: one a reload applies; the
+ * daemon reads it only on the policy thread or under the reload lock, per request. A new row
+ * is K unless its every reader is known to be one of those. docs/configuration.md lists the
+ * K rows (tests/unit/test_config.c checks that list against this table).
+ */
+#define K(name, type, def, min, max, help)                                             \
+	{                                                                              \
+#name, type, offsetof(struct config, name), def, min, max, help, false \
+	}
+#define L(name, type, def, min, max, help)                                            \
+	{                                                                             \
+#name, type, offsetof(struct config, name), def, min, max, help, true \
 	}
 
 /* Limits on untrusted-by-nature sizes live in the modules; these are operator-chosen. */
@@ -57,7 +69,7 @@ static const struct cfg_key keys[] = {
 	  "never folds; reads stay exact, and slow down as changes pile up)"),
 	K(usage_key_retention, CFG_UINT, "604800", 3600, 31536000,
 	  "seconds an idempotency key is remembered; a retry within it is never counted twice"),
-	K(report_spool, CFG_STR, "/var/spool/mailquota/reports", 0, 0,
+	L(report_spool, CFG_STR, "/var/spool/mailquota/reports", 0, 0,
 	  "file where mailquota deliver keeps reports it could not record (mailquota usage flush)"),
 	K(view_sweep_interval, CFG_UINT, "300", 0, 86400,
 	  "seconds between full reloads of the in-memory view (0: never)"),
@@ -65,7 +77,7 @@ static const struct cfg_key keys[] = {
 	  "seconds between probes of an idle listener connection"),
 	K(view_load_timeout, CFG_UINT, "10", 0, 3600,
 	  "seconds start-up waits for the first load before serving (tempfail until loaded)"),
-	K(view_max_age, CFG_UINT, "3600", 1, 2592000,
+	L(view_max_age, CFG_UINT, "3600", 1, 2592000,
 	  "seconds the view may go without confirming it is in sync with PostgreSQL before its "
 	  "refusals become reply_tempfail"),
 	K(policy_socket, CFG_STR, "/run/mailquota/policy.sock", 0, 0,
@@ -75,13 +87,13 @@ static const struct cfg_key keys[] = {
 	K(policy_socket_mode, CFG_MODE, "0660", 0, 0777, "permission bits of the policy socket"),
 	K(policy_tcp_listen, CFG_STR, "", 0, 0,
 	  "host:port for the policy protocol over TCP (e.g. 127.0.0.1:10040); empty disables it"),
-	K(policy_idle_timeout, CFG_UINT, "600", 1, 86400,
+	L(policy_idle_timeout, CFG_UINT, "600", 1, 86400,
 	  "seconds an idle policy connection is kept (longer than Postfix's 300 s max_idle)"),
 	K(policy_max_connections, CFG_UINT, "1024", 1, 100000,
 	  "concurrent policy connections; more are accepted and closed at once"),
-	K(policy_max_connections_per_client, CFG_UINT, "256", 1, 100000,
+	L(policy_max_connections_per_client, CFG_UINT, "256", 1, 100000,
 	  "concurrent policy connections from one client (TCP address, or Unix user id)"),
-	K(policy_tcp_allow, CFG_STR, "127.0.0.0/8 ::1", 0, 0,
+	L(policy_tcp_allow, CFG_STR, "127.0.0.0/8 ::1", 0, 0,
 	  "networks that may use the TCP policy listener (CIDR list, like Postfix's mynetworks)"),
 	K(socketmap_socket, CFG_STR, "", 0, 0,
 	  "Unix socket for Postfix's socketmap table (check_recipient_access "
@@ -115,6 +127,9 @@ static const struct cfg_key keys[] = {
 	  "DEFER_IF_PERMIT text)"),
 	K(http_listen, CFG_STR, "127.0.0.1:8080", 0, 0,
 	  "host:port for the HTTP API; empty disables it"),
+	K(metrics_listen, CFG_STR, "", 0, 0,
+	  "host:port that serves GET /metrics and nothing else, without a token (loopback or a "
+	  "trusted network only; needs http_listen); empty disables it"),
 	K(http_max_connections, CFG_UINT, "256", 1, 100000, "concurrent HTTP connections"),
 	K(http_timeout, CFG_UINT, "30", 1, 3600, "seconds an idle HTTP connection is kept"),
 	K(http_threads, CFG_UINT, "1", 1, 64,
@@ -125,76 +140,76 @@ static const struct cfg_key keys[] = {
 	  "database requests waiting for a worker; more are answered 503 at once"),
 	K(http_max_connections_per_address, CFG_UINT, "64", 0, 100000,
 	  "concurrent HTTP connections from one client address (0: no limit)"),
-	K(http_request_timeout, CFG_UINT, "30", 1, 3600,
+	L(http_request_timeout, CFG_UINT, "30", 1, 3600,
 	  "seconds a connection has to send a complete request, from connecting or from its "
 	  "previous response (idle keep-alive connections close after it too)"),
-	K(http_cors_origins, CFG_STR, "", 0, 0,
+	L(http_cors_origins, CFG_STR, "", 0, 0,
 	  "browser origins allowed to call the HTTP API (space-separated, or *); empty: none"),
-	K(precheck_rate, CFG_UINT, "10", 1, 1000000,
+	L(precheck_rate, CFG_UINT, "10", 1, 1000000,
 	  "recipients a token may precheck per second (GET/POST /v1/precheck), on average"),
-	K(precheck_burst, CFG_UINT, "100", 1, 1000000,
+	L(precheck_burst, CFG_UINT, "100", 1, 1000000,
 	  "recipients a token may precheck at once after a pause (a POST of more is refused)"),
 	K(self_token_max_lifetime, CFG_UINT, "86400", 60, 31536000,
 	  "seconds a self-scoped token may live at most (one created without expires_at gets "
 	  "this): the links users get to the self-check page are short-lived"),
-	K(self_page_url, CFG_STR, "", 0, 0,
+	L(self_page_url, CFG_STR, "", 0, 0,
 	  "the self-check page as users reach it (e.g. https://mail.example.com/quota/self), for "
 	  "mailquota self-link; empty: api_url (or http_listen) and /self"),
-	K(api_url, CFG_STR, "", 0, 0,
+	L(api_url, CFG_STR, "", 0, 0,
 	  "the API the mailquota command talks to; empty: http:// and http_listen"),
-	K(api_token_file, CFG_STR, "", 0, 0,
+	L(api_token_file, CFG_STR, "", 0, 0,
 	  "file holding the mailquota command's API token (MAILQUOTA_TOKEN overrides it)"),
 	K(recipient_delimiter, CFG_STR, "+", 0, 0,
 	  "characters that start an address extension (user+tag); empty disables stripping"),
 	K(fold_local_part, CFG_BOOL, "yes", 0, 0, "compare local parts case-insensitively"),
-	K(message_size_limit, CFG_SIZE, "0", 0, INT64_MAX,
+	L(message_size_limit, CFG_SIZE, "0", 0, INT64_MAX,
 	  "global max message size in bytes (K/M/G suffixes); 0 means no global limit"),
-	K(grace_percent, CFG_UINT, "0", 0, QUOTA_GRACE_PERCENT_MAX,
+	L(grace_percent, CFG_UINT, "0", 0, QUOTA_GRACE_PERCENT_MAX,
 	  "default grace: a mailbox under its limit may take a last message ending this % above "
 	  "it"),
-	K(reply_profile, CFG_STR, "conventional", 0, 0,
+	L(reply_profile, CFG_STR, "conventional", 0, 0,
 	  "over-quota reply: conventional (552 5.2.2), strict (452 4.2.2), no452 (450 4.2.2)"),
-	K(reply_over_quota, CFG_STR, "", 0, 0, "over-quota reply; empty uses the profile's"),
-	K(reply_too_big_mailbox, CFG_STR, "552 5.2.3 Message length exceeds administrative limit",
+	L(reply_over_quota, CFG_STR, "", 0, 0, "over-quota reply; empty uses the profile's"),
+	L(reply_too_big_mailbox, CFG_STR, "552 5.2.3 Message length exceeds administrative limit",
 	  0, 0, "reply when the size exceeds the mailbox's max message size"),
-	K(reply_too_big_system, CFG_STR, "552 5.3.4 Message too big for system", 0, 0,
+	L(reply_too_big_system, CFG_STR, "552 5.3.4 Message too big for system", 0, 0,
 	  "reply when the size exceeds the domain's or the global max message size"),
-	K(reply_tempfail, CFG_STR, "451 4.3.0 Quota service temporarily unavailable", 0, 0,
+	L(reply_tempfail, CFG_STR, "451 4.3.0 Quota service temporarily unavailable", 0, 0,
 	  "reply when no usable data is available (4xx or DEFER_IF_PERMIT text)"),
-	K(unknown_recipient_action, CFG_STR, "DUNNO", 0, 0,
+	L(unknown_recipient_action, CFG_STR, "DUNNO", 0, 0,
 	  "action for a recipient mailquota does not know (DUNNO lets the MTA decide)"),
-	K(alias_policy, CFG_STR, "any", 0, 0,
+	L(alias_policy, CFG_STR, "any", 0, 0,
 	  "an alias with several targets: any (refused only if every target refuses) or all "
 	  "(refused if any target refuses)"),
-	K(log_level, CFG_STR, "info", 0, 0, "debug, info, notice, warn or error"),
-	K(shutdown_timeout, CFG_UINT, "10", 0, 3600,
+	L(log_level, CFG_STR, "info", 0, 0, "debug, info, notice, warn or error"),
+	L(shutdown_timeout, CFG_UINT, "10", 0, 3600,
 	  "seconds SIGTERM waits for requests in progress to be answered before exiting"),
-	K(warning_webhook_url, CFG_STR, "", 0, 0,
+	L(warning_webhook_url, CFG_STR, "", 0, 0,
 	  "http(s) URL this daemon POSTs quota warnings to (channel webhook); empty: it does not "
 	  "deliver webhooks"),
-	K(warning_webhook_secret_file, CFG_STR, "", 0, 0,
+	L(warning_webhook_secret_file, CFG_STR, "", 0, 0,
 	  "file holding the secret that signs each webhook body (HMAC-SHA256, header "
 	  "Mailquota-Signature); required with warning_webhook_url"),
-	K(warning_webhook_timeout, CFG_UINT, "10", 1, WARNING_ATTEMPT_MAX_S,
+	L(warning_webhook_timeout, CFG_UINT, "10", 1, WARNING_ATTEMPT_MAX_S,
 	  "seconds one webhook attempt may take (connecting, sending, the receiver's answer)"),
-	K(warning_mail_command, CFG_STR, "", 0, 0,
+	L(warning_mail_command, CFG_STR, "", 0, 0,
 	  "sendmail-compatible command that mails warnings to users (channel mail), split at "
 	  "spaces, no shell; the recipient is added as its last argument, the message is its "
 	  "input (e.g. /usr/sbin/sendmail -i -f postmaster@example.com --); empty: no mail"),
-	K(warning_mail_from, CFG_STR, "", 0, 0,
+	L(warning_mail_from, CFG_STR, "", 0, 0,
 	  "From: of warning mail (e.g. Postmaster <postmaster@example.com>); required with "
 	  "warning_mail_command"),
-	K(warning_mail_template, CFG_STR, "", 0, 0,
+	L(warning_mail_template, CFG_STR, "", 0, 0,
 	  "file with the warning mail's Subject: and body, with {address} {resource} "
 	  "{threshold} {percent} {used} {limit} {event_id}; empty: the built-in text"),
-	K(warning_mail_timeout, CFG_UINT, "30", 1, WARNING_ATTEMPT_MAX_S,
+	L(warning_mail_timeout, CFG_UINT, "30", 1, WARNING_ATTEMPT_MAX_S,
 	  "seconds the mail command may run before it is killed and the delivery retried"),
-	K(warning_retry_base, CFG_UINT, "30", 1, 86400,
+	L(warning_retry_base, CFG_UINT, "30", 1, 86400,
 	  "seconds before the first retry of a failed delivery; doubled for each further one"),
-	K(warning_retry_max, CFG_UINT, "3600", 1, 604800, "seconds between retries at most"),
-	K(warning_max_tries, CFG_UINT, "10", 1, 1000,
+	L(warning_retry_max, CFG_UINT, "3600", 1, 604800, "seconds between retries at most"),
+	L(warning_max_tries, CFG_UINT, "10", 1, 1000,
 	  "attempts per delivery before it is marked failed (GET /v1/warnings?state=failed)"),
-	K(warning_retention, CFG_UINT, "2592000", 3600, 31536000,
+	L(warning_retention, CFG_UINT, "2592000", 3600, 31536000,
 	  "seconds warning events are kept (delivered, failed or still pending)"),
 };
 
@@ -491,4 +506,82 @@ int config_load_all(struct config *cfg, const char *path, char *const *overrides
 		}
 	}
 	return config_finish(cfg, error_r);
+}
+
+/* ---- reload: which parameters changed, and applying the live ones ---- */
+
+int config_key_live(const char *name)
+{
+	const struct cfg_key *k = find_key(name);
+	return k == NULL ? -1 : k->live ? 1 : 0;
+}
+
+const char *config_key_name(size_t i)
+{
+	return i < NKEYS ? keys[i].name : NULL;
+}
+
+static bool same_value(const struct config *a, const struct config *b, const struct cfg_key *k)
+{
+	const void *pa = cslot(a, k), *pb = cslot(b, k);
+	switch (k->type) {
+	case CFG_STR:
+		return strcmp(*(char *const *)pa, *(char *const *)pb) == 0;
+	case CFG_BOOL:
+		return *(const bool *)pa == *(const bool *)pb;
+	default:
+		return *(const uint64_t *)pa == *(const uint64_t *)pb;
+	}
+}
+
+size_t config_diff(const struct config *a, const struct config *b, bool live, char *out,
+                   size_t size)
+{
+	size_t count = 0, len = 0;
+	bool cut = false;
+	if (size > 0)
+		out[0] = '\0';
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].live != live || same_value(a, b, &keys[i]))
+			continue;
+		count++;
+		/* room for the name, its comma and ",..." with the terminator */
+		size_t need = strlen(keys[i].name) + (len > 0 ? 1 : 0);
+		if (cut || size < sizeof(",...") || need > size - len - sizeof(",...")) {
+			if (!cut && size >= len + sizeof(",..."))
+				snprintf(out + len, size - len, "%s", len > 0 ? ",..." : "...");
+			cut = true;
+			continue;
+		}
+		snprintf(out + len, size - len, "%s%s", len > 0 ? "," : "", keys[i].name);
+		len += need;
+	}
+	return count;
+}
+
+void config_apply_live(struct config *running, struct config *fresh)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct cfg_key *k = &keys[i];
+		if (!k->live)
+			continue;
+		if (k->type == CFG_STR) {
+			/* swapped, not copied: the old string goes with fresh, freed by its owner
+			   once no reader can hold it */
+			char **r = slot(running, k), **f = slot(fresh, k), *old = *r;
+			*r = *f;
+			*f = old;
+		} else if (k->type == CFG_BOOL) {
+			*(bool *)slot(running, k) = *(const bool *)slot(fresh, k);
+		} else {
+			*(uint64_t *)slot(running, k) = *(const uint64_t *)slot(fresh, k);
+		}
+	}
+	/* the derived fields that follow from live parameters alone (config_check()); the
+	   address rules follow from restart-only ones and stay */
+	running->replies = fresh->replies;
+	running->profile = fresh->profile;
+	running->level = fresh->level;
+	running->alias_rule = fresh->alias_rule;
+	running->policy_tcp_allow_list = fresh->policy_tcp_allow_list;
 }

@@ -58,6 +58,7 @@ struct config {
 	uint64_t milter_timeout;
 	char *milter_tempfail_reply;
 	char *http_listen;
+	char *metrics_listen;
 	uint64_t http_max_connections;
 	uint64_t http_timeout;
 	uint64_t http_threads;
@@ -141,6 +142,30 @@ int config_finish(struct config *cfg, const char **error_r) __attribute__((warn_
  */
 int config_load_all(struct config *cfg, const char *path, char *const *overrides, size_t n,
                     const char **error_r) __attribute__((warn_unused_result));
+
+/*
+ * Reload (SIGHUP): each parameter of the table is live (a reload applies it) or restart-only
+ * (it is read once at start, e.g. into a listener or a thread pool). 1 live, 0 restart-only,
+ * -1 no such parameter. Pure.
+ */
+int config_key_live(const char *name);
+/* The name of the i-th parameter of the table (0-based), NULL past the last. Pure. */
+const char *config_key_name(size_t i);
+/*
+ * The parameters of one class (live, or restart-only) whose values differ between a and b:
+ * returns how many, and writes their names in table order, comma-separated, into out[size]
+ * (ending in "..." when they do not all fit; "" when none). Pure.
+ */
+size_t config_diff(const struct config *a, const struct config *b, bool live, char *out,
+                   size_t size);
+/*
+ * Give running fresh's values of every live parameter and the fields derived from them alone
+ * (replies, profile, level, alias rule, TCP allow list); restart-only ones are not touched.
+ * Strings are swapped, not copied: fresh then holds running's old strings, which the caller
+ * frees with config_free(fresh) once no reader can still use them. Both must have passed
+ * config_finish(). Pure but for the pointers moved; the caller excludes readers.
+ */
+void config_apply_live(struct config *running, struct config *fresh);
 
 /* Print "name = value" for every parameter (all, or only non-default ones), like postconf -n. */
 void config_print(const struct config *cfg, FILE *out, bool only_changed);

@@ -238,8 +238,14 @@ int config_check(struct config *cfg, config_error *err)
 	if (check_listen("policy_tcp_listen", &cfg->policy_tcp_listen, err) < 0 ||
 	    check_listen("socketmap_tcp_listen", &cfg->socketmap_tcp_listen, err) < 0 ||
 	    check_listen("exim_tcp_listen", &cfg->exim_tcp_listen, err) < 0 ||
-	    check_listen("http_listen", &cfg->http_listen, err) < 0)
+	    check_listen("http_listen", &cfg->http_listen, err) < 0 ||
+	    check_listen("metrics_listen", &cfg->metrics_listen, err) < 0)
 		return -1;
+	if (cfg->metrics_listen[0] != '\0' && cfg->http_listen[0] == '\0') {
+		config_seterr(err,
+		              "metrics_listen: the HTTP server serves it; set http_listen too");
+		return -1;
+	}
 	if (check_origins(cfg->http_cors_origins, err) < 0)
 		return -1;
 	const char *why;

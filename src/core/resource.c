@@ -295,7 +295,7 @@ static const char *check_value(const struct rule *r, json_t *v, const struct add
 	case C_SCOPE: {
 		enum token_scope scope;
 		if (!json_is_string(v) || token_scope_parse(json_string_value(v), &scope) < 0)
-			return "must be one of admin, read, usage, self, precheck";
+			return "must be one of admin, read, usage, self, precheck, metrics";
 		break;
 	}
 	case C_ADDRESS:

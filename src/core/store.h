@@ -74,6 +74,7 @@ struct store_status {
 	uint64_t aliases;
 	uint64_t full_loads;      /* full loads done (start, sweeps, resyncs) */
 	uint64_t notifications;   /* change notifications applied */
+	uint64_t reconnects;      /* connections made to PostgreSQL after the first */
 	double last_load_seconds; /* how long the last full load took */
 };
 

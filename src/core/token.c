@@ -20,7 +20,7 @@
 
 static const char *const scope_names[] = {
 	[TOKEN_ADMIN] = "admin", [TOKEN_READ] = "read",         [TOKEN_USAGE] = "usage",
-	[TOKEN_SELF] = "self",   [TOKEN_PRECHECK] = "precheck",
+	[TOKEN_SELF] = "self",   [TOKEN_PRECHECK] = "precheck", [TOKEN_METRICS] = "metrics",
 };
 
 const char *token_scope_name(enum token_scope s)

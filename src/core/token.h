@@ -16,9 +16,16 @@
 #define TOKEN_SECRET_LEN 43  /* base64url of 32 bytes, unpadded */
 #define TOKEN_TEXT_MAX   128 /* longer Authorization values are refused unread */
 
-enum token_scope { TOKEN_ADMIN, TOKEN_READ, TOKEN_USAGE, TOKEN_SELF, TOKEN_PRECHECK };
+enum token_scope {
+	TOKEN_ADMIN,
+	TOKEN_READ,
+	TOKEN_USAGE,
+	TOKEN_SELF,
+	TOKEN_PRECHECK,
+	TOKEN_METRICS, /* GET /metrics only (docs/metrics.md) */
+};
 
-/* "admin", "read", "usage", "self", "precheck". */
+/* "admin", "read", "usage", "self", "precheck", "metrics". */
 const char *token_scope_name(enum token_scope s);
 /* 0 with *s_r, or -1 for an unknown name. */
 int token_scope_parse(const char *name, enum token_scope *s_r) __attribute__((warn_unused_result));

@@ -13,6 +13,7 @@
 
 #include "exim.h"
 #include "log.h"
+#include "metrics.h"
 #include "netstring.h"
 #include "policy.h"
 #include "reply.h"
@@ -48,13 +49,16 @@ static const char *policy_action(struct answer_ctx *ctx, unsigned long id,
 	str_sanitize(rcpt, sizeof(rcpt), chk.recipient.ptr, chk.recipient.len, 100);
 	struct check_result *res = ctx->result;
 	const char *why;
+	uint64_t t0 = metrics_now();
 	if (service_check(ctx->svc, chk.recipient.ptr, chk.recipient.len, chk.size, res, &why) <
 	    0) {
+		metrics_check(METRICS_POLICY, NULL, t0);
 		log_info("conn=%lu rcpt=<%s> size=%llu verdict=invalid_address error=\"%s\" "
 		         "action=DUNNO",
 		         id, rcpt, size, why);
 		return "DUNNO";
 	}
+	metrics_check(METRICS_POLICY, res, t0);
 	const char *action = reply_policy_action(&ctx->cfg->replies, res->verdict);
 	enum log_level lvl = decision_level(res->verdict);
 	if (log_enabled(lvl)) {
@@ -123,12 +127,15 @@ static struct socketmap_answer socketmap_lookup(struct answer_ctx *ctx, unsigned
 	struct check_result *res = ctx->result;
 	/* no size in a table lookup: size 0 is checked as 1 byte, so only a full recipient
 	   (one that can take nothing more) is refused */
+	uint64_t t0 = metrics_now();
 	if (service_check(ctx->svc, req.key, req.key_len, 0, res, &why) < 0) {
+		metrics_check(METRICS_SOCKETMAP, NULL, t0);
 		log_debug("conn=%lu via=%s key=<%s> verdict=invalid_address error=\"%s\" "
 		          "answer=NOTFOUND",
 		          id, via, key, why);
 		return a;
 	}
+	metrics_check(METRICS_SOCKETMAP, res, t0);
 	a = socketmap_answer_verdict(&ctx->cfg->replies, res->verdict, res->store_error);
 	enum log_level lvl = a.status == SOCKETMAP_NOTFOUND ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
 	if (a.status == SOCKETMAP_TEMP)
@@ -188,12 +195,15 @@ static const char *exim_lookup(struct answer_ctx *ctx, unsigned long id, const c
 	str_sanitize(rcpt, sizeof(rcpt), req.rcpt, req.rcpt_len, 100);
 	unsigned long long size = (unsigned long long)req.size;
 	struct check_result *res = ctx->result;
+	uint64_t t0 = metrics_now();
 	if (service_check(ctx->svc, req.rcpt, req.rcpt_len, req.size, res, &why) < 0) {
+		metrics_check(METRICS_EXIM, NULL, t0);
 		log_info("conn=%lu via=%s rcpt=<%s> size=%llu verdict=invalid_address error=\"%s\" "
 		         "answer=OK",
 		         id, via, rcpt, size, why);
 		return "OK";
 	}
+	metrics_check(METRICS_EXIM, res, t0);
 	const char *reply = exim_reply(&ctx->cfg->replies, res->verdict, rl);
 	enum log_level lvl = decision_level(res->verdict);
 	if (log_enabled(lvl))

@@ -9,16 +9,17 @@
 #include "service.h"
 
 /* Named limits on what a client may send (docs/style.md rule 10). */
-#define HTTP_BODY_MAX         (512 * 1024)      /* a POST /v1/check body */
-#define HTTP_DRAIN_MAX        (4 * 1024 * 1024) /* oversized chunked body discarded before closing */
-#define HTTP_BATCH_MAX        1000              /* recipients in one POST /v1/check */
-#define HTTP_MEMORY_LIMIT     (64 * 1024)       /* per-connection memory for headers and URL */
-#define HTTP_RESPONSE_MAX     (16 * 1024 * 1024) /* a check response (1000 results) */
-#define HTTP_RETRY_AFTER      5                  /* seconds a 503 asks the client to wait */
-#define HTTP_PARAM_VALUE_MAX  1024               /* one query parameter value */
-#define HTTP_HEADERS_MAX      100                /* header lines in one request (431 beyond) */
-#define HTTP_QUERY_PARAMS_MAX 16                 /* distinct query parameters of an admin request */
-#define HTTP_STREAMS_MAX      4 /* streamed bodies (exports) produced at once; more: 503 */
+#define HTTP_BODY_MAX                (512 * 1024) /* a POST /v1/check body */
+#define HTTP_DRAIN_MAX               (4 * 1024 * 1024) /* oversized chunked body discarded before closing */
+#define HTTP_BATCH_MAX               1000              /* recipients in one POST /v1/check */
+#define HTTP_MEMORY_LIMIT            (64 * 1024) /* per-connection memory for headers and URL */
+#define HTTP_RESPONSE_MAX            (16 * 1024 * 1024) /* a check response (1000 results) */
+#define HTTP_RETRY_AFTER             5                  /* seconds a 503 asks the client to wait */
+#define HTTP_PARAM_VALUE_MAX         1024               /* one query parameter value */
+#define HTTP_HEADERS_MAX             100 /* header lines in one request (431 beyond) */
+#define HTTP_QUERY_PARAMS_MAX        16  /* distinct query parameters of an admin request */
+#define HTTP_STREAMS_MAX             4   /* streamed bodies (exports) produced at once; more: 503 */
+#define HTTP_METRICS_CONNECTIONS_MAX 16  /* connections metrics_listen takes at once (scrapers) */
 
 struct admin;
 struct http_server;

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "http_internal.h"
 #include "jsonw.h"
+#include "metrics.h"
 #include "reply.h"
 #include "resource.h"
 #include "strnum.h"
@@ -132,12 +133,15 @@ static unsigned check_one(struct http_server *srv, const struct http_request *re
                           const char *rcpt, uint64_t size, const char **why_r)
 {
 	static _Thread_local struct check_result res;
+	uint64_t t0 = metrics_now();
 	if (!utf8_valid(rcpt, strlen(rcpt)) ||
 	    service_check(srv->svc, rcpt, strlen(rcpt), size, &res, why_r) < 0) {
+		metrics_check(METRICS_HTTP, NULL, t0);
 		if (!utf8_valid(rcpt, strlen(rcpt)))
 			*why_r = "address is not valid UTF-8";
 		return req->authenticated && req->tok.scope == TOKEN_SELF ? 403 : 400;
 	}
+	metrics_check(METRICS_HTTP, &res, t0);
 	if (res.verdict == QUOTA_TEMPFAIL)
 		return 503;
 	/* a self token may ask about its own mailbox only, and learns nothing of others */

@@ -7,7 +7,8 @@
  * (lists, the audit log, query parameters), http_bulk.c (import and export), http_self.c
  * (GET /v1/self), http_precheck.c (the sender pre-check and its rate limiter), http_page.c
  * (the self-check page's files), http_stats.c (GET /v1/stats), http_recalc.c (batch
- * recalculations) and http_warnings.c (the warning settings).
+ * recalculations), http_warnings.c (the warning settings) and http_metrics.c (GET /metrics
+ * and metrics_listen).
  * Not for other modules.
  */
 #ifndef MQ_HTTP_INTERNAL_H
@@ -37,12 +38,15 @@ struct http_conn {
 	int fd;
 	struct timespec since; /* connected, or its previous response finished */
 	bool busy;             /* a complete request is being answered: no deadline */
+	bool metrics;          /* it came through metrics_listen */
 	bool kicked;           /* past the deadline: shut down, waiting for MHD to close it */
 	struct http_conn *prev, *next;
 };
 
 struct http_server {
 	struct MHD_Daemon *mhd;
+	struct MHD_Daemon *metrics_mhd; /* metrics_listen's (http_metrics.c); NULL: none */
+	atomic_int metrics_fd;          /* its listening socket; -1: none (set before it starts) */
 	const struct config *cfg;
 	const struct service *svc;
 	struct admin *admin;               /* borrowed: the admin handlers' database side */
@@ -121,6 +125,7 @@ struct http_request {
 	struct http_conn *hc;           /* the connection's tracking record */
 	const struct http_route *route; /* NULL: none matched (the early reply says why) */
 	bool started;                   /* the headers were seen (first callback done) */
+	bool metrics_only;              /* from metrics_listen: GET /metrics only, no token */
 	bool bad_uri;                   /* the raw URI held %00 */
 	const char *raw_uri; /* the raw request target as logged (in libmicrohttpd's buffer) */
 	size_t raw_uri_len;  /* its length up to its first NUL */
@@ -264,6 +269,25 @@ enum http_page_file { HTTP_PAGE_HTML, HTTP_PAGE_JS, HTTP_PAGE_CSS };
    URL fragment, which browsers never send). */
 struct http_reply http_page(struct http_server *srv, struct MHD_Connection *conn,
                             struct http_request *req);
+
+/* ---- http_metrics.c ---- */
+
+/* GET /metrics: the Prometheus exposition (metrics.h), text format 0.0.4. */
+struct http_reply http_metrics(struct http_server *srv, struct MHD_Connection *conn,
+                               struct http_request *req);
+/* Whether conn came through metrics_listen (when it cannot be told: true, the narrower). */
+bool http_metrics_conn(struct http_server *srv, struct MHD_Connection *conn);
+/* Count the connection refusals libmicrohttpd reports only in its log messages, by the
+   logger's context of the daemon that wrote msg. */
+void http_metrics_library_message(void *logger_cls, const char *msg);
+/*
+ * Open metrics_listen (cfg->metrics_listen, set): its socket in srv->metrics_fd and a daemon
+ * in srv->metrics_mhd with flags, the API's callbacks and the API's connection limits. 0, or
+ * -1 with *error_r (static, or policy_listen.h's thread-local text).
+ */
+int http_metrics_open(struct http_server *srv, unsigned flags, MHD_AccessHandlerCallback on_request,
+                      MHD_NotifyConnectionCallback on_connection, MHD_LogCallback logger,
+                      const char **error_r) __attribute__((warn_unused_result));
 
 /* ---- http.c ---- */
 

@@ -29,6 +29,7 @@
 #define S_USAGE (1u << TOKEN_USAGE)
 #define S_SELF  (1u << TOKEN_SELF) /* the handler checks the mailbox is the token's own */
 #define S_PRE   (1u << TOKEN_PRECHECK)
+#define S_MET   (1u << TOKEN_METRICS)
 #define S_NONE  0u /* no token needed */
 #define S_ANY   (S_ADMIN | S_READ | S_USAGE | S_SELF)
 
@@ -53,6 +54,8 @@ static const struct {
 #define BULK HTTP_BULK_BODY
 static const struct http_route routes[] = {
 	{ "GET", "/v1/health", http_health, S_NONE, 0, NONE, C },
+	/* the one route metrics_listen serves (there without a token: http_metrics.c) */
+	{ "GET", "/metrics", http_metrics, S_ADMIN | S_MET, 0, NONE, C },
 	{ "GET", "/v1/self", http_self_get, S_SELF, 0, NONE, C },
 	{ "GET", "/v1/precheck", http_precheck_get, S_ADMIN | S_PRE, 0, NONE, C },
 	{ "POST", "/v1/precheck", http_precheck_post, S_ADMIN | S_PRE, 0, JSON, C },
@@ -156,10 +159,15 @@ static void allow_add(char *allow, size_t size, const char *method)
 	snprintf(allow + ml, size - ml, "%s%s", ml ? ", " : "", method);
 }
 
+/* What a connection of metrics_listen may ask for: /metrics, nothing else. */
+#define METRICS_PATH "/metrics"
+
 int http_route_find(const char *method, const char *url, struct http_request *req,
                     struct http_reply *err_r)
 {
-	const char *pattern = best_pattern(url, req->param, sizeof(req->param));
+	const char *pattern = req->metrics_only && strcmp(url, METRICS_PATH) != 0
+	                              ? NULL
+	                              : best_pattern(url, req->param, sizeof(req->param));
 	if (pattern == NULL) {
 		*err_r = http_error(404, "not_found", "no such endpoint");
 		return -1;
@@ -188,7 +196,9 @@ int http_route_find(const char *method, const char *url, struct http_request *re
 
 struct http_reply http_route_preflight(const char *url, struct http_request *req)
 {
-	const char *pattern = best_pattern(url, req->param, sizeof(req->param));
+	const char *pattern = req->metrics_only && strcmp(url, METRICS_PATH) != 0
+	                              ? NULL
+	                              : best_pattern(url, req->param, sizeof(req->param));
 	if (pattern == NULL)
 		return http_error(404, "not_found", "no such endpoint");
 	for (size_t i = 0; i < NROUTES; i++)
@@ -307,7 +317,8 @@ int http_route_admit(struct http_server *srv, struct MHD_Connection *conn, struc
                      struct http_reply *err_r)
 {
 	const struct http_route *rt = req->route;
-	if (rt->scopes != S_NONE) {
+	/* metrics_listen is trusted by where it is bound (docs/metrics.md): no token there */
+	if (rt->scopes != S_NONE && !req->metrics_only) {
 		if (authenticate(srv, conn, req, err_r) < 0)
 			return -1;
 		if ((rt->scopes & (1u << req->tok.scope)) == 0) {

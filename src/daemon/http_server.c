@@ -20,6 +20,9 @@
 #include "http.h"
 #include "http_internal.h"
 #include "log.h"
+#include "metrics.h"
+#include "reload.h"
+#include "sdlisten.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -62,6 +65,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		hc = xcalloc(1, sizeof(*hc));
 		hc->fd = fd != NULL ? fd->connect_fd : -1;
+		hc->metrics = http_metrics_conn(srv, conn);
+		metrics_connection_opened(hc->metrics ? METRICS_LISTEN_METRICS
+		                                      : METRICS_LISTEN_HTTP);
 		now_mono(&hc->since);
 		pthread_mutex_lock(&srv->lock);
 		hc->next = srv->conns;
@@ -74,6 +80,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	}
 	if (hc == NULL)
 		return;
+	metrics_connection_closed(hc->metrics ? METRICS_LISTEN_METRICS : METRICS_LISTEN_HTTP);
 	/* libmicrohttpd closes the socket after this returns: the reaper, which shuts sockets
 	   down under the same lock, can never touch a descriptor that was reused */
 	pthread_mutex_lock(&srv->lock);
@@ -97,13 +104,16 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 static void *reaper_main(void *arg)
 {
 	struct http_server *srv = arg;
-	long limit_ms = (long)srv->cfg->http_request_timeout * 1000;
 	time_t last_log = 0;
 	unsigned long unlogged = 0;
 	pthread_mutex_lock(&srv->lock);
 	while (!srv->stopping) {
 		struct timespec until = deadline_in(CLOCK_REALTIME, REAPER_INTERVAL_MS), now;
 		pthread_cond_timedwait(&srv->cond, &srv->lock, &until);
+		reload_read_lock(); /* http_request_timeout is live (reload.h) */
+		unsigned long long limit_s = srv->cfg->http_request_timeout;
+		reload_read_unlock();
+		long limit_ms = (long)limit_s * 1000;
 		now_mono(&now);
 		for (struct http_conn *hc = srv->conns; hc != NULL; hc = hc->next) {
 			if (hc->busy || hc->kicked || hc->fd < 0 ||
@@ -115,13 +125,27 @@ static void *reaper_main(void *arg)
 		}
 		if (unlogged > 0 && now.tv_sec != last_log) { /* one line a second at most */
 			log_info("event=http_request_timeout connections=%lu seconds=%llu",
-			         unlogged, (unsigned long long)srv->cfg->http_request_timeout);
+			         unlogged, limit_s);
 			unlogged = 0;
 			last_log = now.tv_sec;
 		}
 	}
 	pthread_mutex_unlock(&srv->lock);
 	return NULL;
+}
+
+/* libmicrohttpd's request callback, under the reload read lock: the routes it runs read live
+   parameters (replies, CORS origins, precheck limits) and do memory work only; worker jobs,
+   which may wait on the database, read restart-only ones and take no lock (reload.c). */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+	reload_read_lock();
+	enum MHD_Result r = http_on_request(cls, conn, url, method, version, upload_data,
+	                                    upload_data_size, req_cls);
+	reload_read_unlock();
+	return r;
 }
 
 /* libmicrohttpd's URI callback: the request line is in. Its result becomes the request. */
@@ -134,6 +158,7 @@ void *http_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	req->hc = ci != NULL ? ci->socket_context : NULL;
 	req->raw_uri = uri;
+	req->metrics_only = http_metrics_conn(req->srv, conn);
 	req->raw_uri_len = uri != NULL ? strlen(uri) : 0;
 	/* the path reaches handlers decoded as a C string: "%00" would cut it short */
 	for (const char *p = uri; p != NULL && (p = strchr(p, '%')) != NULL; p++)
@@ -210,6 +235,7 @@ void http_defer(struct http_request *req)
 	log_warn("event=http_busy queue_max=%llu note=\"every worker is busy and the queue is "
 	         "full: answered 503\"",
 	         (unsigned long long)srv->cfg->http_queue_max);
+	metrics_refused(METRICS_LISTEN_HTTP, METRICS_REFUSED_QUEUE);
 	req->reply = http_busy("too many requests wait for the database; retry later");
 	req->reply_ready = true;
 	resume(srv, req->conn);
@@ -390,10 +416,10 @@ struct MHD_Response *http_stream_new(struct http_server *srv, struct MHD_Connect
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	(void)cls;
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
+	http_metrics_library_message(cls, msg);
 	log_info("event=http_library_message message=\"%s\"", msg);
 }
 
@@ -430,6 +456,7 @@ struct http_server *http_server_open(const struct config *cfg, const struct serv
 	srv->admin = admin;
 	srv->usage = usage;
 	srv->precheck = precheck_limiter_new();
+	atomic_init(&srv->metrics_fd, -1);
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
 	srv->workers = worker_pool_new((unsigned)cfg->http_workers, (unsigned)cfg->http_queue_max,
@@ -445,10 +472,20 @@ struct http_server *http_server_open(const struct config *cfg, const struct serv
 	};
 	if (cfg->http_threads <= 1)
 		pool[0].option = MHD_OPTION_END;
+	/* systemd's socket for http_listen when it passed one (sdlisten.h), else bind our own */
+	int inherited = sdlisten_take("http_listen");
+	struct MHD_OptionItem where[] = {
+		{ MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	if (inherited >= 0) {
+		where[0] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, inherited, NULL };
+		log_info("event=socket_inherited listener=http_listen");
+	}
 	/* the logger goes first so that even option warnings reach our log */
 	srv->mhd = MHD_start_daemon(
-	        flags, 0, NULL, NULL, http_on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-	        NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+	        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	        MHD_OPTION_ARRAY, where, MHD_OPTION_CONNECTION_LIMIT,
 	        (unsigned)cfg->http_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	        (unsigned)cfg->http_max_connections_per_address, MHD_OPTION_CONNECTION_TIMEOUT,
 	        (unsigned)cfg->http_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -459,6 +496,14 @@ struct http_server *http_server_open(const struct config *cfg, const struct serv
 	if (srv->mhd == NULL) {
 		*error_r = start_error("cannot start the HTTP server on", cfg->http_listen,
 		                       "address in use?");
+		worker_pool_destroy(&srv->workers);
+		precheck_limiter_free(&srv->precheck);
+		free(srv);
+		return NULL;
+	}
+	if (cfg->metrics_listen[0] != '\0' &&
+	    http_metrics_open(srv, flags, on_request, on_connection, mhd_log, error_r) < 0) {
+		MHD_stop_daemon(srv->mhd);
 		worker_pool_destroy(&srv->workers);
 		precheck_limiter_free(&srv->precheck);
 		free(srv);
@@ -478,6 +523,7 @@ void http_server_quiesce(struct http_server *srv)
 	MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
+	/* metrics_listen answers scrapes through the drain, until http_server_stop() */
 }
 
 bool http_server_idle(struct http_server *srv)
@@ -532,6 +578,8 @@ void http_server_stop(struct http_server **srvp)
 	if (srv->reaper_started)
 		pthread_join(srv->reaper, NULL);
 	MHD_stop_daemon(srv->mhd);
+	if (srv->metrics_mhd != NULL)
+		MHD_stop_daemon(srv->metrics_mhd);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_cond_destroy(&srv->cond);
 	precheck_limiter_free(&srv->precheck);

@@ -17,6 +17,9 @@
 #include "http.h"
 #include "log.h"
 #include "policy_server.h"
+#include "reload.h"
+#include "sdlisten.h"
+#include "sdnotify.h"
 #include "service.h"
 #include "usage.h"
 #include "version.h"
@@ -57,23 +60,52 @@ static void fit_descriptors(const struct config *cfg)
 	                          2 * cfg->database_pool_size + HTTP_STREAMS_MAX;
 	if (cfg->http_listen[0] != '\0')
 		need += cfg->http_max_connections;
+	if (cfg->metrics_listen[0] != '\0')
+		need += HTTP_METRICS_CONNECTIONS_MAX;
 	if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur)
-		log_fatal("event=start_failed error=\"the connection limits need %llu descriptors "
-		          "(policy_max_connections %llu + http_max_connections %llu + 2 x "
-		          "database_pool_size %llu + %d others) but RLIMIT_NOFILE is %llu: raise "
-		          "LimitNOFILE (systemd) or lower the limits\"",
-		          need, (unsigned long long)cfg->policy_max_connections,
-		          cfg->http_listen[0] != '\0'
-		                  ? (unsigned long long)cfg->http_max_connections
-		                  : 0ULL,
-		          (unsigned long long)cfg->database_pool_size,
-		          FD_RESERVE + (int)(2 * cfg->http_threads) + HTTP_STREAMS_MAX,
-		          (unsigned long long)rl.rlim_cur);
+		log_fatal(
+		        "event=start_failed error=\"the connection limits need %llu descriptors "
+		        "(policy_max_connections %llu + http_max_connections %llu + 2 x "
+		        "database_pool_size %llu + %d others) but RLIMIT_NOFILE is %llu: raise "
+		        "LimitNOFILE (systemd) or lower the limits\"",
+		        need, (unsigned long long)cfg->policy_max_connections,
+		        cfg->http_listen[0] != '\0' ? (unsigned long long)cfg->http_max_connections
+		                                    : 0ULL,
+		        (unsigned long long)cfg->database_pool_size,
+		        FD_RESERVE + (int)(2 * cfg->http_threads) + HTTP_STREAMS_MAX +
+		                (cfg->metrics_listen[0] != '\0' ? HTTP_METRICS_CONNECTIONS_MAX : 0),
+		        (unsigned long long)rl.rlim_cur);
 }
 
 static bool http_idle(void *ctx)
 {
 	return http_server_idle(ctx);
+}
+
+/*
+ * Match the sockets systemd passed (socket activation) to the configured listeners, before any
+ * thread starts; a socket that fits none is a start-up error (sdlisten.h).
+ */
+static void take_inherited_sockets(const struct config *cfg)
+{
+	const struct sdlisten_want wants[] = {
+		{ "policy_socket", cfg->policy_socket, SDLISTEN_UNIX },
+		{ "policy_tcp_listen", cfg->policy_tcp_listen, SDLISTEN_TCP },
+		{ "socketmap_socket", cfg->socketmap_socket, SDLISTEN_UNIX },
+		{ "socketmap_tcp_listen", cfg->socketmap_tcp_listen, SDLISTEN_TCP },
+		{ "exim_socket", cfg->exim_socket, SDLISTEN_UNIX },
+		{ "exim_tcp_listen", cfg->exim_tcp_listen, SDLISTEN_TCP },
+		{ "http_listen", cfg->http_listen, SDLISTEN_TCP },
+		{ "metrics_listen", cfg->metrics_listen, SDLISTEN_TCP },
+	};
+	const char *err;
+	if (sdlisten_init(wants, sizeof(wants) / sizeof(wants[0]), &err) < 0)
+		log_fatal("event=start_failed error=\"%s\"", err);
+}
+
+static int on_sighup(void *ctx, bool request)
+{
+	return reload_step(ctx, request);
 }
 
 int main(int argc, char **argv)
@@ -151,6 +183,9 @@ int main(int argc, char **argv)
 	log_setup("mailquotad", cfg.level);
 	signal(SIGPIPE, SIG_IGN);
 	fit_descriptors(&cfg);
+	sdnotify_init();
+	take_inherited_sockets(&cfg);
+	sdnotify_status("loading the view from PostgreSQL");
 	/* block before any thread starts, so every thread inherits the mask and only the
 	   signalfd sees these signals */
 	sigset_t mask;
@@ -186,9 +221,15 @@ int main(int argc, char **argv)
 		store_destroy(&store);
 		log_fatal("event=start_failed error=\"%s\"", why);
 	}
-	if (view_wait_loaded(store, (unsigned)cfg.view_load_timeout * 1000) < 0)
+	/* READY=1 either way: without a view the daemon answers the tempfail reply, which is
+	   right while the database is away, and systemd's start timeout must not kill it */
+	const char *ready = "serving";
+	if (view_wait_loaded(store, (unsigned)cfg.view_load_timeout * 1000) < 0) {
 		log_warn("event=view_not_loaded note=\"checks answer the tempfail reply until the "
 		         "database is reachable and the view is loaded\"");
+		ready = "no data yet (database unreachable?): answering the tempfail reply until "
+		        "the view loads";
+	}
 	struct http_server *hs = NULL;
 	if (cfg.http_listen[0] != '\0') {
 		hs = http_server_open(&cfg, &svc, admin, usage, &why);
@@ -200,6 +241,9 @@ int main(int argc, char **argv)
 	}
 	if (warn_worker_start(ww, &why) < 0)
 		log_fatal("event=start_failed error=\"%s\"", why);
+	if (sdlisten_close_untaken() > 0)
+		log_warn("event=inherited_socket_unused note=\"a socket systemd passed matches a "
+		         "listener no module serves: closed\"");
 	log_info("event=started version=%s policy_socket=\"%s\" policy_tcp=\"%s\" "
 	         "socketmap_socket=\"%s\" socketmap_tcp=\"%s\" exim_socket=\"%s\" exim_tcp=\"%s\" "
 	         "http=\"%s\" reply_profile=%s",
@@ -207,7 +251,14 @@ int main(int argc, char **argv)
 	         cfg.socketmap_tcp_listen, cfg.exim_socket, cfg.exim_tcp_listen, cfg.http_listen,
 	         cfg.reply_profile);
 
+	/* SIGHUP: the same file and -o options again (reload.h) */
+	struct reload *rl = reload_new(&cfg, path, overrides, (size_t)noverrides, ww);
+	policy_server_set_reload(ps, on_sighup, rl);
+	sdnotify_ready(ready);
 	int sig = policy_server_run(ps, sfd);
+	/* no reload while stopping: the warning worker it would hand channels to goes first */
+	policy_server_set_reload(ps, NULL, NULL);
+	sdnotify_stopping("stopping: answering what was asked, up to shutdown_timeout");
 	/* first, while the database may still be used: a delivery sent meanwhile is recorded */
 	warn_worker_destroy(&ww);
 	/* drain: no new connections; requests already read are answered (policy checks go on
@@ -220,6 +271,7 @@ int main(int argc, char **argv)
 		log_info("event=stopping_now signal=%s", strsignal(sig));
 	http_server_stop(&hs);
 	policy_server_destroy(&ps);
+	reload_destroy(&rl);
 	store_destroy(&store);
 	usage_destroy(&usage);
 	admin_folder_stop(&folder);

@@ -1,8 +1,9 @@
 /*
  * policy_listen: opens the policy server's listening sockets at start-up, the Unix socket with
- * the owner, group and mode the config names and a TCP socket. It must never take over a socket
- * another live daemon answers on, never remove a file that is not a socket, and never leave a
- * window in which a user the mode excludes could connect.
+ * the owner, group and mode the config names and a TCP socket, or takes the one systemd passed
+ * for a listener (sdlisten.h). It must never take over a socket another live daemon answers on,
+ * never remove a file that is not a socket, never change a socket systemd passed, and never
+ * leave a window in which a user the mode excludes could connect.
  */
 #include "policy_listen.h"
 
@@ -21,6 +22,8 @@
 
 #include "buf.h"
 #include "hostport.h"
+#include "log.h"
+#include "sdlisten.h"
 
 #define LISTEN_BACKLOG   512
 #define LISTEN_ERROR_MAX 512 /* longer error text is cut by vsnprintf */
@@ -160,4 +163,18 @@ out:
 		return -1;
 	*fd_r = fd;
 	return 0;
+}
+
+int policy_listen_open(const struct config *cfg, const char *key, const char *path,
+                       const char *hostport, int *fd_r, bool *inherited_r, const char **error_r)
+{
+	int fd = sdlisten_take(key);
+	*inherited_r = fd >= 0;
+	if (fd >= 0) {
+		log_info("event=socket_inherited listener=%s", key);
+		*fd_r = fd;
+		return 0;
+	}
+	return path != NULL ? policy_listen_unix(cfg, path, fd_r, error_r)
+	                    : policy_listen_tcp(hostport, fd_r, error_r);
 }

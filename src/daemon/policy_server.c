@@ -32,7 +32,9 @@
 #include "deadline.h"
 #include "hmap.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy_listen.h"
+#include "sdnotify.h"
 #include "xalloc.h"
 
 #define POLICY_OUTPUT_MAX  (64 * 1024) /* unsent replies before we stop reading */
@@ -43,6 +45,7 @@
 #define ACCEPT_PAUSE_MS    250 /* accepting pauses this long when descriptors run out */
 #define DRAIN_POLL_MS      50  /* how often a drain looks whether the work is done */
 #define LOG_EVERY_SEC      10  /* a repeated refusal is logged at most this often */
+#define RELOAD_RETRY_MS    10  /* a reload waiting for HTTP readers is tried again this often */
 
 enum tag_kind { TAG_LISTENER, TAG_CONN, TAG_SIGNAL };
 
@@ -55,7 +58,8 @@ struct listener {
 	int fd;
 	const char *what; /* "unix", "tcp", "socketmap-unix", "socketmap-tcp", "exim-unix", ... */
 	enum answer_protocol proto;
-	char *path; /* a Unix socket's path (unlinked at close), NULL for TCP */
+	char *path;     /* a Unix socket's path (unlinked at close), NULL for TCP */
+	bool inherited; /* systemd's socket (sdlisten.h): its file, owner and mode are the unit's */
 };
 
 #define LISTENERS_MAX 6 /* policy, socketmap and Exim, each on Unix and TCP */
@@ -73,6 +77,7 @@ struct conn {
 	unsigned long id;
 	const char *via;
 	enum answer_protocol proto;
+	enum metrics_listener listener;
 	struct client *client;
 	struct buf in;
 	struct buf out;
@@ -102,7 +107,18 @@ struct policy_server {
 	unsigned long next_id;
 	struct tag signal_tag;
 	struct answer_ctx answer; /* its result is reused: the loop runs one check at a time */
+	int (*reload)(void *ctx, bool request); /* SIGHUP (policy_server_set_reload()) */
+	void *reload_ctx;
+	bool reload_pending; /* reload() asked to be called again */
 };
+
+void policy_server_set_reload(struct policy_server *srv, int (*fn)(void *ctx, bool request),
+                              void *ctx)
+{
+	srv->reload = fn;
+	srv->reload_ctx = ctx;
+	srv->reload_pending = false; /* a reload still waiting is the old handler's to drop */
+}
 
 void policy_server_set_handler(struct policy_server *srv, policy_handler_fn fn, void *ctx)
 {
@@ -126,22 +142,29 @@ static void ep_add(struct policy_server *srv, int fd, uint32_t events, struct ta
 	}
 }
 
-/* Open one listener (a Unix socket when path is set, else TCP on hostport) into the table. */
-static int listener_open(struct policy_server *srv, const char *what, enum answer_protocol proto,
-                         const char *path, const char *hostport, const char **error_r)
+/* A listener the config may name: its parameter (the name systemd's socket may carry), its log
+   name, its protocol, and its value (a Unix socket's path, or TCP's host:port). */
+struct listener_spec {
+	const char *key, *what;
+	enum answer_protocol proto;
+	const char *path, *hostport;
+};
+
+/* Open one listener into the table (policy_listen_open(): systemd's socket, or bound here). */
+static int listener_open(struct policy_server *srv, const struct listener_spec *spec,
+                         const char **error_r)
 {
 	if (srv->nlisteners == LISTENERS_MAX)
 		abort(); /* policy_server_new() opens at most LISTENERS_MAX */
 	struct listener *l = &srv->listeners[srv->nlisteners];
-	int rc = path != NULL ? policy_listen_unix(srv->cfg, path, &l->fd, error_r)
-	                      : policy_listen_tcp(hostport, &l->fd, error_r);
-	if (rc < 0)
+	if (policy_listen_open(srv->cfg, spec->key, spec->path, spec->hostport, &l->fd,
+	                       &l->inherited, error_r) < 0)
 		return -1;
 	srv->nlisteners++;
 	l->tag.kind = TAG_LISTENER;
-	l->what = what;
-	l->proto = proto;
-	l->path = path != NULL ? xstrdup(path) : NULL;
+	l->what = spec->what;
+	l->proto = spec->proto;
+	l->path = spec->path != NULL ? xstrdup(spec->path) : NULL;
 	ep_add(srv, l->fd, EPOLLIN, &l->tag);
 	return 0;
 }
@@ -163,21 +186,20 @@ struct policy_server *policy_server_new(const struct config *cfg, const struct s
 		*error_r = text;
 		goto fail;
 	}
-	if ((cfg->policy_socket[0] != '\0' &&
-	     listener_open(srv, "unix", ANSWER_POLICY, cfg->policy_socket, NULL, error_r) < 0) ||
-	    (cfg->policy_tcp_listen[0] != '\0' &&
-	     listener_open(srv, "tcp", ANSWER_POLICY, NULL, cfg->policy_tcp_listen, error_r) < 0) ||
-	    (cfg->socketmap_socket[0] != '\0' &&
-	     listener_open(srv, "socketmap-unix", ANSWER_SOCKETMAP, cfg->socketmap_socket, NULL,
-	                   error_r) < 0) ||
-	    (cfg->socketmap_tcp_listen[0] != '\0' &&
-	     listener_open(srv, "socketmap-tcp", ANSWER_SOCKETMAP, NULL, cfg->socketmap_tcp_listen,
-	                   error_r) < 0) ||
-	    (cfg->exim_socket[0] != '\0' &&
-	     listener_open(srv, "exim-unix", ANSWER_EXIM, cfg->exim_socket, NULL, error_r) < 0) ||
-	    (cfg->exim_tcp_listen[0] != '\0' &&
-	     listener_open(srv, "exim-tcp", ANSWER_EXIM, NULL, cfg->exim_tcp_listen, error_r) < 0))
-		goto fail;
+	const struct listener_spec ls[LISTENERS_MAX] = {
+		{ "policy_socket", "unix", ANSWER_POLICY, cfg->policy_socket, NULL },
+		{ "policy_tcp_listen", "tcp", ANSWER_POLICY, NULL, cfg->policy_tcp_listen },
+		{ "socketmap_socket", "socketmap-unix", ANSWER_SOCKETMAP, cfg->socketmap_socket,
+		  NULL },
+		{ "socketmap_tcp_listen", "socketmap-tcp", ANSWER_SOCKETMAP, NULL,
+		  cfg->socketmap_tcp_listen },
+		{ "exim_socket", "exim-unix", ANSWER_EXIM, cfg->exim_socket, NULL },
+		{ "exim_tcp_listen", "exim-tcp", ANSWER_EXIM, NULL, cfg->exim_tcp_listen },
+	};
+	for (unsigned i = 0; i < LISTENERS_MAX; i++)
+		if ((ls[i].path != NULL ? ls[i].path : ls[i].hostport)[0] != '\0' &&
+		    listener_open(srv, &ls[i], error_r) < 0)
+			goto fail;
 	return srv;
 fail:
 	policy_server_destroy(&srv);
@@ -195,6 +217,7 @@ static void conn_close(struct policy_server *srv, struct conn *c, const char *re
 	log_debug("conn=%lu event=close reason=%s", c->id, reason);
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	metrics_connection_closed(c->listener);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -254,6 +277,8 @@ static void pause_accepting(struct policy_server *srv, struct listener *l, int e
 		if (srv->listeners[i].fd >= 0)
 			epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listeners[i].fd, NULL);
 	srv->accept_paused_until = deadline_in(CLOCK_MONOTONIC, ACCEPT_PAUSE_MS);
+	metrics_refused(metrics_policy_listener(l->proto, l->path != NULL),
+	                METRICS_REFUSED_DESCRIPTORS);
 	if (ratelog_due(&srv->log_fds, &suppressed))
 		log_warn("event=accept_paused via=%s error=\"%s\" connections=%u pause_ms=%d "
 		         "suppressed=%lu note=\"out of descriptors: raise LimitNOFILE or lower "
@@ -274,8 +299,10 @@ static struct client *admit(struct policy_server *srv, struct listener *l, int f
                             const struct sockaddr_storage *sa)
 {
 	unsigned long suppressed;
+	enum metrics_listener ml = metrics_policy_listener(l->proto, sa->ss_family == AF_UNIX);
 	if (sa->ss_family != AF_UNIX &&
 	    !cidr_list_match(&srv->cfg->policy_tcp_allow_list, (const struct sockaddr *)sa)) {
+		metrics_refused(ml, METRICS_REFUSED_TCP_ALLOW);
 		if (ratelog_due(&srv->log_denied, &suppressed)) {
 			char host[INET6_ADDRSTRLEN] = "?";
 			getnameinfo((const struct sockaddr *)sa, sizeof(*sa), host, sizeof(host),
@@ -288,6 +315,7 @@ static struct client *admit(struct policy_server *srv, struct listener *l, int f
 		return NULL;
 	}
 	if (srv->nconns >= srv->cfg->policy_max_connections) {
+		metrics_refused(ml, METRICS_REFUSED_MAX_CONNECTIONS);
 		if (ratelog_due(&srv->log_full, &suppressed))
 			log_warn("event=connection_refused via=%s reason=policy_max_connections "
 			         "limit=%llu suppressed=%lu",
@@ -300,6 +328,7 @@ static struct client *admit(struct policy_server *srv, struct listener *l, int f
 	uint64_t h = hmap_hash_bytes(key, sizeof(key), srv->client_seed);
 	struct client *cl = hmap_get(&srv->clients, h, key, client_eq);
 	if (cl != NULL && cl->conns >= srv->cfg->policy_max_connections_per_client) {
+		metrics_refused(ml, METRICS_REFUSED_PER_CLIENT);
 		if (ratelog_due(&srv->log_client, &suppressed))
 			log_warn(
 			        "event=connection_refused via=%s reason=policy_max_connections_per_"
@@ -349,6 +378,8 @@ static void do_accept(struct policy_server *srv, struct listener *l)
 		c->id = ++srv->next_id;
 		c->via = l->what;
 		c->proto = l->proto;
+		c->listener = metrics_policy_listener(l->proto, sa.ss_family == AF_UNIX);
+		metrics_connection_opened(c->listener);
 		c->client = cl;
 		buf_init(&c->in, answer_request_max(l->proto));
 		buf_init(&c->out, POLICY_OUTPUT_MAX);
@@ -537,6 +568,7 @@ static int serve(struct policy_server *srv, int signal_fd, bool (*done)(void *ct
 {
 	struct epoll_event evs[EPOLL_BATCH];
 	time_t last_sweep = now_sec();
+	unsigned watchdog_ms = sdnotify_watchdog_interval_ms();
 	struct timespec end = deadline_in(CLOCK_MONOTONIC, (unsigned long)drain_ms);
 	for (;;) {
 		int timeout = SWEEP_INTERVAL_SEC * 1000;
@@ -545,6 +577,10 @@ static int serve(struct policy_server *srv, int signal_fd, bool (*done)(void *ct
 			timeout = (int)pause;
 		if (done != NULL)
 			timeout = DRAIN_POLL_MS;
+		if (srv->reload_pending && timeout > RELOAD_RETRY_MS)
+			timeout = RELOAD_RETRY_MS;
+		if (watchdog_ms != 0 && watchdog_ms < (unsigned)timeout)
+			timeout = (int)watchdog_ms;
 		int n = epoll_wait(srv->epfd, evs, EPOLL_BATCH, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_error("event=epoll_wait_failed error=\"%s\"", strerror(errno));
@@ -557,8 +593,11 @@ static int serve(struct policy_server *srv, int signal_fd, bool (*done)(void *ct
 				if (read(signal_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 					continue;
 				if (si.ssi_signo == SIGHUP) {
-					log_info("event=sighup note=\"configuration reload needs a "
-					         "restart; ignored\"");
+					if (srv->reload == NULL)
+						log_info("event=sighup note=\"ignored\"");
+					else
+						srv->reload_pending =
+						        srv->reload(srv->reload_ctx, true) == 1;
 					continue;
 				}
 				return (int)si.ssi_signo;
@@ -569,12 +608,18 @@ static int serve(struct policy_server *srv, int signal_fd, bool (*done)(void *ct
 			}
 			on_conn_event(srv, (struct conn *)t, evs[i].events);
 		}
+		if (srv->reload_pending)
+			srv->reload_pending = srv->reload(srv->reload_ctx, false) == 1;
 		if (pause_left_ms(srv) == 0)
 			resume_accepting(srv);
 		if (now_sec() - last_sweep >= SWEEP_INTERVAL_SEC) {
 			last_sweep = now_sec();
 			sweep_idle(srv);
 		}
+		/* from the loop itself: a loop that stops turning stops the pings (sdnotify.h) */
+		sdnotify_tick(done == NULL && srv->answer.svc != NULL ? srv->answer.svc->store
+		                                                      : NULL,
+		              srv->nconns);
 		if (done != NULL) {
 			if (deadline_left_ms(CLOCK_MONOTONIC, &end) <= 0 || done(ctx))
 				return 0;
@@ -596,7 +641,7 @@ static void close_listeners(struct policy_server *srv)
 		if (l->fd < 0)
 			continue;
 		close(l->fd); /* closing also removes it from the epoll set */
-		if (l->path != NULL)
+		if (l->path != NULL && !l->inherited) /* systemd's socket file stays for the next */
 			unlink(l->path);
 		l->fd = -1;
 	}

@@ -30,6 +30,7 @@
 #include "buf.h"
 #include "db.h"
 #include "log.h"
+#include "reload.h"
 #include "version.h"
 #include "warn_outbox.h"
 #include "warning.h"
@@ -44,12 +45,24 @@
 #define DB_BACKOFF_MAX_MS  30000
 #define ERROR_TEXT_MAX     (COMMAND_OUTPUT_MAX + 100)
 
-struct warn_worker {
-	const struct config *cfg;
+/* The live parameters the thread reads (reload.h), copied under the read lock before each use. */
+struct warn_limits {
+	unsigned webhook_timeout, mail_timeout, retry_base, retry_max, max_tries, retention;
+};
+
+/* What the channel parameters set up (see warn_worker.h). */
+struct warn_setup {
 	unsigned channels; /* bits 1 << enum warning_channel */
 	uint8_t secret[SECRET_MAX];
 	size_t secret_len;
 	char *template;
+};
+
+struct warn_worker {
+	const struct config *cfg;
+	struct warn_limits lim; /* the thread's own copy */
+	/* replaced under the reload write lock, read under the read one */
+	struct warn_setup *setup;
 	struct warn_outbox *ob;
 	pthread_t thread;
 	bool started;
@@ -101,56 +114,80 @@ static bool renders_for_any_event(const char *tmpl, const char *from)
 	return rc == 0;
 }
 
-struct warn_worker *warn_worker_new(const struct config *cfg, const char **error_r)
+/* Copy the live parameters; on the warning thread, which reads them only from w->lim. */
+static void refresh_limits(struct warn_worker *w)
 {
-	*error_r = NULL;
+	reload_read_lock();
+	w->lim = (struct warn_limits){
+		.webhook_timeout = (unsigned)w->cfg->warning_webhook_timeout,
+		.mail_timeout = (unsigned)w->cfg->warning_mail_timeout,
+		.retry_base = (unsigned)w->cfg->warning_retry_base,
+		.retry_max = (unsigned)w->cfg->warning_retry_max,
+		.max_tries = (unsigned)w->cfg->warning_max_tries,
+		.retention = (unsigned)w->cfg->warning_retention,
+	};
+	reload_read_unlock();
+}
+
+void warn_setup_free(struct warn_setup **sp)
+{
+	struct warn_setup *s = *sp;
+	if (s == NULL)
+		return;
+	explicit_bzero(s->secret, sizeof(s->secret));
+	free(s->template);
+	free(s);
+	*sp = NULL;
+}
+
+/* The channels cfg sets up, with the secret and the template read and checked into ws: 0, or
+   -1 with *error_r (see warn_setup_load()). */
+static int load_channels(struct warn_setup *ws, const struct config *cfg, const char **error_r)
+{
 	unsigned channels = 0;
 	if (cfg->warning_webhook_url[0] != '\0')
 		channels |= 1u << WARNING_WEBHOOK;
 	if (cfg->warning_mail_command[0] != '\0')
 		channels |= 1u << WARNING_MAIL;
-	struct warn_worker *w = xcalloc(1, sizeof(*w));
-	w->cfg = cfg;
-	w->channels = channels;
-	w->wake[0] = w->wake[1] = -1;
+	ws->channels = channels;
 	size_t len;
 	if (channels & (1u << WARNING_WEBHOOK)) {
 		char *s = read_file("warning_webhook_secret_file", cfg->warning_webhook_secret_file,
 		                    SECRET_MAX, &len, error_r);
 		if (s == NULL)
-			goto fail;
+			return -1;
 		while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
 			len--; /* a file written by echo ends in a newline that is not the secret's
 			        */
-		memcpy(w->secret, s, len);
-		w->secret_len = len;
+		memcpy(ws->secret, s, len);
+		ws->secret_len = len;
 		explicit_bzero(s, len);
 		free(s);
 		if (len < 16) {
 			*error_r =
 			        "warning_webhook_secret_file: the secret must be at least 16 bytes";
-			goto fail;
+			return -1;
 		}
 	}
 	if (channels & (1u << WARNING_MAIL)) {
 		const char *path = cfg->warning_mail_template;
-		w->template = path[0] != '\0' ? read_file("warning_mail_template", path,
-		                                          WARNING_TEMPLATE_MAX, &len, error_r)
-		                              : xstrdup(warning_default_template);
+		ws->template = path[0] != '\0' ? read_file("warning_mail_template", path,
+		                                           WARNING_TEMPLATE_MAX, &len, error_r)
+		                               : xstrdup(warning_default_template);
 		const char *why;
 		unsigned line;
-		if (w->template == NULL)
-			goto fail;
-		if (warning_template_check(w->template, &why, &line) < 0) {
+		if (ws->template == NULL)
+			return -1;
+		if (warning_template_check(ws->template, &why, &line) < 0) {
 			snprintf(errbuf, sizeof(errbuf), "warning_mail_template: line %u: %s", line,
 			         why);
 			*error_r = errbuf;
-			goto fail;
+			return -1;
 		}
-		if (!renders_for_any_event(w->template, cfg->warning_mail_from)) {
+		if (!renders_for_any_event(ws->template, cfg->warning_mail_from)) {
 			*error_r = "warning_mail_template: the message for the longest address and "
 			           "figures would exceed 32 KiB";
-			goto fail;
+			return -1;
 		}
 		char copy[1024];
 		char *argv[WARNING_COMMAND_ARGS_MAX];
@@ -158,9 +195,42 @@ struct warn_worker *warn_worker_new(const struct config *cfg, const char **error
 		if (strlen(cfg->warning_mail_command) >= sizeof(copy) ||
 		    warning_command_split(copy, argv) < 0) {
 			*error_r = "warning_mail_command: at most 30 words and 1023 bytes";
-			goto fail;
+			return -1;
 		}
 	}
+	return 0;
+}
+
+struct warn_setup *warn_setup_load(const struct config *cfg, const char **error_r)
+{
+	struct warn_setup *s = xcalloc(1, sizeof(*s));
+	if (load_channels(s, cfg, error_r) < 0)
+		warn_setup_free(&s);
+	return s;
+}
+
+void warn_worker_swap_setup(struct warn_worker *w, struct warn_setup **sp)
+{
+	struct warn_setup *old = w->setup;
+	w->setup = *sp;
+	*sp = old;
+}
+
+void warn_worker_wake(struct warn_worker *w)
+{
+	if (write(w->wake[1], "x", 1) < 0) {
+		/* the pipe is full: a wake-up is pending already */
+	}
+}
+
+struct warn_worker *warn_worker_new(const struct config *cfg, const char **error_r)
+{
+	*error_r = NULL;
+	struct warn_worker *w = xcalloc(1, sizeof(*w));
+	w->cfg = cfg;
+	w->wake[0] = w->wake[1] = -1;
+	if ((w->setup = warn_setup_load(cfg, error_r)) == NULL)
+		goto fail;
 	if (pipe2(w->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		*error_r = "pipe failed";
 		goto fail;
@@ -199,23 +269,35 @@ static enum warn_outcome send_webhook(struct warn_worker *w, const struct warnin
                                       const struct buf *body, char *err, size_t errsize)
 {
 	char sig[WARNING_SIGNATURE_MAX], h_sig[WARNING_SIGNATURE_MAX + 32], h_id[80];
-	warning_signature(w->secret, w->secret_len, (int64_t)time(NULL), body->data, body->len,
-	                  sig);
-	snprintf(h_sig, sizeof(h_sig), "Mailquota-Signature: %s", sig);
-	snprintf(h_id, sizeof(h_id), "Mailquota-Event-Id: %s", ev->event_id);
 	CURL *c = curl_easy_init();
 	if (c == NULL) {
 		snprintf(err, errsize, "curl_easy_init failed");
 		return WARN_RETRY;
 	}
+	/* the URL and the secret are live (reload.h): signed and copied (libcurl copies the
+	   URL) under the read lock, sent without it */
+	reload_read_lock();
+	bool on = (w->setup->channels & (1u << WARNING_WEBHOOK)) != 0;
+	if (on) {
+		warning_signature(w->setup->secret, w->setup->secret_len, (int64_t)time(NULL),
+		                  body->data, body->len, sig);
+		curl_easy_setopt(c, CURLOPT_URL, w->cfg->warning_webhook_url);
+	}
+	reload_read_unlock();
+	if (!on) {
+		curl_easy_cleanup(c);
+		snprintf(err, errsize, "a reload switched the webhook channel off");
+		return WARN_RETRY;
+	}
+	snprintf(h_sig, sizeof(h_sig), "Mailquota-Signature: %s", sig);
+	snprintf(h_id, sizeof(h_id), "Mailquota-Event-Id: %s", ev->event_id);
 	struct curl_slist *h = NULL;
 	h = curl_slist_append(h, "Content-Type: application/json");
 	h = curl_slist_append(h, h_sig);
 	h = curl_slist_append(h, h_id);
 	h = curl_slist_append(h, "Expect:");
 	size_t got = 0;
-	long ms = (long)w->cfg->warning_webhook_timeout * 1000;
-	curl_easy_setopt(c, CURLOPT_URL, w->cfg->warning_webhook_url);
+	long ms = (long)w->lim.webhook_timeout * 1000;
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "mailquota/" MAILQUOTA_VERSION);
@@ -369,23 +451,34 @@ static enum warn_outcome send_mail(struct warn_worker *w, const struct warning_e
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	struct buf msg;
-	buf_init(&msg, WARNING_MAIL_MAX);
-	if (warning_mail_render(ev, w->template, w->cfg->warning_mail_from, date, &msg) < 0) {
-		buf_free(&msg);
-		snprintf(err, errsize, "the message is larger than %d bytes", WARNING_MAIL_MAX);
-		return WARN_FAILED;
-	}
 	if (ev->address[0] == '-') {
 		/* it would be read as an option of the command */
-		buf_free(&msg);
 		snprintf(err, errsize, "an address starting with '-' is not given to a command");
 		return WARN_FAILED;
 	}
+	/* the template, the sender and the command are live (reload.h): the message rendered
+	   and the command copied under the read lock, run without it */
+	struct buf msg;
 	char copy[1024];
-	char *argv[WARNING_COMMAND_ARGS_MAX];
+	buf_init(&msg, WARNING_MAIL_MAX);
+	reload_read_lock();
+	bool on = (w->setup->channels & (1u << WARNING_MAIL)) != 0;
+	int rc = on ? warning_mail_render(ev, w->setup->template, w->cfg->warning_mail_from, date,
+	                                  &msg)
+	            : 0;
 	snprintf(copy, sizeof(copy), "%s", w->cfg->warning_mail_command);
-	int argc = warning_command_split(copy, argv); /* checked when the worker was made */
+	reload_read_unlock();
+	if (!on || rc < 0) {
+		buf_free(&msg);
+		if (!on) {
+			snprintf(err, errsize, "a reload switched the mail channel off");
+			return WARN_RETRY;
+		}
+		snprintf(err, errsize, "the message is larger than %d bytes", WARNING_MAIL_MAX);
+		return WARN_FAILED;
+	}
+	char *argv[WARNING_COMMAND_ARGS_MAX];
+	int argc = warning_command_split(copy, argv); /* checked by warn_setup_load() */
 	char rcpt[sizeof(ev->address)];
 	snprintf(rcpt, sizeof(rcpt), "%s", ev->address);
 	argv[argc] = rcpt;
@@ -393,7 +486,7 @@ static enum warn_outcome send_mail(struct warn_worker *w, const struct warning_e
 
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += (time_t)w->cfg->warning_mail_timeout;
+	deadline.tv_sec += (time_t)w->lim.mail_timeout;
 	int in, out, status = 0;
 	char output[COMMAND_OUTPUT_MAX];
 	pid_t pid = spawn(argv, &in, &out, err, errsize);
@@ -401,14 +494,14 @@ static enum warn_outcome send_mail(struct warn_worker *w, const struct warning_e
 		buf_free(&msg);
 		return WARN_RETRY;
 	}
-	int rc = run_command(w, pid, in, out, &msg, &deadline, output, sizeof(output), &status);
+	rc = run_command(w, pid, in, out, &msg, &deadline, output, sizeof(output), &status);
 	buf_free(&msg);
 	for (char *p = output; *p != '\0'; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	if (rc < 0) {
 		snprintf(err, errsize, "%s did not finish within %llu s and was killed", argv[0],
-		         (unsigned long long)w->cfg->warning_mail_timeout);
+		         (unsigned long long)w->lim.mail_timeout);
 		return WARN_RETRY;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
@@ -448,6 +541,7 @@ static int deliver_due(struct warn_worker *w, enum warning_channel ch, const cha
 			return rc;
 		}
 		char err[ERROR_TEXT_MAX] = "";
+		refresh_limits(w);
 		enum warn_outcome o = ch == WARNING_WEBHOOK
 		                              ? send_webhook(w, &ev, &body, err, sizeof(err))
 		                              : send_mail(w, &ev, err, sizeof(err));
@@ -455,11 +549,10 @@ static int deliver_due(struct warn_worker *w, enum warning_channel ch, const cha
 		if (stopping(w) && o != WARN_DELIVERED)
 			return 0; /* cut short: the claim ends with the connection, and is made
 			             again */
-		uint64_t delay =
-		        warning_backoff_ms(tries + 1, (unsigned)w->cfg->warning_retry_base,
-		                           (unsigned)w->cfg->warning_retry_max, random32());
+		uint64_t delay = warning_backoff_ms(tries + 1, w->lim.retry_base, w->lim.retry_max,
+		                                    random32());
 		const char *state;
-		if (warn_outbox_finish(w->ob, o, (unsigned)w->cfg->warning_max_tries, delay,
+		if (warn_outbox_finish(w->ob, o, w->lim.max_tries, delay,
 		                       o == WARN_DELIVERED ? NULL : err, &state, error_r) < 0)
 			return -1; /* delivered or not, it is sent again: the same event id */
 		char clean[ERROR_TEXT_MAX];
@@ -479,17 +572,18 @@ static int deliver_due(struct warn_worker *w, enum warning_channel ch, const cha
 }
 
 /* Prune once an hour: 0, or -1 with *error_r. The hour starts again whatever came of it. */
-static int prune(struct warn_worker *w, time_t *last, const char **error_r)
+static int prune(struct warn_worker *w, time_t *last, unsigned channels, const char **error_r)
 {
 	time_t now = time(NULL);
 	if (now - *last < PRUNE_INTERVAL_S)
 		return 0;
 	*last = now;
 	uint64_t n = 0;
-	int rc = warn_outbox_prune(w->ob, (unsigned)w->cfg->warning_retention, &n, error_r);
+	refresh_limits(w);
+	int rc = warn_outbox_prune(w->ob, w->lim.retention, &n, error_r);
 	if (n > 0)
 		log_info("event=warnings_pruned events=%llu", (unsigned long long)n);
-	if (w->channels == 0)
+	if (channels == 0)
 		warn_outbox_disconnect(w->ob); /* nothing else to do here for an hour */
 	return rc;
 }
@@ -503,14 +597,17 @@ static void *run(void *arg)
 	while (!stopping(w)) {
 		const char *why = "";
 		int rc = 0;
+		reload_read_lock(); /* a reload may switch channels on or off */
+		unsigned channels = w->setup->channels;
+		reload_read_unlock();
 		for (int ch = 0; ch < WARNING_CHANNELS && rc == 0; ch++)
-			if (w->channels & (1u << ch))
+			if (channels & (1u << ch))
 				rc = deliver_due(w, (enum warning_channel)ch, &why);
 		if (rc == 0)
-			rc = prune(w, &last_prune, &why);
-		uint64_t due = w->channels != 0 ? 0 : (uint64_t)PRUNE_INTERVAL_S * 1000;
-		if (rc == 0 && w->channels != 0)
-			rc = warn_outbox_next_due(w->ob, w->channels, &due, &why);
+			rc = prune(w, &last_prune, channels, &why);
+		uint64_t due = channels != 0 ? 0 : (uint64_t)PRUNE_INTERVAL_S * 1000;
+		if (rc == 0 && channels != 0)
+			rc = warn_outbox_next_due(w->ob, channels, &due, &why);
 		if (stopping(w))
 			break;
 		if (rc < 0) {
@@ -531,6 +628,9 @@ static void *run(void *arg)
 		if (due > 0)
 			warn_outbox_wait(w->ob, w->wake[0],
 			                 (unsigned)(due < IDLE_WAIT_MS ? due : IDLE_WAIT_MS));
+		char drain[16]; /* warn_worker_wake()'s bytes: a pipe left readable would spin */
+		while (read(w->wake[0], drain, sizeof(drain)) > 0) {
+		}
 	}
 	return NULL;
 }
@@ -542,10 +642,11 @@ int warn_worker_start(struct warn_worker *w, const char **error_r)
 		return -1;
 	}
 	w->started = true;
-	if (w->channels != 0)
+	unsigned channels = w->setup->channels; /* no reload before the daemon runs */
+	if (channels != 0)
 		log_info("event=warnings_delivering webhook=%s mail=%s",
-		         (w->channels & (1u << WARNING_WEBHOOK)) ? "yes" : "no",
-		         (w->channels & (1u << WARNING_MAIL)) ? "yes" : "no");
+		         (channels & (1u << WARNING_WEBHOOK)) ? "yes" : "no",
+		         (channels & (1u << WARNING_MAIL)) ? "yes" : "no");
 	return 0;
 }
 
@@ -564,8 +665,7 @@ void warn_worker_destroy(struct warn_worker **wp)
 	for (int i = 0; i < 2; i++)
 		if (w->wake[i] >= 0)
 			close(w->wake[i]);
-	explicit_bzero(w->secret, sizeof(w->secret));
-	free(w->template);
+	warn_setup_free(&w->setup);
 	free(w);
 	*wp = NULL;
 }

@@ -18,7 +18,8 @@
 #define LOG_LINE_MAX 2048
 
 static const char *log_prog = "mailquota";
-static enum log_level log_min = LOG_LEVEL_INFO;
+/* the lowest level written: changed by a reload while other threads log */
+static _Atomic int log_min = LOG_LEVEL_INFO;
 static const char *const level_names[] = { "debug", "info", "notice", "warn", "error" };
 /* syslog priorities of the levels: LOG_DEBUG 7, LOG_INFO 6, LOG_NOTICE 5, LOG_WARNING 4,
    LOG_ERR 3 */
@@ -42,8 +43,13 @@ static bool stderr_is_journal(void)
 void log_setup(const char *progname, enum log_level level)
 {
 	log_prog = progname;
-	log_min = level;
+	atomic_store(&log_min, (int)level);
 	log_journal = stderr_is_journal();
+}
+
+void log_set_level(enum log_level level)
+{
+	atomic_store(&log_min, (int)level);
 }
 
 bool log_to_journal(void)
@@ -64,7 +70,7 @@ int log_level_parse(const char *s, enum log_level *level_r)
 
 bool log_enabled(enum log_level level)
 {
-	return level >= log_min;
+	return (int)level >= atomic_load_explicit(&log_min, memory_order_relaxed);
 }
 
 static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
@@ -102,7 +108,7 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 
 void log_write(enum log_level level, const char *fmt, ...)
 {
-	if (level < log_min)
+	if (!log_enabled(level))
 		return;
 	va_list ap;
 	va_start(ap, fmt);

@@ -20,6 +20,9 @@ enum log_level {
  * and carries no "ts=" (the journal stamps each line). Call once at start-up.
  */
 void log_setup(const char *progname, enum log_level level);
+/* Change the lowest level written (a reload's log_level), safe while other threads log: each
+   line is written or not by the level in force when it is logged. */
+void log_set_level(enum log_level level);
 /* Whether log_setup() found stderr to be the journal. */
 bool log_to_journal(void);
 /* Parse "debug", "info", "notice", "warn" or "error"; 0 or -1. */

@@ -14,6 +14,8 @@ int rate_take(struct rate_bucket *b, uint64_t now_ms, uint64_t rate, uint64_t bu
 		b->micro = cap;
 		b->last_ms = now_ms;
 	}
+	if (b->micro > cap) /* burst was lowered (a reload): hold no more than the new one */
+		b->micro = cap;
 	if (now_ms > b->last_ms) {
 		uint64_t dt = now_ms - b->last_ms;
 		/* rate * 1000 millionths a ms; from empty, full after cap / (rate * 1000) ms, so

@@ -251,7 +251,18 @@ int admin_change(struct admin *a, enum resource_kind kind, enum admin_op op,
 	params[n++] = etag;
 	int rc = run_into(a, stmt, n, params, false, res, error_r);
 	free(ftext);
+	if (kind <= RESOURCE_ALIAS) /* always: tokens change through admin_token.c */
+		atomic_fetch_add_explicit(&a->changes[kind][rc < 0 ? ADMIN_CODES : res->code], 1,
+		                          memory_order_relaxed);
 	return rc;
+}
+
+void admin_change_counts(struct admin *a, uint64_t counts_r[RESOURCE_ALIAS + 1][ADMIN_CODES + 1])
+{
+	for (int k = 0; k <= RESOURCE_ALIAS; k++)
+		for (int c = 0; c <= ADMIN_CODES; c++)
+			counts_r[k][c] =
+			        atomic_load_explicit(&a->changes[k][c], memory_order_relaxed);
 }
 
 static const char *const get_stmt[] = {

@@ -90,6 +90,11 @@ struct admin *admin_new(const char *conninfo, unsigned pool_size, const struct d
                         unsigned bulk_timeout_s);
 void admin_destroy(struct admin **ap);
 
+/* admin_change() calls since admin_new() by kind (RESOURCE_DOMAIN, _MAILBOX, _ALIAS) and
+   outcome: counts_r[kind][code], counts_r[kind][ADMIN_CODES] for calls that returned -1.
+   Thread-safe; never waits on the database. */
+void admin_change_counts(struct admin *a, uint64_t counts_r[RESOURCE_ALIAS + 1][ADMIN_CODES + 1]);
+
 /*
  * Create, update or delete a domain, mailbox or alias as token (0: none) would; etag non-NULL
  * makes the change conditional (If-Match). fields are those resource_check() returned (NULL

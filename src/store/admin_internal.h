@@ -7,6 +7,8 @@
 #define MQ_ADMIN_INTERNAL_H
 
 #include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 #include "admin.h"
 
@@ -15,6 +17,9 @@ struct dbpool;
 struct admin {
 	struct dbpool *pool;
 	unsigned bulk_timeout_s; /* imports and export fetches; 0: the statement timeout */
+	/* admin_change() calls by kind (domain, mailbox, alias) and outcome (a code, or
+	   ADMIN_CODES: failed); relaxed atomics, counts only */
+	_Atomic uint64_t changes[RESOURCE_ALIAS + 1][ADMIN_CODES + 1];
 };
 
 /* How long an import statement or an export fetch may take. */

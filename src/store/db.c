@@ -58,7 +58,13 @@ static const char *failure_text(const char *prefix, PGconn *conn, const PGresult
 static PGconn *connect_with(const char *conninfo, const char *application_name,
                             const char *connect_timeout, const char **error_r)
 {
-	/* defaults first, so a conninfo that names the same keyword overrides them */
+	/* defaults first, so a conninfo that names the same keyword overrides them.
+	   target_session_attrs: every caller writes or LISTENs (neither works on a hot standby),
+	   so with a multi-host conninfo (host=a,b) a connection must never settle on a standby
+	   listed before the primary: it would answer every write with an error and keep the
+	   listener from ever finding the primary after a failover (tests/integration/
+	   test_failover.py). With one host it only turns "read-only" errors into a refused
+	   connection. */
 	const char *kw[] = { "connect_timeout",
 		             "application_name",
 		             "keepalives",
@@ -66,12 +72,13 @@ static PGconn *connect_with(const char *conninfo, const char *application_name,
 		             "keepalives_interval",
 		             "keepalives_count",
 		             "tcp_user_timeout",
+		             "target_session_attrs",
 		             "dbname",
 		             NULL };
-	const char *val[] = { connect_timeout, application_name, "1", "10", "5", "3",
-		              "20000",         conninfo,         NULL };
+	const char *val[] = { connect_timeout, application_name, "1",      "10", "5", "3",
+		              "20000",         "read-write",     conninfo, NULL };
 	if (conninfo[0] == '\0')
-		kw[7] = NULL;
+		kw[8] = NULL; /* dbname: the conninfo is expanded there */
 	PGconn *conn = PQconnectdbParams(kw, val, 1);
 	if (conn == NULL) {
 		*error_r = "out of memory";

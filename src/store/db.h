@@ -40,9 +40,10 @@ struct db_limits {
  * Open a connection with mailquota's defaults, which the conninfo may override: connect_timeout
  * (limits->connect_s, else 3 s), application_name, TCP keepalives after 10 s idle (probes every
  * 5 s, 3 lost: dead) and tcp_user_timeout 20 s, so a silent network failure ends a call instead
- * of hanging it. With limits, the session also gets statement_timeout, lock_timeout and an
- * idle_in_transaction_session_timeout. Returns the connection (PQfinish it), or NULL with
- * *error_r.
+ * of hanging it; target_session_attrs=read-write, so a multi-host conninfo (host=a,b) lands on
+ * the writable server wherever it is listed. With limits, the session also gets
+ * statement_timeout, lock_timeout and an idle_in_transaction_session_timeout. Returns the
+ * connection (PQfinish it), or NULL with *error_r.
  */
 PGconn *db_open(const char *conninfo, const char *application_name, const struct db_limits *limits,
                 const char **error_r);

@@ -12,6 +12,7 @@
 #include "usage.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,50 @@ struct usage {
 	unsigned retention;
 	pthread_mutex_t lock;
 	time_t last_prune;
+	_Atomic uint64_t outcomes[USAGE_OUTCOMES]; /* reports by outcome (relaxed: counts only) */
 };
+
+static const char *const outcome_names[] = {
+	[USAGE_OUTCOME_APPLIED] = "applied",
+	[USAGE_OUTCOME_DUPLICATE] = "duplicate",
+	[USAGE_OUTCOME_SUPERSEDED] = "superseded",
+	[USAGE_OUTCOME_CONFLICT] = "conflict",
+	[USAGE_OUTCOME_UNKNOWN_MAILBOX] = "unknown_mailbox",
+	[USAGE_OUTCOME_FAILED] = "failed",
+};
+
+const char *usage_outcome_name(enum usage_outcome o)
+{
+	return outcome_names[o];
+}
+
+void usage_counts(struct usage *u, uint64_t counts_r[USAGE_OUTCOMES])
+{
+	for (int i = 0; i < USAGE_OUTCOMES; i++)
+		counts_r[i] = atomic_load_explicit(&u->outcomes[i], memory_order_relaxed);
+}
+
+/* Count the outcomes of a batch: each report's, or all failed. */
+static void count_outcomes(struct usage *u, const struct usage_result *results, size_t n,
+                           bool failed)
+{
+	static const enum usage_outcome by_status[] = {
+		[USAGE_APPLIED] = USAGE_OUTCOME_APPLIED,
+		[USAGE_SUPERSEDED] = USAGE_OUTCOME_SUPERSEDED,
+		[USAGE_CONFLICT] = USAGE_OUTCOME_CONFLICT,
+		[USAGE_UNKNOWN_MAILBOX] = USAGE_OUTCOME_UNKNOWN_MAILBOX,
+	};
+	if (failed) {
+		atomic_fetch_add_explicit(&u->outcomes[USAGE_OUTCOME_FAILED], n,
+		                          memory_order_relaxed);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		enum usage_outcome o = results[i].duplicate ? USAGE_OUTCOME_DUPLICATE
+		                                            : by_status[results[i].status];
+		atomic_fetch_add_explicit(&u->outcomes[o], 1, memory_order_relaxed);
+	}
+}
 
 struct usage *usage_new(const char *conninfo, unsigned pool_size, unsigned retention_seconds,
                         const struct db_limits *limits)
@@ -270,6 +314,7 @@ int usage_apply(struct usage *u, const struct usage_report *reports, size_t n,
 release:
 	dbpool_release(u->pool, conn);
 out:
+	count_outcomes(u, results, n, ret < 0);
 	for (int k = 0; k < USAGE_ARRAYS; k++)
 		buf_free(&arr[k]);
 	free(sorted);

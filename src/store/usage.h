@@ -26,6 +26,24 @@ int usage_apply(struct usage *u, const struct usage_report *reports, size_t n,
                 struct usage_result *results, const char **error_r)
         __attribute__((warn_unused_result));
 
+/* What became of each usage report given to usage_apply(), for metrics. */
+enum usage_outcome {
+	USAGE_OUTCOME_APPLIED,
+	USAGE_OUTCOME_DUPLICATE, /* its key was seen before: answered the original outcome */
+	USAGE_OUTCOME_SUPERSEDED,
+	USAGE_OUTCOME_CONFLICT,
+	USAGE_OUTCOME_UNKNOWN_MAILBOX,
+	USAGE_OUTCOME_FAILED, /* its batch was not committed (usage_apply() returned -1) */
+};
+#define USAGE_OUTCOMES (USAGE_OUTCOME_FAILED + 1)
+
+/* "applied", "duplicate", "superseded", "conflict", "unknown_mailbox", "failed". */
+const char *usage_outcome_name(enum usage_outcome o);
+
+/* Reports given to usage_apply() since usage_new(), by outcome, into counts_r. Thread-safe;
+   never waits on the database. */
+void usage_counts(struct usage *u, uint64_t counts_r[USAGE_OUTCOMES]);
+
 /* One recalculation of a batch: checked (recalc.h), its address normalised; strings borrowed. */
 struct usage_recalc {
 	const char *address; /* as resource_key_parse() normalises a mailbox's */

@@ -55,6 +55,7 @@ struct view {
 	atomic_llong last_sync_ms; /* CLOCK_MONOTONIC ms: the view was known current then (read by
 	                              checks without a lock) */
 	uint64_t full_loads, notifications;
+	uint64_t connects; /* successful connect_and_load() calls */
 	double last_load_seconds;
 	PGconn *conn; /* the listener's own; only its thread touches it */
 };
@@ -339,6 +340,9 @@ static void *listener(void *arg)
 			if (warned)
 				log_info("event=view_db_available");
 			warned = false;
+			pthread_mutex_lock(&v->st_lock);
+			v->connects++;
+			pthread_mutex_unlock(&v->st_lock);
 			backoff = BACKOFF_MIN_MS;
 			set_state(v, true, true);
 			next_sweep = mono_now();
@@ -445,6 +449,7 @@ static void view_status(struct store *store, struct store_status *st)
 	        st->loaded ? (double)(ms_of(mono_now()) - atomic_load(&v->last_sync_ms)) / 1000 : 0;
 	st->full_loads = v->full_loads;
 	st->notifications = v->notifications;
+	st->reconnects = v->connects > 0 ? v->connects - 1 : 0;
 	st->last_load_seconds = v->last_load_seconds;
 	pthread_mutex_unlock(&v->st_lock);
 }

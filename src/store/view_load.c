@@ -9,6 +9,7 @@
  */
 #include "view_load.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,10 +175,19 @@ static int token_row(struct load_ctx *c, const struct copytext_row *r, const cha
 	struct store_token t;
 	uint64_t exp;
 	*error_r = "malformed token row";
-	if (r->n != 5 || get_id(r, 0, &t.id) < 0 || r->null[1] ||
-	    token_scope_parse(r->f[1], &t.scope) < 0 || get_id(r, 2, &t.mailbox_id) < 0 ||
+	if (r->n != 5 || get_id(r, 0, &t.id) < 0 || r->null[1] || get_id(r, 2, &t.mailbox_id) < 0 ||
 	    r->null[3] || strlen(r->f[3]) != 2 * TOKEN_HASH_LEN || get_u64(r, 4, &exp) < 0)
 		return -1;
+	if (token_scope_parse(r->f[1], &t.scope) < 0) {
+		/* a scope a newer release added (a newer daemon on the same database made it):
+		   this daemon does not know the token, and loads everything else */
+		static atomic_bool said;
+		if (!atomic_exchange(&said, true))
+			log_warn("event=token_scope_unknown token=%lld scope=\"%.20s\" note=\"a "
+			         "newer release's scope: upgrade this daemon to accept it\"",
+			         (long long)t.id, r->f[1]);
+		return 0;
+	}
 	t.expires = (int64_t)exp;
 	for (size_t i = 0; i < TOKEN_HASH_LEN; i++) {
 		int hi = hexval(r->f[3][2 * i]), lo = hexval(r->f[3][2 * i + 1]);

@@ -47,6 +47,8 @@ class AdminBase(unittest.TestCase):
         body = {"name": name or f"{scope}-token", "scope": scope, **extra}
         st, doc, _ = self.call("POST", TOKENS, body, want=201)
         self.assertTrue(doc["token"].startswith(f"mqt_{doc['id']}_"))
+        # a new token reaches the daemon's view by notification, a moment after the 201
+        mqtest.eventually(lambda: self.call("GET", TOKENS, token=doc["token"])[0] != 401, True)
         return doc
 
     def snapshot(self):

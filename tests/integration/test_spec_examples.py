@@ -15,6 +15,7 @@ import openapi
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
 CSV = "text/csv"
+PROM = "text/plain"  # GET /metrics: Prometheus's text format
 EXAMPLE = object()  # a request's body: the spec's request example for its media type
 
 # One real request per operation and per body media type, in this order (later ones rely on
@@ -22,6 +23,7 @@ EXAMPLE = object()  # a request's body: the spec's request example for its media
 # "precheck", or None. allowed: members that may be on one side only, each with its reason.
 REQUESTS = [
     dict(op="getHealth", path="/v1/health", token=None),
+    dict(op="getMetrics", path="/metrics", resp_media=PROM),
     dict(op="createDomain", path="/v1/domains", body=EXAMPLE, want=201),
     dict(op="updateWarningSettings", path="/v1/warnings/settings", body=EXAMPLE),
     dict(op="getWarningSettings", path="/v1/warnings/settings"),
@@ -231,6 +233,10 @@ class SpecExamples(unittest.TestCase):
                     ex, doc = self.by_type(ex), self.by_type(doc)
                 elif media == CSV:
                     ex, doc = self.csv_header(ex), self.csv_header(doc)
+                elif media == PROM:
+                    # every metric family the example shows is in the real exposition
+                    self.assertLessEqual(self.families(ex), self.families(doc))
+                    continue
                 diffs, used = openapi.shape_diff(ex, doc, allowed=e.get("allowed", {}))
                 self.assertEqual(diffs, [], f"{e['op']}: the example and {e['path']}")
                 self.assertEqual(sorted(set(e.get("allowed", {})) - used), [],
@@ -244,6 +250,11 @@ class SpecExamples(unittest.TestCase):
             row = json.loads(line)
             out.setdefault(row.get("type"), row)
         return out
+
+    @staticmethod
+    def families(text):
+        """The metric families of a Prometheus exposition (its TYPE lines)."""
+        return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
 
     @staticmethod
     def csv_header(text):

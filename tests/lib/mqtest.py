@@ -104,11 +104,16 @@ def _stop_all():
 class Daemon:
     """The real mailquotad on a Unix socket, a loopback TCP port and a loopback HTTP port."""
 
-    def __init__(self, conninfo, token=None, journal=False, **overrides):
+    def __init__(self, conninfo, token=None, journal=False, config=None, **overrides):
         """journal: tell the daemon its stderr (the log file) is systemd's journal, as systemd
-        does (JOURNAL_STREAM = the stream's device:inode)."""
+        does (JOURNAL_STREAM = the stream's device:inode). config: parameters (name -> value)
+        for a configuration file given with -c instead of -o, so reload() can change them."""
         self.journal = journal
         self.dir = tempfile.mkdtemp(prefix="mqd-")
+        self.config = dict(config) if config is not None else None
+        self.config_path = os.path.join(self.dir, "mailquota.conf")
+        if self.config is not None:
+            self.write_config(self.config)
         # an admin token for the test's requests, made as an operator would make the first one
         if token is None:
             token = bootstrap_token(conninfo, "test-admin")
@@ -136,9 +141,13 @@ class Daemon:
             "log_level": "debug",
         }
         opts.update(overrides)
+        for k in self.config or {}:
+            opts.pop(k, None)  # the file's, so that a reload can change it
         if "http_listen" in overrides and overrides["http_listen"]:
             self.http_port = int(str(overrides["http_listen"]).rsplit(":", 1)[1])
         args = [os.path.join(BIN, "mailquotad")]
+        if self.config is not None:
+            args += ["-c", self.config_path]
         for k, v in opts.items():
             args += ["-o", f"{k}={v}"]
         self.log_path = os.path.join(self.dir, "mailquotad.log")
@@ -181,6 +190,31 @@ class Daemon:
     def read_log(self):
         with open(self.log_path) as f:
             return f.read()
+
+    def write_config(self, settings):
+        """Replace the -c file (see config=) with name = value lines, or raw text."""
+        text = settings if isinstance(settings, str) else \
+            "".join(f"{k} = {v}\n" for k, v in settings.items())
+        with open(self.config_path + ".new", "w") as f:
+            f.write(text)
+        os.replace(self.config_path + ".new", self.config_path)
+
+    RELOAD_ENDS = ("event=reloaded ", "event=reload_failed ")
+
+    def reload(self, settings=None, timeout=15):
+        """Write settings (if given) to the -c file, send SIGHUP and wait until the daemon logs
+        the outcome (it must log at notice or lower); returns the log lines written meanwhile."""
+        if settings is not None:
+            self.write_config(settings)
+        before = len(self.read_log().splitlines())
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            lines = self.read_log().splitlines()[before:]
+            if any(m in line for line in lines for m in self.RELOAD_ENDS):
+                return lines
+            time.sleep(0.02)
+        raise AssertionError("no reload outcome logged:\n" + self.read_log()[-3000:])
 
     def rss_kb(self):
         """The daemon's resident memory in KiB."""
@@ -350,12 +384,13 @@ class SeededTestCase(unittest.TestCase):
         cls.db.close()
 
 
-def eventually(fn, want, timeout=15.0):
-    """Poll fn() until it returns want (changes reach a daemon's view asynchronously); return
-    the last value. The bound is generous: this checks correctness, not speed."""
+def eventually(fn, want, timeout=15.0, key=lambda got: got):
+    """Poll fn() until key(fn()) is want (changes reach a daemon's view asynchronously);
+    return the last value of fn(). The bound is generous: this checks correctness, not
+    speed."""
     deadline = time.time() + timeout
     got = fn()
-    while got != want and time.time() < deadline:
+    while key(got) != want and time.time() < deadline:
         time.sleep(0.02)
         got = fn()
     return got

@@ -93,11 +93,13 @@ def validate(method, path, status, doc):
 
 def served_routes():
     """(method, pattern) of every API row of the daemon's route table (src/daemon/http_route.c):
-    the paths under /v1/; the self-check page's files (/self...) are not API operations."""
+    the paths under /v1/ and /metrics; the self-check page's files (/self...) are not API
+    operations."""
     routes = set()
     for p in HTTP_SOURCES:
         with open(p) as f:
-            for m in re.finditer(r'\{\s*"(GET|POST|PUT|PATCH|DELETE)",\s*"(/v1/[^"]*)"', f.read()):
+            for m in re.finditer(r'\{\s*"(GET|POST|PUT|PATCH|DELETE)",\s*"(/v1/[^"]*|/metrics)"',
+                                 f.read()):
                 routes.add((m.group(1), m.group(2)))
     return routes
 

@@ -1,8 +1,10 @@
 /* Tests for the configuration table: defaults, parsing, validation and error messages. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,12 +200,253 @@ static void test_overrides(void **state)
 	}
 }
 
+/* Reload: each parameter's class, as config.c's table says and the daemon's readers require. */
+static void test_key_class(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name;
+		int live;
+	} cases[] = {
+		{ "reply_over_quota", 1 },
+		{ "reply_profile", 1 },
+		{ "unknown_recipient_action", 1 },
+		{ "log_level", 1 },
+		{ "policy_tcp_allow", 1 },
+		{ "policy_max_connections_per_client", 1 },
+		{ "policy_idle_timeout", 1 },
+		{ "http_cors_origins", 1 },
+		{ "http_request_timeout", 1 },
+		{ "precheck_rate", 1 },
+		/* a bucket holding more than a lowered burst is cut to it */
+		{ "precheck_burst", 1 },
+		{ "grace_percent", 1 },
+		{ "message_size_limit", 1 },
+		{ "alias_policy", 1 },
+		{ "warning_retry_max", 1 },
+		{ "shutdown_timeout", 1 },
+		/* sockets, pools, threads and what HTTP worker jobs read (they hold no lock) */
+		{ "policy_socket", 0 },
+		{ "policy_socket_mode", 0 },
+		{ "policy_tcp_listen", 0 },
+		{ "policy_max_connections", 0 }, /* checked against RLIMIT_NOFILE at start */
+		{ "http_listen", 0 },
+		{ "http_threads", 0 },
+		{ "http_workers", 0 },
+		{ "http_max_connections", 0 },
+		{ "database_url", 0 },
+		{ "database_pool_size", 0 },
+		{ "recipient_delimiter", 0 },
+		{ "fold_local_part", 0 },
+		{ "self_token_max_lifetime", 0 },
+		{ "warning_webhook_url", 1 },
+		{ "warning_mail_template", 1 },
+		{ "nosuch", -1 },
+		{ "", -1 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (config_key_live(cases[i].name) != cases[i].live)
+			fail_msg("%s: %d, want %d", cases[i].name, config_key_live(cases[i].name),
+			         cases[i].live);
+	/* every row of the table has a class */
+	size_t n = 0;
+	for (const char *k; (k = config_key_name(n)) != NULL; n++)
+		assert_true(config_key_live(k) >= 0);
+	assert_true(n > 60);
+}
+
+/* config_diff(): which parameters of each class differ from the defaults after text. */
+static void test_diff(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		size_t nlive, nrestart;
+		const char *live, *restart;
+	} cases[] = {
+		{ "", 0, 0, "", "" },
+		/* a value set to its default is no change */
+		{ "log_level = info\npolicy_socket = /run/mailquota/policy.sock\n", 0, 0, "", "" },
+		{ "log_level = warn\nreply_over_quota = 552 5.2.2 Full\n", 2, 0,
+		  "reply_over_quota,log_level", "" },
+		{ "http_threads = 2\npolicy_socket = /tmp/p.sock\n", 0, 2, "",
+		  "policy_socket,http_threads" },
+		{ "fold_local_part = no\ngrace_percent = 5\npolicy_tcp_allow = 10.0.0.0/8\n", 2, 1,
+		  "policy_tcp_allow,grace_percent", "fold_local_part" },
+		/* the same listen address written as a bare port is the same value */
+		{ "http_listen = 8080\n", 0, 0, "", "" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config a, b;
+		const char *err = "";
+		char live[256], restart[256];
+		config_init(&a);
+		config_init(&b);
+		if (config_parse_string(&b, cases[i].text, &err) < 0)
+			fail_msg("%s: %s", cases[i].text, err);
+		assert_int_equal(config_diff(&a, &b, true, live, sizeof(live)), cases[i].nlive);
+		assert_int_equal(config_diff(&a, &b, false, restart, sizeof(restart)),
+		                 cases[i].nrestart);
+		assert_string_equal(live, cases[i].live);
+		assert_string_equal(restart, cases[i].restart);
+		config_free(&a);
+		config_free(&b);
+	}
+}
+
+/* A list that does not fit ends in "...", within the buffer, and still counts every name. */
+static void test_diff_cut(void **state)
+{
+	(void)state;
+	struct config a, b;
+	const char *err = "";
+	config_init(&a);
+	config_init(&b);
+	assert_int_equal(config_parse_string(&b,
+	                                     "reply_over_quota = 552 5.2.2 Full\n"
+	                                     "log_level = warn\ngrace_percent = 5\n",
+	                                     &err),
+	                 0);
+	static const struct {
+		size_t size;
+		const char *want;
+	} cases[] = {
+		{ 64, "grace_percent,reply_over_quota,log_level" },
+		/* a name is written only with room left for ",..." after it */
+		{ 45, "grace_percent,reply_over_quota,log_level" },
+		{ 44, "grace_percent,reply_over_quota,..." },
+		{ 35, "grace_percent,reply_over_quota,..." },
+		{ 34, "grace_percent,..." },
+		{ 18, "grace_percent,..." },
+		{ 17, "..." },
+		{ 5, "..." },
+		{ 4, "" },
+		{ 1, "" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[64];
+		memset(out, 'x', sizeof(out));
+		assert_int_equal(config_diff(&a, &b, true, out, cases[i].size), 3);
+		if (strcmp(out, cases[i].want) != 0)
+			fail_msg("size %zu: \"%s\", want \"%s\"", cases[i].size, out,
+			         cases[i].want);
+	}
+	config_free(&a);
+	config_free(&b);
+}
+
+/* config_apply_live(): live values and what derives from them move; restart-only ones stay. */
+static void test_apply_live(void **state)
+{
+	(void)state;
+	struct config run, fresh;
+	const char *err = "";
+	config_init(&run);
+	config_init(&fresh);
+	assert_int_equal(config_parse_string(&fresh,
+	                                     "reply_profile = strict\n"
+	                                     "reply_tempfail = 450 4.3.0 Later\n"
+	                                     "unknown_recipient_action = 550 5.1.1 No such user\n"
+	                                     "log_level = error\n"
+	                                     "alias_policy = all\n"
+	                                     "policy_tcp_allow = 10.0.0.0/8 192.168.0.0/16\n"
+	                                     "http_cors_origins = https://a.example\n"
+	                                     "precheck_rate = 7\n"
+	                                     "message_size_limit = 1M\n"
+	                                     "policy_socket = /tmp/other.sock\n"
+	                                     "http_threads = 8\n"
+	                                     "recipient_delimiter = -\n"
+	                                     "database_url = dbname=other\n",
+	                                     &err),
+	                 0);
+	config_apply_live(&run, &fresh);
+	/* live: the values and the derived fields */
+	assert_string_equal(run.reply_profile, "strict");
+	assert_int_equal(run.profile, REPLY_PROFILE_STRICT);
+	assert_string_equal(run.replies.over_quota, "452 4.2.2 Mailbox full");
+	assert_string_equal(run.replies.tempfail, "450 4.3.0 Later");
+	assert_string_equal(run.replies.unknown, "550 5.1.1 No such user");
+	assert_int_equal(run.level, LOG_LEVEL_ERROR);
+	assert_int_equal(run.alias_rule, ALIAS_POLICY_ALL);
+	assert_int_equal(run.policy_tcp_allow_list.n, 2);
+	assert_string_equal(run.http_cors_origins, "https://a.example");
+	assert_true(run.precheck_rate == 7);
+	assert_true(run.message_size_limit == 1024 * 1024);
+	/* restart-only: untouched, and the address rules still follow the running delimiter */
+	assert_string_equal(run.policy_socket, "/run/mailquota/policy.sock");
+	assert_true(run.http_threads == 1);
+	assert_string_equal(run.recipient_delimiter, "+");
+	assert_string_equal(run.address_rules.delimiters, "+");
+	assert_string_equal(run.database_url, "");
+	/* fresh holds the old strings now, to be freed by its owner */
+	assert_string_equal(fresh.reply_profile, "conventional");
+	assert_string_equal(fresh.http_cors_origins, "");
+	/* nothing live differs any more from a configuration loaded from the same text */
+	struct config again;
+	char names[256];
+	config_init(&again);
+	assert_int_equal(config_parse_string(&again,
+	                                     "reply_profile = strict\n"
+	                                     "reply_tempfail = 450 4.3.0 Later\n"
+	                                     "unknown_recipient_action = 550 5.1.1 No "
+	                                     "such user\n"
+	                                     "log_level = error\nalias_policy = all\n"
+	                                     "policy_tcp_allow = 10.0.0.0/8 "
+	                                     "192.168.0.0/16\n"
+	                                     "http_cors_origins = https://a.example\n"
+	                                     "precheck_rate = 7\n"
+	                                     "message_size_limit = 1M\n",
+	                                     &err),
+	                 0);
+	assert_int_equal(config_diff(&run, &again, true, names, sizeof(names)), 0);
+	config_free(&again);
+	config_free(&fresh);
+	config_free(&run);
+}
+
+/* docs/configuration.md's list of restart-only parameters is the table's. */
+static void test_doc_restart_list(void **state)
+{
+	(void)state;
+	FILE *f = fopen(MQ_SOURCE_DIR "/docs/configuration.md", "r");
+	assert_non_null(f);
+	char line[512], doc[4096] = "", table[4096] = "";
+	bool in = false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strstr(line, "<!-- restart-only:begin") != NULL) {
+			in = true;
+			continue;
+		}
+		if (strstr(line, "<!-- restart-only:end") != NULL)
+			break;
+		/* one "`name`" after another, separated by commas */
+		for (char *p = line; in && (p = strchr(p, '`')) != NULL;) {
+			char *end = strchr(p + 1, '`');
+			assert_non_null(end);
+			*end = '\0';
+			strcat(doc, p + 1);
+			strcat(doc, " ");
+			p = end + 1;
+		}
+	}
+	fclose(f);
+	for (size_t i = 0; config_key_name(i) != NULL; i++)
+		if (config_key_live(config_key_name(i)) == 0) {
+			strcat(table, config_key_name(i));
+			strcat(table, " ");
+		}
+	assert_string_equal(doc, table);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults), cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_errors),   cmocka_unit_test(test_hostport),
-		cmocka_unit_test(test_origins),  cmocka_unit_test(test_overrides),
+		cmocka_unit_test(test_defaults),         cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_errors),           cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_origins),          cmocka_unit_test(test_overrides),
+		cmocka_unit_test(test_key_class),        cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_diff_cut),         cmocka_unit_test(test_apply_live),
+		cmocka_unit_test(test_doc_restart_list),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

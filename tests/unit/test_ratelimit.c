@@ -52,6 +52,20 @@ static void test_clock_back(void **state)
 	assert_int_equal(rate_take(&b, 6000, 1, 1, 1, &retry), 0);
 }
 
+/* burst lowered between calls (a reload): the bucket is cut to it, never wraps around */
+static void test_burst_lowered(void **state)
+{
+	(void)state;
+	struct rate_bucket b = { 0 };
+	uint64_t retry;
+	assert_int_equal(rate_take(&b, 0, 1, 100, 1, &retry), 0); /* 99 left */
+	assert_int_equal(rate_take(&b, 0, 1, 10, 10, &retry), 0); /* cut to 10, all taken */
+	assert_int_equal(rate_take(&b, 0, 1, 10, 1, &retry), -1);
+	assert_int_equal(retry, 1000);
+	assert_int_equal(rate_take(&b, 5000, 1, 10, 5, &retry), 0); /* refilled at the rate */
+	assert_int_equal(rate_take(&b, 5000, 1, 10, 1, &retry), -1);
+}
+
 static void test_limits(void **state)
 {
 	(void)state;
@@ -70,9 +84,8 @@ static void test_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_burst_then_rate),
-		cmocka_unit_test(test_many_at_once),
-		cmocka_unit_test(test_clock_back),
+		cmocka_unit_test(test_burst_then_rate), cmocka_unit_test(test_many_at_once),
+		cmocka_unit_test(test_clock_back),      cmocka_unit_test(test_burst_lowered),
 		cmocka_unit_test(test_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
