@@ -89,13 +89,7 @@ class Run:
         return self.proc.wait(timeout=timeout)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        mqtest.stop_process(self.proc)
         self.log.close()
         log = self.read_log()
         for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
@@ -141,7 +135,9 @@ def ask(path, recipient, size=1):
         return c.ask(recipient=recipient, size=size)
 
 
-class Notify(unittest.TestCase):
+class Seeded(unittest.TestCase):
+    """A seeded database for the class, a temporary directory (0755) for each test."""
+
     @classmethod
     def setUpClass(cls):
         cls.db = mqtest.Database()
@@ -154,6 +150,11 @@ class Notify(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="mqsd-")
         os.chmod(self.tmp, 0o755)
+
+
+class Notify(Seeded):
+    def setUp(self):
+        super().setUp()
         self.n = Notifications(self.tmp)
 
     def tearDown(self):
@@ -234,19 +235,9 @@ def tcp_listener():
     return s
 
 
-class SocketActivation(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.db = mqtest.Database()
-        seed(cls.db)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.db.close()
-
+class SocketActivation(Seeded):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="mqsd-")
-        os.chmod(self.tmp, 0o755)
+        super().setUp()
         self.path = os.path.join(self.tmp, "policy.sock")
 
     def tearDown(self):
