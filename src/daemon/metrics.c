@@ -214,8 +214,9 @@ static void write_connections(struct prom_writer *w)
 	for (int i = 0; i < METRICS_LISTENERS; i++)
 		for (int r = 0; r < METRICS_REFUSALS; r++) {
 			const char *why = refusal_names[i >= METRICS_LISTEN_HTTP][r];
-			if (why == NULL || (listener_unix[i] && r == METRICS_REFUSED_TCP_ALLOW))
-				continue;
+			if (why == NULL || (listener_unix[i] && r == METRICS_REFUSED_TCP_ALLOW) ||
+			    (i == METRICS_LISTEN_METRICS && r == METRICS_REFUSED_QUEUE))
+				continue; /* refusals that listener cannot make (no worker queue) */
 			struct prom_label l[] = { { "listener", listener_names[i] },
 				                  { "reason", why } };
 			prom_sample_u64(w, "mailquota_connections_refused_total", l, NL(l),

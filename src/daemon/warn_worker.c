@@ -68,6 +68,7 @@ struct warn_worker {
 	bool started;
 	atomic_bool stop;
 	int wake[2];
+	bool channel_off; /* the last send found its channel switched off by a reload */
 };
 
 static _Thread_local char errbuf[300];
@@ -287,6 +288,7 @@ static enum warn_outcome send_webhook(struct warn_worker *w, const struct warnin
 	if (!on) {
 		curl_easy_cleanup(c);
 		snprintf(err, errsize, "a reload switched the webhook channel off");
+		w->channel_off = true;
 		return WARN_RETRY;
 	}
 	snprintf(h_sig, sizeof(h_sig), "Mailquota-Signature: %s", sig);
@@ -472,6 +474,7 @@ static enum warn_outcome send_mail(struct warn_worker *w, const struct warning_e
 		buf_free(&msg);
 		if (!on) {
 			snprintf(err, errsize, "a reload switched the mail channel off");
+			w->channel_off = true;
 			return WARN_RETRY;
 		}
 		snprintf(err, errsize, "the message is larger than %d bytes", WARNING_MAIL_MAX);
@@ -542,10 +545,18 @@ static int deliver_due(struct warn_worker *w, enum warning_channel ch, const cha
 		}
 		char err[ERROR_TEXT_MAX] = "";
 		refresh_limits(w);
+		w->channel_off = false;
 		enum warn_outcome o = ch == WARNING_WEBHOOK
 		                              ? send_webhook(w, &ev, &body, err, sizeof(err))
 		                              : send_mail(w, &ev, err, sizeof(err));
 		buf_free(&body);
+		if (w->channel_off) {
+			/* not sent, so no try: it waits, due, for the channel to be switched on */
+			warn_outbox_release(w->ob);
+			log_info("event=warning_held id=%s channel=%s note=\"%s\"", ev.event_id,
+			         warning_channel_name(ch), err);
+			return 0; /* the loop looks at the channels again */
+		}
 		if (stopping(w) && o != WARN_DELIVERED)
 			return 0; /* cut short: the claim ends with the connection, and is made
 			             again */

@@ -197,6 +197,16 @@ int warn_outbox_finish(struct warn_outbox *ob, enum warn_outcome outcome, unsign
 	return 0;
 }
 
+void warn_outbox_release(struct warn_outbox *ob)
+{
+	if (!ob->claimed || ob->conn == NULL)
+		return;
+	ob->claimed = false;
+	db_rollback(ob->conn, call_ms(ob));
+	if (PQtransactionStatus(ob->conn) != PQTRANS_IDLE)
+		drop(ob);
+}
+
 int warn_outbox_next_due(struct warn_outbox *ob, unsigned channels, uint64_t *ms_r,
                          const char **error_r)
 {

@@ -53,6 +53,13 @@ int warn_outbox_finish(struct warn_outbox *ob, enum warn_outcome outcome, unsign
                        const char **error_r) __attribute__((warn_unused_result));
 
 /*
+ * End the claim of warn_outbox_claim() without a try: the delivery stays pending and due as it
+ * was (a reload switched its channel off before it was sent). A failed rollback drops the
+ * connection, which ends the claim as well.
+ */
+void warn_outbox_release(struct warn_outbox *ob);
+
+/*
  * After claims found nothing due: milliseconds until the next pending delivery of the channels
  * whose bits (1 << channel) are set falls due; WARN_OUTBOX_HELD_MS when one is due already
  * (another session holds it); UINT64_MAX when none is pending. 0, or -1 with *error_r.
