@@ -274,8 +274,8 @@ class Failover(unittest.TestCase):
             # within the last second is not tried again yet)
             self.assertEqual(mqtest.eventually(
                 lambda: a.http("PUT", f"/v1/mailboxes/flip@{DOMAIN}/usage",
-                               {"bytes": 1000, "source": "failover drill"},
-                               validate=False)[0], 200, 30), 200,
+                               {"bytes": 1000, "source": "failover drill"})[0], 200, 30),
+                200,
                 a.read_log()[-3000:])
             t_put = time.monotonic() - t_promote
             self.assertEqual(mqtest.eventually(
