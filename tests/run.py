@@ -12,7 +12,7 @@ if __name__ == "__main__":
     sys.path.insert(0, os.getcwd())
     # a module that needs no database says so on a line of its own and always runs; the
     # others are not even imported without one
-    with open(sys.argv[1] + ".py") as f:
+    with open(sys.argv[1].split(".")[0] + ".py") as f:
         needs_db = re.search(r"^NEEDS_DATABASE = False\b", f.read(), re.M) is None
     if needs_db and not os.environ.get("MQ_TEST_PGHOST"):
         print("MQ_TEST_PGHOST is not set: run scripts/test (skipping)")

@@ -44,8 +44,9 @@
 #define CLOSE_LINGER_SEC   5   /* a closing connection has this long to take its answers */
 #define ACCEPT_PAUSE_MS    250 /* accepting pauses this long when descriptors run out */
 #define DRAIN_POLL_MS      50  /* how often a drain looks whether the work is done */
-#define LOG_EVERY_SEC      10  /* a repeated refusal is logged at most this often */
-#define RELOAD_RETRY_MS    10  /* a reload waiting for HTTP readers is tried again this often */
+#define DRAIN_QUIET_MS     100 /* a draining connection quiet this long is closed, between requests */
+#define LOG_EVERY_SEC      10 /* a repeated refusal is logged at most this often */
+#define RELOAD_RETRY_MS    10 /* a reload waiting for HTTP readers is tried again this often */
 
 enum tag_kind { TAG_LISTENER, TAG_CONN, TAG_SIGNAL };
 
@@ -82,15 +83,10 @@ struct conn {
 	struct buf in;
 	struct buf out;
 	time_t last_active;
-	bool writing; /* EPOLLOUT is armed */
-	bool closing; /* reads are over: close once out is sent */
+	struct timespec last_input; /* CLOCK_MONOTONIC: when the drain may close it */
+	bool writing;               /* EPOLLOUT is armed */
+	bool closing;               /* reads are over: close once out is sent */
 	struct conn *prev, *next;
-};
-
-/* A log line that may repeat at the peer's will: at most one per LOG_EVERY_SEC. */
-struct ratelog {
-	time_t last;
-	unsigned long suppressed;
 };
 
 struct policy_server {
@@ -103,7 +99,8 @@ struct policy_server {
 	struct hmap clients; /* struct client by key */
 	uint64_t client_seed;
 	struct timespec accept_paused_until; /* tv_sec 0: accepting */
-	struct ratelog log_fds, log_full, log_client, log_denied;
+	/* lines that may repeat at a peer's will: one per LOG_EVERY_SEC (log_rate_allow()) */
+	struct log_rate log_fds, log_full, log_client, log_denied;
 	unsigned long next_id;
 	struct tag signal_tag;
 	struct answer_ctx answer; /* its result is reused: the loop runs one check at a time */
@@ -237,20 +234,6 @@ static void conn_close(struct policy_server *srv, struct conn *c, const char *re
 	free(c);
 }
 
-/* Whether a line that may repeat at a peer's will is due; else it is counted as suppressed. */
-static bool ratelog_due(struct ratelog *rl, unsigned long *suppressed_r)
-{
-	time_t now = now_sec();
-	if (rl->last != 0 && now - rl->last < LOG_EVERY_SEC) {
-		rl->suppressed++;
-		return false;
-	}
-	rl->last = now;
-	*suppressed_r = rl->suppressed;
-	rl->suppressed = 0;
-	return true;
-}
-
 /* The client key of an accepted connection: its address for TCP, its user id for Unix. */
 static void client_key(int fd, const struct sockaddr_storage *sa, uint8_t key[17])
 {
@@ -279,7 +262,7 @@ static void pause_accepting(struct policy_server *srv, struct listener *l, int e
 	srv->accept_paused_until = deadline_in(CLOCK_MONOTONIC, ACCEPT_PAUSE_MS);
 	metrics_refused(metrics_policy_listener(l->proto, l->path != NULL),
 	                METRICS_REFUSED_DESCRIPTORS);
-	if (ratelog_due(&srv->log_fds, &suppressed))
+	if (log_rate_allow(&srv->log_fds, LOG_EVERY_SEC, &suppressed))
 		log_warn("event=accept_paused via=%s error=\"%s\" connections=%u pause_ms=%d "
 		         "suppressed=%lu note=\"out of descriptors: raise LimitNOFILE or lower "
 		         "policy_max_connections\"",
@@ -303,7 +286,7 @@ static struct client *admit(struct policy_server *srv, struct listener *l, int f
 	if (sa->ss_family != AF_UNIX &&
 	    !cidr_list_match(&srv->cfg->policy_tcp_allow_list, (const struct sockaddr *)sa)) {
 		metrics_refused(ml, METRICS_REFUSED_TCP_ALLOW);
-		if (ratelog_due(&srv->log_denied, &suppressed)) {
+		if (log_rate_allow(&srv->log_denied, LOG_EVERY_SEC, &suppressed)) {
 			char host[INET6_ADDRSTRLEN] = "?";
 			getnameinfo((const struct sockaddr *)sa, sizeof(*sa), host, sizeof(host),
 			            NULL, 0, NI_NUMERICHOST);
@@ -316,7 +299,7 @@ static struct client *admit(struct policy_server *srv, struct listener *l, int f
 	}
 	if (srv->nconns >= srv->cfg->policy_max_connections) {
 		metrics_refused(ml, METRICS_REFUSED_MAX_CONNECTIONS);
-		if (ratelog_due(&srv->log_full, &suppressed))
+		if (log_rate_allow(&srv->log_full, LOG_EVERY_SEC, &suppressed))
 			log_warn("event=connection_refused via=%s reason=policy_max_connections "
 			         "limit=%llu suppressed=%lu",
 			         l->what, (unsigned long long)srv->cfg->policy_max_connections,
@@ -329,7 +312,7 @@ static struct client *admit(struct policy_server *srv, struct listener *l, int f
 	struct client *cl = hmap_get(&srv->clients, h, key, client_eq);
 	if (cl != NULL && cl->conns >= srv->cfg->policy_max_connections_per_client) {
 		metrics_refused(ml, METRICS_REFUSED_PER_CLIENT);
-		if (ratelog_due(&srv->log_client, &suppressed))
+		if (log_rate_allow(&srv->log_client, LOG_EVERY_SEC, &suppressed))
 			log_warn(
 			        "event=connection_refused via=%s reason=policy_max_connections_per_"
 			        "client limit=%llu suppressed=%lu",
@@ -384,6 +367,7 @@ static void do_accept(struct policy_server *srv, struct listener *l)
 		buf_init(&c->in, answer_request_max(l->proto));
 		buf_init(&c->out, POLICY_OUTPUT_MAX);
 		c->last_active = now_sec();
+		clock_gettime(CLOCK_MONOTONIC, &c->last_input);
 		c->next = srv->conns;
 		if (srv->conns != NULL)
 			srv->conns->prev = c;
@@ -497,6 +481,7 @@ static void on_readable(struct policy_server *srv, struct conn *c)
 			break;
 		}
 		c->last_active = now_sec();
+		clock_gettime(CLOCK_MONOTONIC, &c->last_input);
 		if (take_input(srv, c, chunk, (size_t)n, &end) < 0)
 			break;
 		if ((size_t)n < sizeof(chunk))
@@ -648,25 +633,32 @@ static void close_listeners(struct policy_server *srv)
 	srv->accept_paused_until.tv_sec = 0;
 }
 
-/* Whether every answer owed has been sent. */
-static bool outputs_flushed(const struct policy_server *srv)
-{
-	for (const struct conn *c = srv->conns; c != NULL; c = c->next)
-		if (c->out.len > 0)
-			return false;
-	return true;
-}
-
 struct drain_ctx {
 	struct policy_server *srv;
 	bool (*done)(void *ctx);
 	void *ctx;
 };
 
+/*
+ * A drain's step: close each connection that is between requests (all answered and sent,
+ * nothing unread) and has been quiet DRAIN_QUIET_MS, so a persistent client (a Postfix smtpd)
+ * sees a clean end between two requests, never a reset with its question unanswered; done
+ * when no connection is left and the HTTP side is idle too. A connection still asking is
+ * served meanwhile (shutdown_timeout bounds it all).
+ */
 static bool drain_done(void *arg)
 {
 	struct drain_ctx *d = arg;
-	return outputs_flushed(d->srv) && (d->done == NULL || d->done(d->ctx));
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (struct conn *c = d->srv->conns, *next; c != NULL; c = next) {
+		next = c->next;
+		long quiet_ms = (now.tv_sec - c->last_input.tv_sec) * 1000 +
+		                (now.tv_nsec - c->last_input.tv_nsec) / 1000000;
+		if (!c->closing && c->out.len == 0 && c->in.len == 0 && quiet_ms >= DRAIN_QUIET_MS)
+			conn_close(d->srv, c, "shutdown");
+	}
+	return d->srv->conns == NULL && (d->done == NULL || d->done(d->ctx));
 }
 
 int policy_server_drain(struct policy_server *srv, int signal_fd, unsigned timeout_ms,

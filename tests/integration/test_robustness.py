@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import unittest
 
@@ -155,6 +156,48 @@ class Lifecycle(unittest.TestCase):
             log = d.read_log()
             self.assertIn("event=stopping", log)
             self.assertIn("event=stopped", log)
+            d.cleanup()
+        finally:
+            db.close()
+
+    def test_drain_serves_open_connections_and_ends_them_between_requests(self):
+        """After SIGTERM an open policy connection that keeps asking is still answered (a
+        Postfix smtpd mid-message), and once it is quiet the daemon ends it cleanly: end of
+        file between two requests, never a reset with a question unanswered."""
+        db = mqtest.Database()
+        try:
+            d = mqtest.Daemon(db.conninfo)
+            stopping = threading.Event()
+            stop_asking = threading.Event()
+            counts = {"before": 0, "after": 0}
+            errors = []
+            c = d.policy_conn()
+
+            def ask_on():
+                try:
+                    while not stop_asking.is_set():
+                        self.assertEqual(c.ask(recipient="a@b.test", size=1), "DUNNO")
+                        counts["after" if stopping.is_set() else "before"] += 1
+                except Exception as e:  # noqa: BLE001 (reported below)
+                    errors.append(repr(e))
+
+            t = threading.Thread(target=ask_on)
+            t.start()
+            mqtest.eventually(lambda: counts["before"] > 0, True)
+            d.proc.send_signal(signal.SIGTERM)
+            mqtest.eventually(lambda: "event=stopping" in d.read_log(), True)
+            stopping.set()
+            mqtest.eventually(lambda: counts["after"] >= 20 or bool(errors), True)
+            stop_asking.set()
+            t.join(30)
+            self.assertEqual(errors, [], d.read_log()[-3000:])
+            self.assertGreaterEqual(counts["after"], 20)
+            # quiet now: closed between requests, a clean end of file
+            c.sock.settimeout(10)
+            self.assertEqual(c.sock.recv(1), b"")
+            c.sock.close()
+            self.assertEqual(d.proc.wait(timeout=20), 0)
+            self.assertIn("event=stopped", d.read_log())
             d.cleanup()
         finally:
             db.close()
