@@ -625,7 +625,10 @@ static void close_listeners(struct policy_server *srv)
 		struct listener *l = &srv->listeners[i];
 		if (l->fd < 0)
 			continue;
-		close(l->fd); /* closing also removes it from the epoll set */
+		/* removed first: an inherited socket's description lives on in systemd's copy, so
+		   closing ours would leave it in the epoll set, ready at each connection attempt */
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, l->fd, NULL); /* ENOENT while paused: fine */
+		close(l->fd);
 		if (l->path != NULL && !l->inherited) /* systemd's socket file stays for the next */
 			unlink(l->path);
 		l->fd = -1;

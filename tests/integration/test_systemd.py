@@ -251,7 +251,7 @@ class SocketActivation(Seeded):
         socks = [(pol, "policy_socket"), (http, "http_listen")]
         opts = dict(http_listen=hostport, policy_tcp_listen=f"127.0.0.1:{tcp_port}")
         try:
-            d = Run(self.tmp, self.db.conninfo, sockets=socks, **opts)
+            d = Run(self.tmp, self.db.conninfo, sockets=socks, shutdown_timeout=1, **opts)
             d.wait_log("event=started")
             self.assertIn("event=socket_inherited listener=policy_socket", d.read_log())
             self.assertIn("event=socket_inherited listener=http_listen", d.read_log())
@@ -263,17 +263,30 @@ class SocketActivation(Seeded):
                                  "DUNNO")
             # systemd's socket: neither chmod'ed (policy_socket_mode is 0660) nor removed
             self.assertEqual(stat.S_IMODE(os.stat(self.path).st_mode), 0o600)
-            self.assertEqual(d.stop(), 0)
-            self.assertTrue(stat.S_ISSOCK(os.stat(self.path).st_mode))
-            # a connection attempt between two daemons waits in the backlog of the socket
-            # systemd (here: the test) holds, and the next daemon answers it; matched by its
-            # address this time (systemd's default name is the unit's)
+            # a connection with half a request keeps the drain going (shutdown_timeout 1 s);
+            # a connection attempt made meanwhile waits in the backlog of the socket systemd
+            # (here: the test) holds: the draining daemon neither takes it nor spins on it
+            # (its closed listener's description lives on in the holder's copy), and the next
+            # daemon answers it; matched by its address this time (systemd's default name is
+            # the unit's)
+            slow = socket.socket(socket.AF_UNIX)
+            slow.settimeout(30)
+            slow.connect(self.path)
+            self.assertEqual(mqtest.PolicyConn(slow).ask(recipient="free@sd.test", size=1),
+                             "DUNNO")  # accepted and served: the daemon holds it
+            slow.sendall(b"request=smtpd_access_policy\n")
+            d.proc.send_signal(signal.SIGTERM)
+            d.wait_log("event=stopping")
             waiting = socket.socket(socket.AF_UNIX)
             waiting.settimeout(60)
             waiting.connect(self.path)
             c = mqtest.PolicyConn(waiting)
             c.send_raw(b"request=smtpd_access_policy\nprotocol_state=RCPT\n"
                        b"recipient=full@sd.test\nsize=1\n\n")
+            self.assertEqual(d.stop(), 0)
+            slow.close()
+            self.assertNotIn("accept_failed", d.read_log())
+            self.assertTrue(stat.S_ISSOCK(os.stat(self.path).st_mode))
             d2 = Run(self.tmp, self.db.conninfo,
                      sockets=[(pol, "mailquotad.socket"), (http, "mailquotad-http.socket")],
                      **opts)
