@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -41,12 +42,13 @@
 #define READ_CHUNK         16384
 #define EPOLL_BATCH        64
 #define SWEEP_INTERVAL_SEC 1
-#define CLOSE_LINGER_SEC   5   /* a closing connection has this long to take its answers */
-#define ACCEPT_PAUSE_MS    250 /* accepting pauses this long when descriptors run out */
-#define DRAIN_POLL_MS      50  /* how often a drain looks whether the work is done */
-#define DRAIN_QUIET_MS     100 /* a draining connection quiet this long is closed, between requests */
-#define LOG_EVERY_SEC      10 /* a repeated refusal is logged at most this often */
-#define RELOAD_RETRY_MS    10 /* a reload waiting for HTTP readers is tried again this often */
+#define CLOSE_LINGER_SEC   5    /* a closing connection has this long to take its answers */
+#define ACCEPT_PAUSE_MS    250  /* accepting pauses this long when descriptors run out */
+#define DRAIN_POLL_MS      50   /* how often a drain looks whether the work is done */
+#define DRAIN_QUIET_MS     100  /* a draining connection quiet this long is closed ... */
+#define DRAIN_CUT_MS       1000 /* ... and after this long one between requests is, at once */
+#define LOG_EVERY_SEC      10   /* a repeated refusal is logged at most this often */
+#define RELOAD_RETRY_MS    10   /* a reload waiting for HTTP readers is tried again this often */
 
 enum tag_kind { TAG_LISTENER, TAG_CONN, TAG_SIGNAL };
 
@@ -640,25 +642,32 @@ struct drain_ctx {
 	struct policy_server *srv;
 	bool (*done)(void *ctx);
 	void *ctx;
+	struct timespec cut; /* from then on, a connection between requests closes at once */
 };
 
 /*
  * A drain's step: close each connection that is between requests (all answered and sent,
- * nothing unread) and has been quiet DRAIN_QUIET_MS, so a persistent client (a Postfix smtpd)
- * sees a clean end between two requests, never a reset with its question unanswered; done
- * when no connection is left and the HTTP side is idle too. A connection still asking is
- * served meanwhile (shutdown_timeout bounds it all).
+ * nothing unread, not even in the kernel) and has been quiet DRAIN_QUIET_MS, or is between
+ * requests at all once DRAIN_CUT_MS have passed, so a persistent client (a Postfix smtpd)
+ * sees its connection end between two requests, never a reset with its question unread,
+ * and a restart under steady load waits at most DRAIN_CUT_MS for it; done when no connection
+ * is left and the HTTP side is idle too (shutdown_timeout bounds it all).
  */
 static bool drain_done(void *arg)
 {
 	struct drain_ctx *d = arg;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	bool cut = now.tv_sec > d->cut.tv_sec ||
+	           (now.tv_sec == d->cut.tv_sec && now.tv_nsec >= d->cut.tv_nsec);
 	for (struct conn *c = d->srv->conns, *next; c != NULL; c = next) {
 		next = c->next;
 		long quiet_ms = (now.tv_sec - c->last_input.tv_sec) * 1000 +
 		                (now.tv_nsec - c->last_input.tv_nsec) / 1000000;
-		if (!c->closing && c->out.len == 0 && c->in.len == 0 && quiet_ms >= DRAIN_QUIET_MS)
+		int unread = 0;
+		if (!c->closing && c->out.len == 0 && c->in.len == 0 &&
+		    (cut || quiet_ms >= DRAIN_QUIET_MS) && ioctl(c->fd, FIONREAD, &unread) == 0 &&
+		    unread == 0)
 			conn_close(d->srv, c, "shutdown");
 	}
 	return d->srv->conns == NULL && (d->done == NULL || d->done(d->ctx));
@@ -668,7 +677,7 @@ int policy_server_drain(struct policy_server *srv, int signal_fd, unsigned timeo
                         bool (*done)(void *ctx), void *ctx)
 {
 	close_listeners(srv);
-	struct drain_ctx d = { srv, done, ctx };
+	struct drain_ctx d = { srv, done, ctx, deadline_in(CLOCK_MONOTONIC, DRAIN_CUT_MS) };
 	if (drain_done(&d))
 		return 0;
 	return serve(srv, signal_fd, drain_done, &d, (long)timeout_ms);

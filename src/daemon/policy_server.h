@@ -49,7 +49,8 @@ int policy_server_run(struct policy_server *srv, int signal_fd);
  * Shutdown: close the listeners (a Unix socket the daemon bound is unlinked; one inherited from
  * systemd, sdlisten.h, is left for the next daemon) and go on answering the
  * connections already open, closing each once it is between requests and has been quiet for
- * 100 ms (a client never meets a reset with a question unanswered), until none is left and
+ * 100 ms, or is between requests at all after 1 s (a client meets a clean end between two
+ * requests, not a reset with its question unread), until none is left and
  * done(ctx) is true (NULL: no other condition), at most timeout_ms. Returns 0, or the number
  * of a signal that arrived meanwhile (the caller may stop at once).
  */
