@@ -646,18 +646,22 @@ struct drain_ctx {
 };
 
 /*
- * A drain's step: close each connection that is between requests (all answered and sent,
- * nothing unread, not even in the kernel) and has been quiet DRAIN_QUIET_MS, or is between
- * requests at all once DRAIN_CUT_MS have passed, so a persistent client (a Postfix smtpd)
- * sees its connection end between two requests, never a reset with its question unread,
- * and a restart under steady load waits at most DRAIN_CUT_MS for it; done when no connection
- * is left and the HTTP side is idle too (shutdown_timeout bounds it all).
+ * A drain's step. While done(ctx) is false (HTTP requests still owed) every open connection is
+ * served as before. Then each connection between requests (all answered and sent, nothing
+ * unread, not even in the kernel) is closed once quiet DRAIN_QUIET_MS, or at once from
+ * DRAIN_CUT_MS on, so a persistent client (a Postfix smtpd) sees its connection end between two
+ * requests, never a reset with its question unread, and a restart under steady load waits at
+ * most DRAIN_CUT_MS for it; done when no connection is left (shutdown_timeout bounds it all).
  */
 static bool drain_done(void *arg)
 {
 	struct drain_ctx *d = arg;
+	if (d->done != NULL && !d->done(d->ctx))
+		return false;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (d->cut.tv_sec == 0)
+		d->cut = deadline_in(CLOCK_MONOTONIC, DRAIN_CUT_MS);
 	bool cut = now.tv_sec > d->cut.tv_sec ||
 	           (now.tv_sec == d->cut.tv_sec && now.tv_nsec >= d->cut.tv_nsec);
 	for (struct conn *c = d->srv->conns, *next; c != NULL; c = next) {
@@ -670,14 +674,14 @@ static bool drain_done(void *arg)
 		    unread == 0)
 			conn_close(d->srv, c, "shutdown");
 	}
-	return d->srv->conns == NULL && (d->done == NULL || d->done(d->ctx));
+	return d->srv->conns == NULL;
 }
 
 int policy_server_drain(struct policy_server *srv, int signal_fd, unsigned timeout_ms,
                         bool (*done)(void *ctx), void *ctx)
 {
 	close_listeners(srv);
-	struct drain_ctx d = { srv, done, ctx, deadline_in(CLOCK_MONOTONIC, DRAIN_CUT_MS) };
+	struct drain_ctx d = { srv, done, ctx, { 0, 0 } }; /* cut: set once done(ctx) holds */
 	if (drain_done(&d))
 		return 0;
 	return serve(srv, signal_fd, drain_done, &d, (long)timeout_ms);

@@ -48,10 +48,10 @@ int policy_server_run(struct policy_server *srv, int signal_fd);
 /*
  * Shutdown: close the listeners (a Unix socket the daemon bound is unlinked; one inherited from
  * systemd, sdlisten.h, is left for the next daemon) and go on answering the
- * connections already open, closing each once it is between requests and has been quiet for
- * 100 ms, or is between requests at all after 1 s (a client meets a clean end between two
- * requests, not a reset with its question unread), until none is left and
- * done(ctx) is true (NULL: no other condition), at most timeout_ms. Returns 0, or the number
+ * connections already open; once done(ctx) is true (NULL: at once) close each when it is
+ * between requests and has been quiet for 100 ms, or is between requests at all 1 s later (a
+ * client meets a clean end between two requests, not a reset with its question unread),
+ * until none is left, at most timeout_ms. Returns 0, or the number
  * of a signal that arrived meanwhile (the caller may stop at once).
  */
 int policy_server_drain(struct policy_server *srv, int signal_fd, unsigned timeout_ms,
