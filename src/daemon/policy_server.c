@@ -84,10 +84,9 @@ struct conn {
 	struct client *client;
 	struct buf in;
 	struct buf out;
-	time_t last_active;
-	struct timespec last_input; /* CLOCK_MONOTONIC: when the drain may close it */
-	bool writing;               /* EPOLLOUT is armed */
-	bool closing;               /* reads are over: close once out is sent */
+	struct timespec last_active; /* CLOCK_MONOTONIC: input, or the start of closing */
+	bool writing;                /* EPOLLOUT is armed */
+	bool closing;                /* reads are over: close once out is sent */
 	struct conn *prev, *next;
 };
 
@@ -368,8 +367,7 @@ static void do_accept(struct policy_server *srv, struct listener *l)
 		c->client = cl;
 		buf_init(&c->in, answer_request_max(l->proto));
 		buf_init(&c->out, POLICY_OUTPUT_MAX);
-		c->last_active = now_sec();
-		clock_gettime(CLOCK_MONOTONIC, &c->last_input);
+		clock_gettime(CLOCK_MONOTONIC, &c->last_active);
 		c->next = srv->conns;
 		if (srv->conns != NULL)
 			srv->conns->prev = c;
@@ -425,7 +423,7 @@ static void conn_finish(struct policy_server *srv, struct conn *c, const char *r
 	}
 	log_debug("conn=%lu event=closing reason=%s unsent=%zu", c->id, reason, c->out.len);
 	c->closing = true;
-	c->last_active = now_sec();
+	clock_gettime(CLOCK_MONOTONIC, &c->last_active);
 	shutdown(c->fd, SHUT_RD);
 	conn_events(srv, c, true);
 }
@@ -482,8 +480,7 @@ static void on_readable(struct policy_server *srv, struct conn *c)
 				end = "eof";
 			break;
 		}
-		c->last_active = now_sec();
-		clock_gettime(CLOCK_MONOTONIC, &c->last_input);
+		clock_gettime(CLOCK_MONOTONIC, &c->last_active);
 		if (take_input(srv, c, chunk, (size_t)n, &end) < 0)
 			break;
 		if ((size_t)n < sizeof(chunk))
@@ -504,9 +501,10 @@ static void sweep_idle(struct policy_server *srv)
 	while (c != NULL) {
 		struct conn *next = c->next;
 		if (c->closing) {
-			if (now - c->last_active >= CLOSE_LINGER_SEC)
+			if (now - c->last_active.tv_sec >= CLOSE_LINGER_SEC)
 				conn_close(srv, c, "unsent_output");
-		} else if ((uint64_t)(now - c->last_active) >= srv->cfg->policy_idle_timeout) {
+		} else if ((uint64_t)(now - c->last_active.tv_sec) >=
+		           srv->cfg->policy_idle_timeout) {
 			log_info("conn=%lu event=idle_timeout seconds=%llu", c->id,
 			         (unsigned long long)srv->cfg->policy_idle_timeout);
 			conn_close(srv, c, "idle_timeout");
@@ -658,20 +656,16 @@ static bool drain_done(void *arg)
 	struct drain_ctx *d = arg;
 	if (d->done != NULL && !d->done(d->ctx))
 		return false;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (d->cut.tv_sec == 0)
 		d->cut = deadline_in(CLOCK_MONOTONIC, DRAIN_CUT_MS);
-	bool cut = now.tv_sec > d->cut.tv_sec ||
-	           (now.tv_sec == d->cut.tv_sec && now.tv_nsec >= d->cut.tv_nsec);
+	bool cut = deadline_left_ms(CLOCK_MONOTONIC, &d->cut) <= 0;
 	for (struct conn *c = d->srv->conns, *next; c != NULL; c = next) {
 		next = c->next;
-		long quiet_ms = (now.tv_sec - c->last_input.tv_sec) * 1000 +
-		                (now.tv_nsec - c->last_input.tv_nsec) / 1000000;
+		/* a moment past is a deadline with minus the time since it left */
+		bool quiet = -deadline_left_ms(CLOCK_MONOTONIC, &c->last_active) >= DRAIN_QUIET_MS;
 		int unread = 0;
-		if (!c->closing && c->out.len == 0 && c->in.len == 0 &&
-		    (cut || quiet_ms >= DRAIN_QUIET_MS) && ioctl(c->fd, FIONREAD, &unread) == 0 &&
-		    unread == 0)
+		if (!c->closing && c->out.len == 0 && c->in.len == 0 && (cut || quiet) &&
+		    ioctl(c->fd, FIONREAD, &unread) == 0 && unread == 0)
 			conn_close(d->srv, c, "shutdown");
 	}
 	return d->srv->conns == NULL;

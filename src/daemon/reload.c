@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "warn_worker.h"
@@ -164,13 +165,7 @@ int reload_step(struct reload *r, bool request)
 	if (rc == EBUSY && mono_sec() - r->since >= WAIT_NOTICE_SEC) {
 		/* readers overlap every time we try (steady HTTP load): wait for a gap, briefly;
 		   readers only do memory work, so one comes within microseconds */
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += WAIT_SLICE_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		struct timespec until = deadline_in(CLOCK_REALTIME, WAIT_SLICE_MS);
 		rc = pthread_rwlock_timedwrlock(&reload_lock, &until);
 		if (rc == ETIMEDOUT)
 			rc = EBUSY;

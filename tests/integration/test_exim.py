@@ -46,16 +46,7 @@ class EximListener(unittest.TestCase):
 
     def ask(self, data, tcp=False, half_close=True):
         """Exim's way: the request, a half-close (unless shutdown=no), everything until EOF."""
-        with self.connect(tcp) as s:
-            s.sendall(data if isinstance(data, bytes) else data.encode())
-            if half_close:
-                s.shutdown(socket.SHUT_WR)
-            got = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return got.decode()
-                got += chunk
+        return mqtest.exim_ask(self.connect(tcp), data, half_close)
 
     def both(self, request, expect):
         for tcp in (False, True):

@@ -85,15 +85,8 @@ class Metrics(mqtest.SeededTestCase):
         return r.status, body, r
 
     def exim(self, line):
-        with socket.create_connection(("127.0.0.1", self.exim_port), timeout=10) as s:
-            s.sendall(line.encode())
-            s.shutdown(socket.SHUT_WR)
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return data.decode()
-                data += chunk
+        return mqtest.exim_ask(
+            socket.create_connection(("127.0.0.1", self.exim_port), timeout=10), line)
 
     @unittest.skipUnless(shutil.which("promtool"), "promtool (Debian package prometheus)")
     def test_promtool_finds_nothing(self):

@@ -384,6 +384,21 @@ class SeededTestCase(unittest.TestCase):
         cls.db.close()
 
 
+def exim_ask(sock, data, half_close=True):
+    """Exim's readsocket on a connected socket: the request, a half-close (unless
+    shutdown=no), then everything until the server closes; closes sock."""
+    with sock:
+        sock.sendall(data if isinstance(data, bytes) else data.encode())
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return got.decode()
+            got += chunk
+
+
 def eventually(fn, want, timeout=15.0, key=lambda got: got):
     """Poll fn() until key(fn()) is want (changes reach a daemon's view asynchronously);
     return the last value of fn(). The bound is generous: this checks correctness, not
